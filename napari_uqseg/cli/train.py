@@ -1,0 +1,28 @@
+"""``uqseg train``: train one method on an MSD-layout dataset."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a method on an MSD/nnU-Net-layout dataset")
+    p.add_argument("--method", required=True, help="registered method name (see `uqseg methods`)")
+    p.add_argument("--data", required=True, help="dataset folder with dataset.json, imagesTr/, labelsTr/")
+    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--config", help="JSON file with optional 'net', 'train' and 'method' sections")
+    p.add_argument("--cases", help="file listing the case ids to train on (default: all)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from napari_uqseg.cli.progress_bar import progress_bar
+    from napari_uqseg.engine.api import read_case_list, read_config, train
+
+    config = read_config(args.config)
+    cases = read_case_list(args.cases)
+    with progress_bar(f"train {args.method}") as progress:
+        out = train(args.method, args.data, args.out, config, cases, args.device, progress)
+    print(f"model written to {out}")
+    return 0

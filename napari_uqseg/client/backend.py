@@ -1,0 +1,105 @@
+"""The one interface both viewers use to reach an engine, local or remote."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from napari_uqseg.core.progress import Progress, no_progress
+from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary, Prediction
+from napari_uqseg.core.review import ReviewRanking
+from napari_uqseg.core.volume import Volume
+
+
+@dataclass
+class PredictionResult:
+    """A prediction as the viewers receive it.
+
+    Attributes
+    ----------
+    id : str
+        Server-made prediction id (referenced by corrections).
+    prediction : Prediction
+        Mask, probabilities and uncertainty maps on the input's grid and affine.
+    review : ReviewRanking
+        Case score, slice scores and regions, most uncertain first.
+    model, version : str
+        What produced it.
+    """
+
+    id: str
+    prediction: Prediction
+    review: ReviewRanking
+    model: str
+    version: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """Engine access for napari and Slicer; ``RemoteBackend`` (HTTP) and ``LocalBackend`` (in-process)."""
+
+    @abstractmethod
+    def capabilities(self) -> dict[str, Any]:
+        """Protocol version, device, limits, ``methods`` (list of ``MethodInfo`` dicts) and ``models``."""
+
+    @abstractmethod
+    def methods(self) -> list[MethodInfo]:
+        """Registered uncertainty methods with their forward-pass cost."""
+
+    @abstractmethod
+    def models(self) -> list[ModelSummary]:
+        """Named models with their versions and the serving version."""
+
+    @abstractmethod
+    def predict(
+        self,
+        image: Volume,
+        model: str,
+        version: str | None = None,
+        options: dict[str, Any] | None = None,
+        progress: Progress = no_progress,
+    ) -> PredictionResult:
+        """Segment ``image`` with ``model`` (serving version unless ``version``); uncertainty maps included."""
+
+    @abstractmethod
+    def submit_correction(
+        self,
+        prediction_id: str,
+        label: Volume,
+        review: ReviewRanking | None = None,
+        client_key: str | None = None,
+    ) -> str:
+        """Store a corrected label map for a prediction's image; returns the correction id once on disk.
+
+        ``client_key`` makes the call idempotent (a retry after a timeout stores nothing twice).
+        """
+
+    @abstractmethod
+    def start_job(self, kind: str, model: str, params: dict[str, Any] | None = None) -> JobStatus:
+        """Start ``"finetune"`` (on submitted corrections), ``"train"`` or ``"evaluate"`` in the background."""
+
+    @abstractmethod
+    def job(self, job_id: str) -> JobStatus:
+        """Current status of a job."""
+
+    @abstractmethod
+    def cancel_job(self, job_id: str) -> JobStatus:
+        """Ask a job to stop; returns its status."""
+
+    @abstractmethod
+    def promote(self, model: str, version: str) -> ModelSummary:
+        """Serve ``version`` of ``model`` from now on."""
+
+    @abstractmethod
+    def rollback(self, model: str) -> ModelSummary:
+        """Serve the previously served version again."""
+
+    def close(self) -> None:
+        """Release connections or in-process resources."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,143 @@
+"""NIfTI reading and writing with the affine kept, validated inputs and atomic outputs."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.volume import Volume, check_image_array, check_label_array
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def _open_nifti(path: Path) -> nib.Nifti1Image:
+    if not path.exists():
+        raise InputError(str(path), "file does not exist")
+    if not path.name.endswith(NIFTI_SUFFIXES):
+        raise InputError(str(path), "not a NIfTI file (expected .nii or .nii.gz)")
+    try:
+        img = nib.load(str(path))
+        if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
+            raise InputError(str(path), f"not a NIfTI image ({type(img).__name__})")
+        img.get_fdata(dtype=np.float32)  # force the read so truncation shows up here
+    except InputError:
+        raise
+    except Exception as exc:  # nibabel raises many types for corrupt files
+        raise InputError(str(path), f"cannot be read as NIfTI ({exc.__class__.__name__}: {exc})") from exc
+    return img
+
+
+def load_image(path: str | os.PathLike, spatial_dims: int = 3) -> Volume:
+    """Read an intensity image; float32 array of shape ``(I, J, K)`` and its affine.
+
+    Raises
+    ------
+    InputError
+        Missing file, not NIfTI, corrupt, wrong dimensionality, NaN/Inf voxels.
+    """
+    path = Path(path)
+    img = _open_nifti(path)
+    array = check_image_array(np.asanyarray(img.dataobj), str(path), spatial_dims)
+    return Volume(array, img.affine)
+
+
+def load_label(path: str | os.PathLike, image: Volume | None = None, num_classes: int | None = None) -> Volume:
+    """Read a label map; checks integer labels, non-empty, and the grid of ``image`` if given.
+
+    Raises
+    ------
+    InputError
+        Non-integer or empty labels, shape or affine differing from ``image``.
+    """
+    path = Path(path)
+    img = _open_nifti(path)
+    array = np.asanyarray(img.dataobj)
+    while array.ndim > 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    labels = check_label_array(array, str(path), num_classes)
+    if image is not None:
+        if labels.shape != image.shape:
+            raise InputError(str(path), f"label shape {labels.shape} differs from image shape {image.shape}")
+        if not np.allclose(img.affine, image.affine, atol=1e-3):
+            raise InputError(str(path), "label affine differs from the image affine")
+    return Volume(labels, img.affine)
+
+
+def to_nifti(volume: Volume, dtype: np.dtype | type | None = None, scale: float | None = None) -> nib.Nifti1Image:
+    """Build a NIfTI image; with ``scale``, values are stored as integers times ``scl_slope = scale``."""
+    array = volume.array
+    if scale is not None:
+        quantised = np.clip(np.rint(array / scale), 0, np.iinfo(np.uint8).max).astype(np.uint8)
+        img = nib.Nifti1Image(quantised, volume.affine)
+        img.header.set_slope_inter(scale, 0.0)
+        return img
+    img = nib.Nifti1Image(np.asarray(array, dtype=dtype) if dtype else array, volume.affine)
+    img.header.set_data_dtype(img.get_data_dtype())
+    return img
+
+
+def save_volume(volume: Volume, path: str | os.PathLike, dtype: np.dtype | type | None = None) -> Path:
+    """Write ``volume`` to ``path`` atomically (temporary file, fsync, rename); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = nifti_bytes(volume, dtype=dtype, compress=path.name.endswith(".gz"))
+    atomic_write_bytes(path, data)
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` so that ``path`` is either the old file or the complete new one, never half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def nifti_bytes(
+    volume: Volume, dtype: np.dtype | type | None = None, scale: float | None = None, compress: bool = True
+) -> bytes:
+    """Serialise to single-file NIfTI-1 bytes (gzip-compressed when ``compress``)."""
+    raw = to_nifti(volume, dtype=dtype, scale=scale).to_bytes()
+    return gzip.compress(raw, compresslevel=1) if compress else raw
+
+
+def volume_from_bytes(data: bytes, source: str = "upload") -> nib.Nifti1Image:
+    """Parse NIfTI-1 bytes (plain or gzip) into a nibabel image.
+
+    Raises
+    ------
+    InputError
+        Garbage or truncated bytes.
+    """
+    try:
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        img = nib.Nifti1Image.from_bytes(data)
+        np.asanyarray(img.dataobj)
+    except Exception as exc:
+        raise InputError(source, f"not a readable NIfTI-1 volume ({exc.__class__.__name__}: {exc})") from exc
+    return img
+
+
+def image_from_bytes(data: bytes, source: str = "upload", spatial_dims: int = 3) -> Volume:
+    """Intensity image from NIfTI bytes, validated like :func:`load_image`."""
+    img = volume_from_bytes(data, source)
+    return Volume(check_image_array(np.asanyarray(img.dataobj), source, spatial_dims), img.affine)
+
+
+def float_map_from_bytes(data: bytes, source: str = "download") -> Volume:
+    """Any NIfTI bytes as float32 (applies ``scl_slope``), for probability and uncertainty maps."""
+    img = volume_from_bytes(data, source)
+    return Volume(np.asarray(img.get_fdata(dtype=np.float32)), img.affine)

@@ -1,0 +1,441 @@
+"""The review queue: rank a case, its slices and its uncertain regions so a reader checks the worst first.
+
+Everything is computed inside a region of interest (ROI): the predicted foreground dilated by a few
+voxels, where the uncertainty that matters for editing a segmentation lives. Regions are connected
+components of high uncertainty, ranked by their uncertainty *mass* (sum over the region), so a large
+uncertain boundary stretch comes before a single hot voxel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from napari_uqseg.core.errors import InputError
+
+#: states a region can be in while reviewing
+REVIEW_STATES = ("todo", "done", "flagged")
+
+
+@dataclass
+class Region:
+    """One connected uncertain region.
+
+    Attributes
+    ----------
+    id : int
+        1-based rank (1 = reviewed first).
+    score : float
+        Mean uncertainty in the region.
+    peak : float
+        Maximum uncertainty in the region.
+    voxels : int
+        Region size in voxels.
+    centroid : tuple of float
+        Geometric centre in voxel coordinates, one value per axis.
+    bbox : tuple of (int, int)
+        Per axis ``(start, stop)``, start inclusive, stop exclusive.
+    slice_index : int
+        Centroid along the ranking's ``axis`` rounded half up (the slice to show).
+    mass : float
+        Sum of uncertainty in the region (the ranking key).
+    state : str
+        One of ``"todo"``, ``"done"``, ``"flagged"``.
+    """
+
+    id: int
+    score: float
+    peak: float
+    voxels: int
+    centroid: tuple[float, ...]
+    bbox: tuple[tuple[int, int], ...]
+    slice_index: int
+    mass: float = 0.0
+    state: str = "todo"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (tuples become lists)."""
+        return {
+            "id": int(self.id),
+            "score": float(self.score),
+            "peak": float(self.peak),
+            "voxels": int(self.voxels),
+            "centroid": [float(c) for c in self.centroid],
+            "bbox": [[int(a), int(b)] for a, b in self.bbox],
+            "slice_index": int(self.slice_index),
+            "mass": float(self.mass),
+            "state": str(self.state),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Region:
+        return cls(
+            id=int(d["id"]),
+            score=float(d["score"]),
+            peak=float(d["peak"]),
+            voxels=int(d["voxels"]),
+            centroid=tuple(float(c) for c in d["centroid"]),
+            bbox=tuple((int(a), int(b)) for a, b in d["bbox"]),
+            slice_index=int(d["slice_index"]),
+            mass=float(d.get("mass", 0.0)),
+            state=str(d.get("state", "todo")),
+        )
+
+
+@dataclass
+class ReviewRanking:
+    """Review queue of one case for one uncertainty map.
+
+    Attributes
+    ----------
+    map_name : str
+        Uncertainty map ranked (``"entropy"``, ...).
+    axis : int
+        Slicing axis of ``slice_scores`` and ``Region.slice_index``.
+    case_score : float
+        Case-level uncertainty (see :func:`case_score`).
+    slice_scores : list of float
+        One score per index along ``axis`` (see :func:`slice_scores`).
+    regions : list of Region
+        Ranked regions, ``regions[0].id == 1``.
+    threshold : float
+        Uncertainty above which voxels formed regions.
+    """
+
+    map_name: str
+    axis: int
+    case_score: float
+    slice_scores: list[float]
+    regions: list[Region] = field(default_factory=list)
+    threshold: float = float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "map_name": self.map_name,
+            "axis": int(self.axis),
+            "case_score": float(self.case_score),
+            "slice_scores": [float(s) for s in self.slice_scores],
+            "regions": [r.to_dict() for r in self.regions],
+            "threshold": float(self.threshold),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ReviewRanking:
+        return cls(
+            map_name=str(d["map_name"]),
+            axis=int(d["axis"]),
+            case_score=float(d["case_score"]),
+            slice_scores=[float(s) for s in d["slice_scores"]],
+            regions=[Region.from_dict(r) for r in d.get("regions", [])],
+            threshold=float(d.get("threshold", float("nan"))),
+        )
+
+    def slices_by_score(self) -> list[int]:
+        """Slice indices, most uncertain first (equal scores: lower index first)."""
+        return [int(i) for i in np.argsort(-np.asarray(self.slice_scores, dtype=np.float64), kind="stable")]
+
+    def region(self, region_id: int) -> Region:
+        """The region with ``id == region_id``; InputError if there is none."""
+        for region in self.regions:
+            if region.id == region_id:
+                return region
+        raise InputError("region_id", f"no region {region_id} (have {len(self.regions)})")
+
+    def set_state(self, region_id: int, state: str) -> None:
+        """Mark a region ``"todo"``, ``"done"`` or ``"flagged"``."""
+        if state not in REVIEW_STATES:
+            raise InputError("state", f"unknown review state {state!r}; choose one of {', '.join(REVIEW_STATES)}")
+        self.region(region_id).state = state
+
+    def reviewed_count(self) -> int:
+        """Regions no longer ``"todo"`` (done or flagged)."""
+        return sum(r.state != "todo" for r in self.regions)
+
+
+def _check_same_shape(uncertainty: np.ndarray, other: np.ndarray | None, name: str) -> np.ndarray:
+    u = np.asarray(uncertainty, dtype=np.float64)
+    if other is not None and np.shape(other) != u.shape:
+        raise InputError(name, f"shape {np.shape(other)} does not match uncertainty shape {u.shape}")
+    return u
+
+
+def _axis(axis: int, ndim: int) -> int:
+    if not -ndim <= axis < ndim:
+        raise InputError("axis", f"must be in [-{ndim}, {ndim}) for a {ndim}-D volume, got {axis}")
+    return axis % ndim
+
+
+def foreground_roi(mask: np.ndarray, dilation: int = 2) -> np.ndarray:
+    """Predicted foreground ``mask != 0`` dilated by ``dilation`` voxels (face connectivity, city-block radius).
+
+    An empty prediction gives the whole volume: a case where nothing was found still needs a score,
+    and its uncertainty (e.g. about a missed structure) is then spread over the volume.
+    Returns a bool array of the mask's shape.
+    """
+    if dilation < 0:
+        raise InputError("dilation", f"must be >= 0, got {dilation}")
+    fg = np.asarray(mask) != 0
+    if not fg.any():
+        return np.ones(fg.shape, dtype=bool)
+    if dilation == 0:  # iterations=0 would mean "until nothing changes" in scipy
+        return fg
+    return ndimage.binary_dilation(fg, iterations=dilation)
+
+
+def case_score(
+    uncertainty: np.ndarray, mask: np.ndarray, dilation: int = 2, top_percent: float | None = None
+) -> float:
+    """Case-level uncertainty: mean over the dilated predicted foreground (:func:`foreground_roi`).
+
+    Parameters
+    ----------
+    uncertainty : np.ndarray
+        ``(*S)`` uncertainty map.
+    mask : np.ndarray
+        ``(*S)`` predicted labels.
+    dilation : int
+        ROI dilation in voxels.
+    top_percent : float, optional
+        If given (in ``(0, 100]``), the mean of the top ``ceil(k % · n)`` ROI values instead, which
+        does not shrink when the structure is large and the uncertainty local.
+
+    Returns
+    -------
+    float
+        NaN for an empty volume.
+    """
+    u = _check_same_shape(uncertainty, mask, "mask")
+    values = u[foreground_roi(mask, dilation)]
+    if values.size == 0:
+        return float("nan")
+    if top_percent is None:
+        return float(values.mean())
+    if not 0.0 < top_percent <= 100.0:
+        raise InputError("top_percent", f"must be in (0, 100], got {top_percent}")
+    k = max(1, math.ceil(top_percent / 100.0 * values.size - 1e-9))
+    return float(np.partition(values, values.size - k)[values.size - k :].mean())
+
+
+def slice_scores(uncertainty: np.ndarray, mask: np.ndarray, axis: int, dilation: int = 2) -> np.ndarray:
+    """Mean uncertainty of each slice along ``axis`` inside :func:`foreground_roi`.
+
+    Returns a ``(S[axis],)`` float64 array, 0.0 for slices without ROI voxels.
+    """
+    u = _check_same_shape(uncertainty, mask, "mask")
+    axis = _axis(axis, u.ndim)
+    roi = foreground_roi(mask, dilation)
+    other = tuple(a for a in range(u.ndim) if a != axis)
+    sums = np.where(roi, u, 0.0).sum(axis=other)
+    counts = roi.sum(axis=other)
+    return np.divide(sums, counts, out=np.zeros(u.shape[axis]), where=counts > 0)
+
+
+def _ranked_components(
+    u: np.ndarray,
+    roi: np.ndarray | None,
+    threshold: float | None,
+    quantile: float,
+    min_voxels: int,
+    max_regions: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Label ``u > threshold`` inside roi; returns labels, ranked label ids, counts, sums (indexed by label), threshold."""
+    roi = np.ones(u.shape, dtype=bool) if roi is None else np.asarray(roi, dtype=bool)
+    if not 0.0 <= quantile <= 1.0:
+        raise InputError("quantile", f"must be in [0, 1], got {quantile}")
+    if max_regions is not None and max_regions < 0:
+        raise InputError("max_regions", f"must be >= 0 or None, got {max_regions}")
+    if threshold is None:
+        inside = u[roi]
+        threshold = float(np.quantile(inside, quantile)) if inside.size else float("nan")
+    hot = roi & (u > threshold)
+    labels, n = ndimage.label(hot, structure=np.ones((3,) * u.ndim, dtype=bool))  # full connectivity
+    counts = np.bincount(labels.ravel(), minlength=n + 1)
+    sums = np.bincount(labels.ravel(), weights=u.ravel(), minlength=n + 1)
+    ids = np.arange(1, n + 1)
+    ids = ids[counts[1:] >= max(int(min_voxels), 1)]
+    ids = ids[np.lexsort((ids, -sums[ids]))]  # mass descending; ties: first in raster order
+    if max_regions is not None:
+        ids = ids[:max_regions]
+    return labels, ids, counts, sums, float(threshold)
+
+
+def find_regions(
+    uncertainty: np.ndarray,
+    roi: np.ndarray | None = None,
+    threshold: float | None = None,
+    quantile: float = 0.9,
+    min_voxels: int = 3,
+    axis: int = 0,
+    max_regions: int | None = 200,
+) -> tuple[list[Region], float]:
+    """Connected regions of high uncertainty, ranked by uncertainty mass.
+
+    Parameters
+    ----------
+    uncertainty : np.ndarray
+        ``(*S)`` uncertainty map.
+    roi : np.ndarray, optional
+        ``(*S)`` bool; regions are found inside it only (default: everywhere).
+    threshold : float, optional
+        Voxels with ``u > threshold`` form regions; default the ``quantile`` of ``u`` inside the ROI.
+    quantile : float
+        Quantile used when ``threshold`` is not given.
+    min_voxels : int
+        Smaller components are dropped.
+    axis : int
+        Axis along which ``Region.slice_index`` is given.
+    max_regions : int or None
+        Keep at most this many (None: all).
+
+    Returns
+    -------
+    regions : list of Region
+        Sorted by mass (sum of uncertainty) descending, ``id`` = rank from 1. Components use full
+        (26- in 3-D) connectivity.
+    threshold : float
+        The threshold used (NaN if the ROI is empty).
+    """
+    u = _check_same_shape(uncertainty, roi, "roi")
+    axis = _axis(axis, u.ndim)
+    labels, ids, counts, sums, threshold = _ranked_components(u, roi, threshold, quantile, min_voxels, max_regions)
+    if ids.size == 0:
+        return [], threshold
+    index = ids.tolist()
+    peaks = np.atleast_1d(ndimage.maximum(u, labels, index))
+    centroids = ndimage.center_of_mass(labels > 0, labels, index)
+    boxes = ndimage.find_objects(labels)
+    regions = []
+    for rank, (lab, peak, centre) in enumerate(zip(index, peaks, centroids), start=1):
+        centre = tuple(float(c) for c in centre)
+        regions.append(
+            Region(
+                id=rank,
+                score=float(sums[lab] / counts[lab]),
+                peak=float(peak),
+                voxels=int(counts[lab]),
+                centroid=centre,
+                bbox=tuple((int(s.start), int(s.stop)) for s in boxes[lab - 1]),
+                slice_index=int(math.floor(centre[axis] + 0.5)),  # half up: Python's round() sends 2.5 to 2
+                mass=float(sums[lab]),
+            )
+        )
+    return regions, threshold
+
+
+def build_review(
+    uncertainty: np.ndarray,
+    mask: np.ndarray,
+    axis: int = 0,
+    map_name: str = "entropy",
+    *,
+    dilation: int = 2,
+    top_percent: float | None = None,
+    threshold: float | None = None,
+    quantile: float = 0.9,
+    min_voxels: int = 3,
+    max_regions: int | None = 200,
+) -> ReviewRanking:
+    """Case score, slice scores and ranked regions, all inside the dilated predicted foreground.
+
+    Parameters
+    ----------
+    uncertainty : np.ndarray
+        ``(*S)`` uncertainty map.
+    mask : np.ndarray
+        ``(*S)`` predicted labels (empty prediction: the ROI is the whole volume).
+    axis : int
+        Slicing axis for slice scores and region slice indices.
+    map_name : str
+        Name recorded in the ranking.
+    dilation, top_percent
+        See :func:`case_score`.
+    threshold, quantile, min_voxels, max_regions
+        See :func:`find_regions`.
+    """
+    u = _check_same_shape(uncertainty, mask, "mask")
+    axis = _axis(axis, u.ndim)
+    roi = foreground_roi(mask, dilation)
+    regions, used = find_regions(u, roi, threshold, quantile, min_voxels, axis, max_regions)
+    return ReviewRanking(
+        map_name=map_name,
+        axis=axis,
+        case_score=case_score(u, mask, dilation, top_percent),
+        slice_scores=[float(s) for s in slice_scores(u, mask, axis, dilation)],
+        regions=regions,
+        threshold=used,
+    )
+
+
+def review_recall(
+    uncertainty: np.ndarray,
+    errors: np.ndarray,
+    roi: np.ndarray | None = None,
+    budget: float = 0.10,
+    **options: Any,
+) -> float:
+    """Share of the error voxels in the ROI that a reader finds by reviewing the top regions.
+
+    Regions are found inside ``roi`` with :func:`find_regions` (``options`` are passed on:
+    ``threshold``, ``quantile``, ``min_voxels``, ``max_regions``) and taken in rank order while their
+    voxels fit in ``budget × |ROI|``; the region that crosses the budget contributes only its
+    ``floor(remaining budget)`` most uncertain voxels (ties by voxel index). If the regions run out first
+    the rest of the budget is unused.
+
+    Parameters
+    ----------
+    uncertainty : np.ndarray
+        ``(*S)`` uncertainty map.
+    errors : np.ndarray
+        ``(*S)`` bool, voxel misclassified.
+    roi : np.ndarray, optional
+        ``(*S)`` bool evaluation region (default: everywhere).
+    budget : float
+        Reviewed share of ROI voxels, in ``(0, 1]``.
+
+    Returns
+    -------
+    float
+        Recall in ``[0, 1]``; NaN when the ROI holds no error voxels.
+    """
+    u = _check_same_shape(uncertainty, errors, "errors")
+    _check_same_shape(u, roi, "roi")
+    if not 0.0 < budget <= 1.0:
+        raise InputError("budget", f"must be in (0, 1], got {budget}")
+    unknown = set(options) - {"threshold", "quantile", "min_voxels", "max_regions"}
+    if unknown:
+        raise InputError("options", f"unknown region options {sorted(unknown)}")
+    roi = np.ones(u.shape, dtype=bool) if roi is None else np.asarray(roi, dtype=bool)
+    err = np.asarray(errors, dtype=bool) & roi
+    n_err = int(err.sum())
+    if n_err == 0:
+        return float("nan")
+    labels, ids, counts, _, _ = _ranked_components(
+        u,
+        roi,
+        options.get("threshold"),
+        options.get("quantile", 0.9),
+        options.get("min_voxels", 3),
+        options.get("max_regions", 200),
+    )
+    err_per_label = np.bincount(labels.ravel(), weights=err.ravel(), minlength=counts.size)
+    allowed = budget * int(roi.sum())
+    used = 0
+    found = 0.0
+    for lab in ids.tolist():
+        if used + counts[lab] <= allowed:
+            used += int(counts[lab])
+            found += err_per_label[lab]
+            continue
+        take = int(math.floor(allowed - used + 1e-9))
+        if take > 0:
+            box = ndimage.find_objects(labels == lab)[0]  # one region: bbox, then rank its voxels there
+            inside = labels[box] == lab
+            u_in, err_in = u[box][inside], err[box][inside]
+            top = np.lexsort((np.arange(u_in.size), -u_in))[:take]
+            found += float(err_in[top].sum())
+        break
+    return float(found / n_err)

@@ -1,0 +1,1 @@
+"""torch layer: networks, one file per uncertainty method, training, sliding-window inference, model store."""

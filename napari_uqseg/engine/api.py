@@ -1,0 +1,176 @@
+"""Python API behind the ``uqseg`` CLI and the server: train, predict, split (evaluate lives in ``evaluation``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.nifti_io import load_image, save_volume
+from napari_uqseg.core.progress import Progress, no_progress
+from napari_uqseg.core.records import Prediction
+from napari_uqseg.core.review import build_review  # noqa
+from napari_uqseg.core.volume import Volume
+from napari_uqseg.engine.data import case_pairs, load_cases, num_classes_of, split_cases
+from napari_uqseg.engine.device import resolve_device
+from napari_uqseg.engine.inference import predict_volume
+from napari_uqseg.engine.methods.base import TrainingData, UQMethod, method_class
+from napari_uqseg.engine.store import load_model, save_model
+from napari_uqseg.engine.training import TrainConfig
+from napari_uqseg.engine.unet import UNetConfig
+
+CONFIG_SECTIONS = ("net", "train", "method")
+
+
+def read_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
+    """Read a JSON config ``{"net": {...}, "train": {...}, "method": {...}}`` (every section optional).
+
+    Raises
+    ------
+    InputError
+        Missing file, invalid JSON, unknown sections.
+    """
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "config file does not exist")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), f"invalid JSON ({exc})") from exc
+    if not isinstance(config, dict) or set(config) - set(CONFIG_SECTIONS):
+        raise InputError(str(path), f"top-level keys must be among {CONFIG_SECTIONS}")
+    return config
+
+
+def read_case_list(path: str | Path | None) -> list[str] | None:
+    """Case ids, one per line (``#`` comments allowed); ``None`` -> all cases."""
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "case list does not exist")
+    ids = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    ids = [i.removesuffix(".gz").removesuffix(".nii") for i in ids if i]
+    if not ids:
+        raise InputError(str(path), "case list is empty")
+    return ids
+
+
+def split_dataset(data_dir: str | Path, out_dir: str | Path, test_fraction: float = 0.2, seed: int = 0) -> dict[str, Path]:
+    """Write ``train.txt`` and ``test.txt`` case lists that keep scan pairs together."""
+    ids = [c for c, _, _ in case_pairs(data_dir)]
+    train, test = split_cases(ids, test_fraction, seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"train": out_dir / "train.txt", "test": out_dir / "test.txt"}
+    paths["train"].write_text("\n".join(train) + "\n")
+    paths["test"].write_text("\n".join(test) + "\n")
+    return paths
+
+
+def build_method(name: str, config: dict[str, dict[str, Any]], num_classes: int, in_channels: int = 1) -> tuple[UQMethod, TrainConfig]:
+    """Instantiate a method with its network and training configuration."""
+    net = UNetConfig.from_dict({**config.get("net", {}), "num_classes": num_classes, "in_channels": in_channels})
+    cfg = TrainConfig.from_dict(config.get("train", {}))
+    if len(cfg.patch_size) != net.spatial_dims or any(p % net.divisor for p in cfg.patch_size):
+        raise InputError("train.patch_size", f"{cfg.patch_size} must have {net.spatial_dims} sizes, each a multiple of {net.divisor}")
+    method = method_class(name)(net, config.get("method", {}))
+    method.patch_size = cfg.patch_size
+    method.normalisation = cfg.normalisation
+    return method, cfg
+
+
+def train(
+    method_name: str,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    config: dict[str, dict[str, Any]] | None = None,
+    cases: list[str] | None = None,
+    device: str = "auto",
+    progress: Progress = no_progress,
+    work_dir: str | Path | None = None,
+) -> Path:
+    """Train ``method_name`` on an MSD-layout dataset and save the model folder ``out_dir``.
+
+    ``work_dir`` (default ``<out_dir>.work``) keeps resumable checkpoints; it is removed on success.
+    """
+    config = config or {}
+    method_class(method_name)  # fail on a bad name before reading data
+    num_classes, labels = num_classes_of(data_dir)
+    method, cfg = build_method(method_name, config, num_classes)
+    all_cases = load_cases(data_dir, cases, cfg.normalisation, method.net_config.spatial_dims)
+    train_ids, val_ids = split_cases([c.case_id for c in all_cases], cfg.val_fraction, cfg.seed, cfg.group_pairs)
+    by_id = {c.case_id: c for c in all_cases}
+    data = TrainingData([by_id[i] for i in train_ids], [by_id[i] for i in val_ids], num_classes)
+    method.to(resolve_device(device))
+    out_dir = Path(out_dir)
+    work = Path(work_dir) if work_dir else out_dir.with_name(out_dir.name + ".work")
+    work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    history = method.fit(data, cfg, progress, work)
+    summary = {
+        "config": {"train": cfg.to_dict(), "method": config.get("method", {})},
+        "data": {"dir": str(data_dir), "train_cases": train_ids, "val_cases": val_ids},
+        "history": history,
+        "seconds": time.perf_counter() - start,
+        "device": str(method.device),
+    }
+    method.to("cpu")
+    save_model(method, out_dir, labels, summary)
+    shutil.rmtree(work, ignore_errors=True)
+    return out_dir
+
+
+def predict_file(
+    model_dir: str | Path,
+    image_path: str | Path,
+    out_dir: str | Path,
+    device: str = "auto",
+    progress: Progress = no_progress,
+    review_map: str = "entropy",
+) -> dict[str, Path]:
+    """Predict one NIfTI file; write mask, probabilities, each map and ``review.json`` into ``out_dir``.
+
+    All files are written into a temporary folder first and moved into place only after every one
+    succeeded, so a failed prediction leaves no partial output.
+    """
+    image = load_image(image_path)  # validate before loading the model
+    method = load_model(model_dir, str(resolve_device(device)))
+    prediction = predict_volume(method, image, progress=progress)
+    return write_prediction(prediction, out_dir, review_map)
+
+
+def write_prediction(prediction: Prediction, out_dir: str | Path, review_map: str = "entropy") -> dict[str, Path]:
+    """Write a prediction's NIfTI files and ``review.json`` atomically as a set."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        names = {"mask": "mask.nii.gz", "probabilities": "probabilities.nii.gz"}
+        save_volume(prediction.mask, staging / names["mask"])
+        # NIfTI stores vector images as (I, J, K, C); ours are (C, I, J, K)
+        probs = Volume(np.moveaxis(prediction.probabilities.array, 0, -1), prediction.affine)
+        save_volume(probs, staging / names["probabilities"])
+        for name, volume in prediction.maps.items():
+            names[name] = f"{name}.nii.gz"
+            save_volume(volume, staging / names[name])
+        key = review_map if review_map in prediction.maps else "entropy"
+        ranking = build_review(prediction.maps[key].array, prediction.mask.array, map_name=key)
+        (staging / "review.json").write_text(json.dumps(ranking.to_dict(), indent=1))
+        names["review"] = "review.json"
+        out_dir.mkdir(exist_ok=True)
+        written = {}
+        for key, filename in names.items():
+            (staging / filename).replace(out_dir / filename)
+            written[key] = out_dir / filename
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

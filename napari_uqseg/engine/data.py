@@ -1,0 +1,178 @@
+"""MSD/nnU-Net-layout datasets: loading, per-volume normalisation, pair-aware split, patch sampling."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.nifti_io import load_image, load_label
+from napari_uqseg.core.volume import Volume
+
+
+@dataclass
+class Case:
+    """One labelled volume: normalised image ``(I, J, K)`` float32, labels uint8, the original affine."""
+
+    case_id: str
+    image: np.ndarray
+    label: np.ndarray
+    affine: np.ndarray
+    image_path: str = ""
+    label_path: str = ""
+
+
+def normalise(array: np.ndarray, scheme: str = "zscore") -> np.ndarray:
+    """Per-volume intensity normalisation; ``"zscore"`` over all voxels or ``"zscore_nonzero"``."""
+    if scheme not in ("zscore", "zscore_nonzero"):
+        raise InputError("normalisation", f"unknown scheme {scheme!r} (zscore, zscore_nonzero)")
+    values = array[array != 0] if scheme == "zscore_nonzero" and np.any(array) else array
+    mean, std = float(values.mean()), float(values.std())
+    return ((array - mean) / max(std, 1e-6)).astype(np.float32)
+
+
+def read_dataset_json(data_dir: str | Path) -> dict:
+    """Parse ``dataset.json`` of an MSD-layout folder.
+
+    Raises
+    ------
+    InputError
+        Missing folder or ``dataset.json``, invalid JSON, no ``labels``/``training`` entries.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise InputError(str(data_dir), "dataset folder does not exist")
+    path = data_dir / "dataset.json"
+    if not path.is_file():
+        raise InputError(str(path), "missing dataset.json (an MSD/nnU-Net dataset needs one)")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), f"invalid JSON ({exc})") from exc
+    if not isinstance(meta.get("labels"), dict) or not meta["labels"]:
+        raise InputError(str(path), "has no 'labels' mapping")
+    if not isinstance(meta.get("training"), list) or not meta["training"]:
+        raise InputError(str(path), "has no 'training' cases")
+    return meta
+
+
+def case_pairs(data_dir: str | Path) -> list[tuple[str, Path, Path]]:
+    """``(case_id, image_path, label_path)`` for every training case listed in ``dataset.json``."""
+    data_dir = Path(data_dir)
+    meta = read_dataset_json(data_dir)
+    out = []
+    for entry in meta["training"]:
+        image = data_dir / str(entry["image"])
+        label = data_dir / str(entry["label"])
+        case_id = image.name.removesuffix(".gz").removesuffix(".nii")
+        out.append((case_id, image, label))
+    return out
+
+
+def num_classes_of(data_dir: str | Path) -> tuple[int, dict[str, str]]:
+    """Number of classes (background included) and the label names of ``dataset.json``."""
+    labels = read_dataset_json(data_dir)["labels"]
+    names = {str(k): str(v) for k, v in labels.items()}
+    return max(int(k) for k in names) + 1, names
+
+
+def load_cases(
+    data_dir: str | Path, case_ids: list[str] | None = None, scheme: str = "zscore", spatial_dims: int = 3
+) -> list[Case]:
+    """Load (a subset of) the labelled cases, validated and normalised."""
+    num_classes, _ = num_classes_of(data_dir)
+    pairs = case_pairs(data_dir)
+    if case_ids is not None:
+        known = {c for c, _, _ in pairs}
+        missing = sorted(set(case_ids) - known)
+        if missing:
+            raise InputError("--cases", f"case(s) not in the dataset: {missing[:5]}")
+        pairs = [p for p in pairs if p[0] in set(case_ids)]
+    cases = []
+    for case_id, image_path, label_path in pairs:
+        image = load_image(image_path, spatial_dims)
+        label = load_label(label_path, image, num_classes)
+        cases.append(Case(case_id, normalise(image.array, scheme), label.array, image.affine, str(image_path), str(label_path)))
+    return cases
+
+
+def pair_group(case_id: str) -> str:
+    """Scan group of a case: ids ``2k-1`` and ``2k`` share group ``k`` (MSD hippocampus hemispheres)."""
+    match = re.search(r"(\d+)$", case_id)
+    return f"pair_{(int(match.group(1)) + 1) // 2}" if match else case_id
+
+
+def split_cases(case_ids: list[str], val_fraction: float, seed: int, group_pairs: bool = True) -> tuple[list[str], list[str]]:
+    """Random train/validation split of case ids that never separates a scan pair."""
+    groups: dict[str, list[str]] = {}
+    for case_id in case_ids:
+        groups.setdefault(pair_group(case_id) if group_pairs else case_id, []).append(case_id)
+    keys = sorted(groups)
+    np.random.default_rng(seed).shuffle(keys)
+    n_val = max(1, round(len(keys) * val_fraction)) if len(keys) > 1 and val_fraction > 0 else 0
+    val = sorted(c for k in keys[:n_val] for c in groups[k])
+    train = sorted(c for k in keys[n_val:] for c in groups[k])
+    return train, val
+
+
+def _pad_to(array: np.ndarray, shape: tuple[int, ...], value: float) -> np.ndarray:
+    pad = [(0, max(0, s - a)) for a, s in zip(array.shape, shape, strict=True)]
+    return np.pad(array, pad, constant_values=value) if any(p[1] for p in pad) else array
+
+
+class PatchSampler:
+    """Random training patches with foreground oversampling (nnU-Net: 1/3 of patches centred on labels).
+
+    ``sample(batch_size)`` returns ``x`` ``(B, 1, *patch)`` float32 and ``y`` ``(B, 1, *patch)`` int64.
+    """
+
+    def __init__(self, cases: list[Case], patch_size: tuple[int, ...], foreground_fraction: float = 0.33, seed: int = 0):
+        if not cases:
+            raise InputError("dataset", "no training cases")
+        self.cases = cases
+        self.patch_size = tuple(patch_size)
+        self.foreground_fraction = foreground_fraction
+        self.rng = np.random.default_rng(seed)
+        self._fg = [np.argwhere(c.label > 0) for c in cases]
+
+    def _one(self, index: int, foreground: bool) -> tuple[np.ndarray, np.ndarray]:
+        case = self.cases[index]
+        image = _pad_to(case.image, self.patch_size, float(case.image.min()))
+        label = _pad_to(case.label, self.patch_size, 0)
+        hi = [s - p for s, p in zip(image.shape, self.patch_size, strict=True)]
+        fg = self._fg[index]
+        if foreground and len(fg):
+            centre = fg[self.rng.integers(len(fg))]
+            start = [int(np.clip(c - p // 2, 0, h)) for c, p, h in zip(centre, self.patch_size, hi, strict=True)]
+        else:
+            start = [int(self.rng.integers(h + 1)) for h in hi]
+        window = tuple(slice(s, s + p) for s, p in zip(start, self.patch_size, strict=True))
+        return image[window], label[window]
+
+    def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = [], []
+        for _ in range(batch_size):
+            index = int(self.rng.integers(len(self.cases)))
+            x, y = self._one(index, bool(self.rng.random() < self.foreground_fraction))
+            xs.append(x)
+            ys.append(y)
+        x = torch.from_numpy(np.stack(xs)[:, None].copy())
+        y = torch.from_numpy(np.stack(ys)[:, None].astype(np.int64))
+        return x, y
+
+    def state(self) -> dict:
+        """RNG state, so a resumed training run draws the same patches."""
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
+
+
+def case_volume(case: Case) -> Volume:
+    """The case's normalised image as a ``Volume``."""
+    return Volume(case.image, case.affine)

@@ -1,0 +1,1 @@
+"""Layers that uncertainty methods insert into the U-Net."""

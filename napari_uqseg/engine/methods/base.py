@@ -1,0 +1,159 @@
+"""The method interface every uncertainty method implements, and the registry of methods by name."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.progress import Progress
+from napari_uqseg.core.records import MethodInfo
+from napari_uqseg.engine.checkpoint import atomic_torch_save
+from napari_uqseg.engine.data import Case, PatchSampler
+from napari_uqseg.engine.training import TrainConfig
+from napari_uqseg.engine.unet import UNetConfig
+
+WEIGHTS_FILE = "weights.pt"
+
+
+@dataclass
+class NoOptions:
+    """A method without options."""
+
+
+@dataclass
+class TrainingData:
+    """Cases a method trains on: ``train`` for optimisation, ``val`` for calibration/model checks."""
+
+    train: list[Case]
+    val: list[Case]
+    num_classes: int
+
+    def sampler(self, cfg: TrainConfig, seed_offset: int = 0) -> PatchSampler:
+        return PatchSampler(self.train, cfg.patch_size, cfg.foreground_fraction, cfg.seed + seed_offset)
+
+
+class UQMethod(ABC):
+    """One uncertainty method: its networks, training recipe and per-window sampling.
+
+    Subclasses set ``name``, ``summary``, ``maps``, an ``Options`` dataclass, build their networks
+    into ``self.nets`` in ``build`` and implement ``fit`` and ``window_statistics``.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    maps: ClassVar[tuple[str, ...]] = ("entropy", "expected_entropy", "mutual_information", "class_std")
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, net_config: UNetConfig, options: dict[str, Any] | None = None) -> None:
+        self.net_config = net_config
+        self.options = parse_options(self.Options, options or {}, self.name)
+        self.patch_size: tuple[int, ...] = (64,) * net_config.spatial_dims
+        self.normalisation = "zscore"
+        self.device = torch.device("cpu")
+        self.nets = nn.ModuleDict()
+        self.build()
+
+    # -- to implement -------------------------------------------------------------------------
+    @abstractmethod
+    def build(self) -> None:
+        """Create the networks in ``self.nets`` (and buffers that define the model)."""
+
+    @abstractmethod
+    def fit(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:
+        """Train with the paper's recipe; resumable through ``work_dir``. Returns a training summary."""
+
+    @abstractmethod
+    def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Sample the method on one batch of windows ``x`` ``(B, in_ch, *patch)``.
+
+        Returns ``mean_prob``, ``mean_sq_prob`` ``(B, C, *patch)``, ``expected_entropy``
+        ``(B, 1, *patch)`` and optional method-specific maps ``(B, 1, *patch)``.
+        """
+
+    @abstractmethod
+    def n_samples(self) -> int:
+        """Stochastic samples (members, masks, heads x samples) behind one prediction."""
+
+    def forward_passes(self) -> float:
+        """Full-network forward passes per prediction (shared parts counted once)."""
+        return float(self.n_samples())
+
+    # -- shared behaviour ---------------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        """JSON-able state that defines the model beyond ``self.nets`` (e.g. a temperature)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Inverse of ``extra_state``."""
+
+    def save_weights(self, model_dir: Path) -> None:
+        atomic_torch_save(self.nets.state_dict(), model_dir / WEIGHTS_FILE)
+
+    def load_weights(self, model_dir: Path) -> None:
+        path = model_dir / WEIGHTS_FILE
+        if not path.is_file():
+            raise InputError(str(path), "model weights are missing")
+        self.nets.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+    def to(self, device: torch.device | str) -> UQMethod:
+        self.device = torch.device(device)
+        self.nets.to(self.device)
+        return self
+
+    def eval(self) -> None:
+        self.nets.eval()
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.nets.parameters())
+
+    def info(self) -> MethodInfo:
+        return MethodInfo(self.name, self.summary, self.forward_passes(), tuple(self.maps))
+
+
+def parse_options(options_cls: type, options: dict[str, Any], method: str) -> Any:
+    """Build the method's options dataclass, naming unknown keys."""
+    known = {f.name for f in fields(options_cls)}
+    unknown = set(options) - known
+    if unknown:
+        raise InputError(f"{method} options", f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+    return options_cls(**options)
+
+
+def options_dict(method: UQMethod) -> dict[str, Any]:
+    return asdict(method.options)
+
+
+_REGISTRY: dict[str, type[UQMethod]] = {}
+
+
+def register(cls: type[UQMethod]) -> type[UQMethod]:
+    """Class decorator adding a method to the registry under ``cls.name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def method_class(name: str) -> type[UQMethod]:
+    """The registered class for ``name``.
+
+    Raises
+    ------
+    InputError
+        Unknown method, listing the known ones.
+    """
+    import napari_uqseg.engine.methods  # noqa: F401  (registers every method)
+
+    if name not in _REGISTRY:
+        raise InputError("--method", f"unknown method '{name}'; known methods: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def registered_methods() -> dict[str, type[UQMethod]]:
+    import napari_uqseg.engine.methods  # noqa: F401
+
+    return dict(_REGISTRY)

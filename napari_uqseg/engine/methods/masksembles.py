@@ -1,0 +1,59 @@
+"""Masksembles U-Net: one mask per training sample, every mask at inference in one tiled batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from napari_uqseg.core.progress import Progress
+from napari_uqseg.engine.layers.masksembles import Masksembles
+from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
+from napari_uqseg.engine.statistics import SampleStatistics
+from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
+from napari_uqseg.engine.unet import UNet
+
+
+@dataclass
+class MasksemblesOptions:
+    """``n_masks`` (N) and ``scale`` (S) as in the paper's examples (N=4, S=2); layers go where dropout
+    would (bottleneck and decoder stages, the author's advice); ``encoder`` adds them to the encoder too."""
+
+    n_masks: int = 4
+    scale: float = 2.0
+    seed: int = 0
+    encoder: bool = False
+
+
+@register
+class MasksemblesMethod(UQMethod):
+    name = "masksembles"
+    summary = "Masksembles: N fixed structured channel masks (N passes, batched)"
+    Options = MasksemblesOptions
+
+    def build(self) -> None:
+        o = self.options
+        net = UNet(self.net_config)
+        counter = iter(range(1000))
+        net.set_stage_layers(lambda ch: Masksembles(ch, o.n_masks, o.scale, o.seed + next(counter)), encoder=o.encoder)
+        self.nets["net"] = net
+
+    def fit(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:
+        n = self.options.n_masks
+        # chunk j of every batch goes through mask j: the batch size is rounded up to a multiple of N
+        batch = -(-cfg.batch_size // n) * n
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), "batch_size": batch})
+        net, loss = self.nets["net"], segmentation_loss()
+        return {"net": fit_network(net, lambda x, y, _: loss(net(x), y), data.sampler(cfg), cfg, progress, work_dir=work_dir)}
+
+    def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        n, batch = self.options.n_masks, x.shape[0]
+        tiled = x.repeat(n, *([1] * (x.ndim - 1)))  # chunk j = all windows under mask j
+        prob = torch.softmax(self.nets["net"](tiled), dim=1)
+        stats = SampleStatistics()
+        stats.add(prob.view(n, batch, *prob.shape[1:]), stacked=True)
+        return stats.result()
+
+    def n_samples(self) -> int:
+        return self.options.n_masks

@@ -1,0 +1,59 @@
+"""Streaming statistics of stochastic softmax outputs (torch); memory independent of the sample count."""
+
+from __future__ import annotations
+
+import torch
+
+EPS = 1e-12
+
+
+def entropy(prob: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """Shannon entropy in nats along ``dim`` with ``0 log 0 = 0``; ``(B, C, *S) -> (B, 1, *S)``."""
+    return -torch.special.xlogy(prob, prob).sum(dim=dim, keepdim=True)
+
+
+class SampleStatistics:
+    """Running sums of ``p``, ``p**2`` and ``H(p)`` over samples ``p`` of shape ``(B, C, *S)``.
+
+    ``add`` may be called with one sample or with ``k`` samples stacked along a leading axis
+    ``(k, B, C, *S)``; ``result()`` returns the means as the dict every method's
+    ``window_statistics`` returns: ``mean_prob``, ``mean_sq_prob`` ``(B, C, *S)`` and
+    ``expected_entropy`` ``(B, 1, *S)``.
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._sum_p: torch.Tensor | None = None
+        self._sum_p2: torch.Tensor | None = None
+        self._sum_h: torch.Tensor | None = None
+
+    def add(self, prob: torch.Tensor, stacked: bool = False) -> None:
+        prob = prob.float()
+        k = prob.shape[0] if stacked else 1
+        p = prob.sum(0) if stacked else prob
+        p2 = (prob * prob).sum(0) if stacked else prob * prob
+        h = entropy(prob, dim=2 if stacked else 1)
+        h = h.sum(0) if stacked else h
+        if self._sum_p is None:
+            self._sum_p, self._sum_p2, self._sum_h = p, p2, h
+        else:
+            self._sum_p += p
+            self._sum_p2 += p2
+            self._sum_h += h
+        self.n += k
+
+    def result(self) -> dict[str, torch.Tensor]:
+        if self.n == 0 or self._sum_p is None:
+            raise RuntimeError("no samples were added")
+        return {
+            "mean_prob": self._sum_p / self.n,
+            "mean_sq_prob": self._sum_p2 / self.n,
+            "expected_entropy": self._sum_h / self.n,
+        }
+
+
+def single_sample_statistics(prob: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Statistics of a deterministic prediction (one sample)."""
+    stats = SampleStatistics()
+    stats.add(prob)
+    return stats.result()

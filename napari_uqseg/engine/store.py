@@ -1,0 +1,128 @@
+"""Model folders on disk: ``model.json`` (the model card) plus the weights each method saves."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.nifti_io import atomic_write_bytes
+from napari_uqseg.engine.methods.base import UQMethod, method_class, options_dict
+from napari_uqseg.engine.unet import UNetConfig
+
+CARD_FILE = "model.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelCard:
+    """Everything that defines a trained model, stored as ``model.json``.
+
+    Attributes
+    ----------
+    method, options : str, dict
+        Registered method name and its options.
+    net : dict
+        ``UNetConfig`` fields.
+    patch_size : list of int
+        Sliding-window patch (the training patch).
+    normalisation : str
+        Per-volume intensity normalisation scheme.
+    labels : dict
+        Class index (as str) -> name.
+    extra : dict
+        Method state that is not weights (temperature, Bayesian share, checkpoint list ...).
+    training : dict
+        Training summary: config, data, history, seconds.
+    """
+
+    method: str
+    options: dict[str, Any]
+    net: dict[str, Any]
+    patch_size: list[int]
+    normalisation: str
+    labels: dict[str, str]
+    extra: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2, default=_jsonable)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, tuple | set):
+        return list(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def save_model(method: UQMethod, model_dir: str | Path, labels: dict[str, str], training: dict[str, Any]) -> Path:
+    """Write the model card and weights into ``model_dir`` atomically (staged, then renamed)."""
+    model_dir = Path(model_dir)
+    staging = model_dir.with_name(f".{model_dir.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    method.save_weights(staging)
+    card = ModelCard(
+        method=method.name,
+        options=options_dict(method),
+        net=method.net_config.to_dict(),
+        patch_size=list(method.patch_size),
+        normalisation=method.normalisation,
+        labels=labels,
+        extra=method.extra_state(),
+        training=training,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+    atomic_write_bytes(staging / CARD_FILE, card.to_json().encode())
+    if model_dir.exists():
+        old = model_dir.with_name(f".{model_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(model_dir, old)
+        os.replace(staging, model_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, model_dir)
+    return model_dir
+
+
+def read_card(model_dir: str | Path) -> ModelCard:
+    """Parse ``model.json``.
+
+    Raises
+    ------
+    InputError
+        Missing folder or card, invalid JSON, unsupported format version.
+    """
+    path = Path(model_dir) / CARD_FILE
+    if not path.is_file():
+        raise InputError(str(model_dir), f"not a model folder (no {CARD_FILE})")
+    try:
+        data = json.loads(path.read_text())
+        card = ModelCard(**data)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise InputError(str(path), f"invalid model card ({exc})") from exc
+    if card.format_version > FORMAT_VERSION:
+        raise InputError(str(path), f"model format {card.format_version} is newer than this napari-uqseg supports")
+    return card
+
+
+def load_model(model_dir: str | Path, device: str = "cpu") -> UQMethod:
+    """Rebuild a trained method from its folder, on ``device``."""
+    model_dir = Path(model_dir)
+    card = read_card(model_dir)
+    method = method_class(card.method)(UNetConfig.from_dict(card.net), card.options)
+    method.patch_size = tuple(card.patch_size)
+    method.normalisation = card.normalisation
+    method.load_weights(model_dir)
+    method.load_extra_state(card.extra)
+    method.model_dir = model_dir
+    return method.to(device)

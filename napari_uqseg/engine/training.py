@@ -1,0 +1,200 @@
+"""Training configuration and one resumable training loop that every method's ``fit`` drives."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from monai.losses import DiceCELoss
+from torch import nn
+
+from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.progress import Progress, no_progress
+from napari_uqseg.engine.checkpoint import atomic_torch_save
+from napari_uqseg.engine.data import PatchSampler
+
+
+@dataclass
+class TrainConfig:
+    """Recipe shared by all methods (nnU-Net defaults scaled to a CPU budget).
+
+    Attributes
+    ----------
+    patch_size : tuple of int
+        Training and sliding-window patch, multiple of the U-Net divisor.
+    batch_size, iterations : int
+        Patches per step and optimisation steps per network.
+    time_budget_s : float or None
+        Stop a network's training after this many seconds (``None``: run all iterations).
+    optimizer : str
+        ``"sgd"`` (Nesterov, nnU-Net) or ``"adam"``.
+    lr, momentum, weight_decay, poly_power : float
+        Learning rate ``lr * (1 - it / iterations) ** poly_power`` unless a method schedules its own.
+    foreground_fraction : float
+        Share of patches centred on a labelled voxel.
+    val_fraction : float
+        Share of scan groups held out for validation (temperature fitting, teacher checks).
+    group_pairs : bool
+        Keep ids ``2k-1, 2k`` (the two hemispheres of one hippocampus scan) on the same side of the split.
+    normalisation : str
+        ``"zscore"`` or ``"zscore_nonzero"``, per volume.
+    checkpoint_every : int
+        Steps between resumable checkpoints.
+    threads : int
+        ``torch.set_num_threads`` (0 keeps torch's default).
+    """
+
+    patch_size: tuple[int, ...] = (40, 56, 40)
+    batch_size: int = 4
+    iterations: int = 1500
+    time_budget_s: float | None = None
+    optimizer: str = "sgd"
+    lr: float = 1e-2
+    momentum: float = 0.99
+    weight_decay: float = 3e-5
+    poly_power: float = 0.9
+    foreground_fraction: float = 0.33
+    val_fraction: float = 0.2
+    group_pairs: bool = True
+    normalisation: str = "zscore"
+    seed: int = 0
+    checkpoint_every: int = 50
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        self.patch_size = tuple(int(p) for p in self.patch_size)
+        if self.optimizer not in ("sgd", "adam"):
+            raise InputError("train.optimizer", f"must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.iterations < 1 or self.batch_size < 1:
+            raise InputError("train", "iterations and batch_size must be >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise InputError("train", f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+
+def segmentation_loss() -> nn.Module:
+    """Dice + cross-entropy on logits ``(B, C, *S)`` and labels ``(B, 1, *S)`` (nnU-Net's loss)."""
+    return DiceCELoss(to_onehot_y=True, softmax=True)
+
+
+def make_optimizer(params, cfg: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
+    lr = cfg.lr if lr is None else lr
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
+
+
+def poly_lr(cfg: TrainConfig, iterations: int | None = None) -> Callable[[int], float]:
+    total = iterations or cfg.iterations
+    return lambda it: cfg.lr * (1 - it / total) ** cfg.poly_power
+
+
+StepLoss = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+
+
+def fit_network(
+    module: nn.Module,
+    step_loss: StepLoss,
+    sampler: PatchSampler,
+    cfg: TrainConfig,
+    progress: Progress = no_progress,
+    *,
+    tag: str = "net",
+    work_dir: Path | None = None,
+    iterations: int | None = None,
+    lr_at: Callable[[int], float] | None = None,
+    on_step: Callable[[int], None] | None = None,
+    tracked: dict[str, nn.Module] | None = None,
+    params=None,
+) -> dict:
+    """Optimise ``module`` with ``step_loss(x, y, iteration)``; resumable and time-budgeted.
+
+    With ``work_dir``, the module, optimiser, sampler RNG, ``tracked`` modules and history are saved
+    atomically every ``cfg.checkpoint_every`` steps to ``work_dir/<tag>.resume.pt`` and a finished run
+    leaves ``<tag>.done.pt``; calling again resumes from the last checkpoint or returns at once.
+
+    Returns
+    -------
+    dict
+        ``iterations`` done, ``seconds`` spent, ``losses`` (mean per 10 steps), ``stopped_by_budget``.
+    """
+    iterations = iterations or cfg.iterations
+    lr_at = lr_at or poly_lr(cfg, iterations)
+    tracked = tracked or {}
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    optimizer = make_optimizer(params if params is not None else module.parameters(), cfg, lr_at(0))
+    history = {"iterations": 0, "seconds": 0.0, "losses": [], "stopped_by_budget": False}
+    resume = work_dir / f"{tag}.resume.pt" if work_dir else None
+    done = work_dir / f"{tag}.done.pt" if work_dir else None
+
+    def state() -> dict:
+        return {
+            "module": module.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "tracked": {k: m.state_dict() for k, m in tracked.items()},
+            "sampler": sampler.state(),
+            "torch_rng": torch.get_rng_state(),
+            "history": history,
+        }
+
+    def restore(saved: dict) -> None:
+        module.load_state_dict(saved["module"])
+        for k, m in tracked.items():
+            m.load_state_dict(saved["tracked"][k])
+        history.update(saved["history"])
+        if "optimizer" in saved:
+            optimizer.load_state_dict(saved["optimizer"])
+            sampler.set_state(saved["sampler"])
+            torch.set_rng_state(saved["torch_rng"])
+
+    if done is not None and done.exists():
+        restore(torch.load(done, weights_only=True))
+        return history
+    if resume is not None and resume.exists():
+        restore(torch.load(resume, weights_only=True))
+    module.train()
+    started = time.perf_counter() - history["seconds"]
+    window: list[float] = []
+    it = history["iterations"]
+    while it < iterations:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(it)
+        x, y = sampler.sample(cfg.batch_size)
+        device = next(module.parameters()).device
+        loss = step_loss(x.to(device), y.to(device), it)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 12.0)  # nnU-Net clips at 12 too
+        optimizer.step()
+        it += 1
+        window.append(float(loss.detach()))
+        if on_step is not None:
+            on_step(it)
+        if len(window) == 10:
+            history["losses"].append(sum(window) / 10)
+            window = []
+        history["iterations"] = it
+        history["seconds"] = time.perf_counter() - started
+        progress(it, iterations, f"{tag}: step {it}/{iterations} loss {float(loss):.3f}")
+        if resume is not None and it % cfg.checkpoint_every == 0:
+            atomic_torch_save(state(), resume)
+        if cfg.time_budget_s is not None and history["seconds"] > cfg.time_budget_s:
+            history["stopped_by_budget"] = True
+            break
+    if done is not None:
+        atomic_torch_save({"module": module.state_dict(), "tracked": {k: m.state_dict() for k, m in tracked.items()}, "history": history}, done)
+        resume.unlink(missing_ok=True)
+    module.eval()
+    return history
