@@ -20,9 +20,8 @@ ROI_KINDS = ("gt_bbox", "union_bbox", "whole")
 def _labels(array: np.ndarray, name: str, num_classes: int) -> np.ndarray:
     """Flatten a label map to int64 and check its values lie in ``[0, num_classes)``."""
     flat = np.asarray(array).ravel()
-    if flat.size and not np.issubdtype(flat.dtype, np.integer):
-        if not np.all(np.equal(np.mod(flat, 1), 0)):
-            raise InputError(name, "labels must be integers")
+    if flat.size and not np.issubdtype(flat.dtype, np.integer) and not np.all(np.mod(flat, 1) == 0):
+        raise InputError(name, "labels must be integers")
     flat = flat.astype(np.int64, copy=False)
     if flat.size and (flat.min() < 0 or flat.max() >= num_classes):
         raise InputError(name, f"labels must lie in [0, {num_classes}), got [{flat.min()}, {flat.max()}]")
@@ -127,7 +126,7 @@ def roi_mask(target: np.ndarray, kind: str = "gt_bbox", pred: np.ndarray | None 
         Ground-truth label map ``(*S)``.
     kind : {"gt_bbox", "union_bbox", "whole"}
         ``"gt_bbox"``: bounding box of the ground-truth foreground (the EVALUATION.md default);
-        ``"union_bbox"``: bounding box of ground truth ∪ prediction foreground (also sees false
+        ``"union_bbox"``: bounding box of the ground-truth or predicted foreground (also sees false
         positives outside the GT box); ``"whole"``: every voxel.
     pred : np.ndarray, optional
         Predicted label map ``(*S)``; required for ``"union_bbox"``, used by the fallback.

@@ -186,9 +186,7 @@ def foreground_roi(mask: np.ndarray, dilation: int = 2) -> np.ndarray:
     return ndimage.binary_dilation(fg, iterations=dilation)
 
 
-def case_score(
-    uncertainty: np.ndarray, mask: np.ndarray, dilation: int = 2, top_percent: float | None = None
-) -> float:
+def case_score(uncertainty: np.ndarray, mask: np.ndarray, dilation: int = 2, top_percent: float | None = None) -> float:
     """Case-level uncertainty: mean over the dilated predicted foreground (:func:`foreground_roi`).
 
     Parameters
@@ -242,7 +240,7 @@ def _ranked_components(
     min_voxels: int,
     max_regions: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
-    """Label ``u > threshold`` inside roi; returns labels, ranked label ids, counts, sums (indexed by label), threshold."""
+    """Label ``u > threshold`` in roi: labels, ranked label ids, counts and sums (indexed by label), threshold."""
     roi = np.ones(u.shape, dtype=bool) if roi is None else np.asarray(roi, dtype=bool)
     if not 0.0 <= quantile <= 1.0:
         raise InputError("quantile", f"must be in [0, 1], got {quantile}")
@@ -309,7 +307,7 @@ def find_regions(
     centroids = ndimage.center_of_mass(labels > 0, labels, index)
     boxes = ndimage.find_objects(labels)
     regions = []
-    for rank, (lab, peak, centre) in enumerate(zip(index, peaks, centroids), start=1):
+    for rank, (lab, peak, centre) in enumerate(zip(index, peaks, centroids, strict=True), start=1):
         centre = tuple(float(c) for c in centre)
         regions.append(
             Region(
@@ -319,7 +317,7 @@ def find_regions(
                 voxels=int(counts[lab]),
                 centroid=centre,
                 bbox=tuple((int(s.start), int(s.stop)) for s in boxes[lab - 1]),
-                slice_index=int(math.floor(centre[axis] + 0.5)),  # half up: Python's round() sends 2.5 to 2
+                slice_index=math.floor(centre[axis] + 0.5),  # half up: Python's round() sends 2.5 to 2
                 mass=float(sums[lab]),
             )
         )
@@ -381,7 +379,7 @@ def review_recall(
 
     Regions are found inside ``roi`` with :func:`find_regions` (``options`` are passed on:
     ``threshold``, ``quantile``, ``min_voxels``, ``max_regions``) and taken in rank order while their
-    voxels fit in ``budget × |ROI|``; the region that crosses the budget contributes only its
+    voxels fit in ``budget * |ROI|``; the region that crosses the budget contributes only its
     ``floor(remaining budget)`` most uncertain voxels (ties by voxel index). If the regions run out first
     the rest of the budget is unused.
 
@@ -430,9 +428,9 @@ def review_recall(
             used += int(counts[lab])
             found += err_per_label[lab]
             continue
-        take = int(math.floor(allowed - used + 1e-9))
+        take = math.floor(allowed - used + 1e-9)
         if take > 0:
-            box = ndimage.find_objects(labels == lab)[0]  # one region: bbox, then rank its voxels there
+            box = ndimage.find_objects(labels, max_label=lab)[lab - 1]  # rank the region's voxels inside its bbox only
             inside = labels[box] == lab
             u_in, err_in = u[box][inside], err[box][inside]
             top = np.lexsort((np.arange(u_in.size), -u_in))[:take]
