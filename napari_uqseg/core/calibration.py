@@ -98,10 +98,36 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, n_bi
     float
         ECE as a fraction in ``[0, 1]``; NaN for zero voxels.
     """
-    bins = reliability_bins(confidence, correct, n_bins)
+    return ece_from_bins(reliability_bins(confidence, correct, n_bins))
+
+
+def ece_from_bins(bins: dict[str, np.ndarray]) -> float:
+    """ECE of :func:`reliability_bins` output (or of :func:`merge_reliability_bins`); NaN when all bins are empty."""
     total = bins["counts"].sum()
     if total == 0:
         return float("nan")
     filled = bins["counts"] > 0
     gap = np.abs(bins["accuracy"][filled] - bins["mean_confidence"][filled])
     return float(np.sum(bins["counts"][filled] / total * gap))
+
+
+def merge_reliability_bins(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Pool the reliability bins of several cases (same edges) as if their voxels had been binned together.
+
+    Lets an evaluation compute the pooled ECE over millions of voxels while keeping only ``K`` numbers per case.
+    """
+    if not parts:
+        raise InputError("parts", "needs at least one set of bins")
+    edges = parts[0]["bin_edges"]
+    if any(p["bin_edges"].shape != edges.shape for p in parts):
+        raise InputError("parts", "bins of different sizes cannot be merged")
+    counts = np.sum([p["counts"] for p in parts], axis=0)
+    conf_sum = np.sum([np.nan_to_num(p["mean_confidence"]) * p["counts"] for p in parts], axis=0)
+    acc_sum = np.sum([np.nan_to_num(p["accuracy"]) * p["counts"] for p in parts], axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "bin_edges": edges,
+            "counts": counts.astype(np.int64),
+            "mean_confidence": np.where(counts > 0, conf_sum / counts, np.nan),
+            "accuracy": np.where(counts > 0, acc_sum / counts, np.nan),
+        }

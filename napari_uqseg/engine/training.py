@@ -179,7 +179,8 @@ def fit_network(
         torch.nn.utils.clip_grad_norm_(module.parameters(), 12.0)  # nnU-Net clips at 12 too
         optimizer.step()
         it += 1
-        window.append(float(loss.detach()))
+        value = float(loss.detach())
+        window.append(value)
         if on_step is not None:
             on_step(it)
         if len(window) == 10:
@@ -187,7 +188,7 @@ def fit_network(
             window = []
         history["iterations"] = it
         history["seconds"] = time.perf_counter() - started
-        progress(it, iterations, f"{tag}: step {it}/{iterations} loss {float(loss):.3f}")
+        progress(it, iterations, f"{tag}: step {it}/{iterations} loss {value:.3f}")
         if resume is not None and it % cfg.checkpoint_every == 0:
             atomic_torch_save(state(), resume)
         if cfg.time_budget_s is not None and history["seconds"] > cfg.time_budget_s:

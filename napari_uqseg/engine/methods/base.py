@@ -99,7 +99,11 @@ class UQMethod(ABC):
         path = model_dir / WEIGHTS_FILE
         if not path.is_file():
             raise InputError(str(path), "model weights are missing")
-        self.nets.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            self.nets.load_state_dict(state)
+        except Exception as exc:  # truncated file, foreign pickle, wrong architecture
+            raise InputError(str(path), f"cannot load the weights ({exc.__class__.__name__}: {exc})") from exc
 
     def to(self, device: torch.device | str) -> UQMethod:
         self.device = torch.device(device)

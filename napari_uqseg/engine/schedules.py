@@ -1,0 +1,103 @@
+"""Cyclical learning-rate schedule of the nnU-Net checkpoint-ensemble paper and its checkpoint positions.
+
+Zhao et al. (MICCAI 2022) split the training budget into ``R`` cycles. In each cycle the learning rate
+restarts, decays polynomially for the first fraction ``gamma`` of the cycle and is then held constant,
+so SGD keeps sampling around the cycle's optimum; checkpoints are collected in that constant tail.
+Everything here is a pure function of the iteration number so a resumed run reproduces it exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from napari_uqseg.core.errors import InputError
+
+
+@dataclass(frozen=True)
+class CyclicalSchedule:
+    """Learning rate per optimisation step.
+
+    Attributes
+    ----------
+    iterations : int
+        Total steps of all cycles.
+    cycles : int
+        ``R``; cycle ``k`` covers steps ``[k * iterations // R, (k + 1) * iterations // R)``.
+    lr : float
+        Poly-decay start value: ``lr * (1 - t / L) ** power`` at in-cycle step ``t`` of a cycle of ``L`` steps.
+    gamma : float
+        Fraction of each cycle with decaying learning rate, in ``(0, 1)``; the rest is constant.
+    power : float
+        Poly exponent (nnU-Net: 0.9).
+    constant_lr : float or None
+        Learning rate of the constant tail; ``None`` continues the decay's value at ``gamma``,
+        ``lr * (1 - gamma) ** power``, so the schedule has no jump.
+    restart_lr : float or None
+        Learning rate of the first ``restart_steps`` steps of every cycle (the paper's high restart
+        rate for one epoch); ``None`` restarts at ``lr``.
+    restart_steps : int
+        Steps at ``restart_lr`` at the start of each cycle (0 when ``restart_lr`` is ``None``).
+    """
+
+    iterations: int
+    cycles: int = 3
+    lr: float = 1e-2
+    gamma: float = 0.75
+    power: float = 0.9
+    constant_lr: float | None = None
+    restart_lr: float | None = None
+    restart_steps: int = 1
+
+    def __post_init__(self) -> None:
+        if self.cycles < 1 or self.iterations < self.cycles:
+            raise InputError("cycles", f"need 1 <= cycles <= iterations, got {self.cycles} cycles, {self.iterations} steps")
+        if not 0.0 < self.gamma < 1.0:
+            raise InputError("gamma", f"decay fraction must be in (0, 1), got {self.gamma}")
+
+    def cycle_bounds(self, cycle: int) -> tuple[int, int]:
+        """First step and end (exclusive) of ``cycle`` (0-based)."""
+        return cycle * self.iterations // self.cycles, (cycle + 1) * self.iterations // self.cycles
+
+    def cycle_of(self, it: int) -> int:
+        """Cycle containing step ``it`` (0-based)."""
+        return min(self.cycles - 1, next(k for k in range(self.cycles) if it < self.cycle_bounds(k)[1]))
+
+    def constant_start(self, cycle: int) -> int:
+        """First step of ``cycle``'s constant tail."""
+        start, end = self.cycle_bounds(cycle)
+        return start + math.ceil(self.gamma * (end - start))
+
+    def __call__(self, it: int) -> float:
+        """Learning rate of step ``it`` (0-based)."""
+        cycle = self.cycle_of(it)
+        start, end = self.cycle_bounds(cycle)
+        t, length = it - start, end - start
+        if self.restart_lr is not None and t < self.restart_steps:
+            return self.restart_lr
+        if it < self.constant_start(cycle):
+            return self.lr * (1.0 - t / length) ** self.power
+        return self.constant_lr if self.constant_lr is not None else self.lr * (1.0 - self.gamma) ** self.power
+
+    def checkpoint_steps(self, per_cycle: int, cycles: list[int] | None = None) -> list[int]:
+        """Step counts after which to save a checkpoint: ``per_cycle`` per cycle, spread evenly over its
+        constant tail and ending at the cycle's last step (counts are 1-based: ``n`` = after ``n`` steps).
+
+        Raises
+        ------
+        InputError
+            A constant tail shorter than ``per_cycle`` steps.
+        """
+        steps = []
+        for cycle in range(self.cycles) if cycles is None else cycles:
+            first, end = self.constant_start(cycle), self.cycle_bounds(cycle)[1]
+            tail = end - first
+            if tail < per_cycle:
+                raise InputError(
+                    "checkpoints_per_cycle",
+                    f"cycle {cycle} has a constant phase of {tail} steps, fewer than {per_cycle} checkpoints; "
+                    "raise train.iterations or lower cycles/gamma",
+                )
+            # spacing tail / per_cycle: the last checkpoint is the cycle's final weights
+            steps += sorted(end - (j * tail) // per_cycle for j in range(per_cycle))
+        return steps

@@ -1,0 +1,192 @@
+"""npe2 reader (NIfTI files, DICOM series folders), label writer (NIfTI) and offline sample data.
+
+Every layer keeps its affine as napari ``scale``/``translate`` (see :mod:`napari_uqseg.napari_ui.layers`).
+DICOM series are turned into NIfTI voxel order (column, row, slice) with a RAS affine, so a model trained on
+NIfTI files sees the same orientation whichever format the scan came in.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.nifti_io import NIFTI_SUFFIXES, load_image, load_label, save_volume
+from napari_uqseg.core.volume import Volume
+from napari_uqseg.napari_ui.layers import layer_affine, layer_kwargs
+
+LayerData = tuple[Any, dict[str, Any], str]
+#: an integer file with at most this many distinct values is opened as a label layer
+MAX_LABEL_VALUES = 64
+_DICOM_MAGIC_OFFSET = 128
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def _name(path: Path) -> str:
+    name = path.name
+    for suffix in NIFTI_SUFFIXES[::-1]:  # ".nii.gz" before ".nii"
+        name = name.removesuffix(suffix)
+    return name
+
+
+def _is_dicom_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(_DICOM_MAGIC_OFFSET)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _is_dicom_dir(path: Path) -> bool:
+    return path.is_dir() and any(_is_dicom_file(p) for p in sorted(path.iterdir())[:50] if p.is_file())
+
+
+def get_reader(path: str | Sequence[str]) -> Callable[[Any], list[LayerData]] | None:
+    """npe2 reader hook: a reader for NIfTI files (one or many) and DICOM series folders, else ``None``."""
+    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    if not paths:
+        return None
+    if all(str(p).lower().endswith(NIFTI_SUFFIXES) for p in paths):
+        return read_paths
+    if all(_is_dicom_dir(Path(p)) or (Path(p).is_file() and _is_dicom_file(Path(p))) for p in paths):
+        return read_paths
+    return None
+
+
+def read_paths(path: str | Sequence[str]) -> list[LayerData]:
+    """Read every path; see :func:`read_nifti` and :func:`read_dicom_series`."""
+    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    layers: list[LayerData] = []
+    for p in map(Path, paths):
+        if str(p).lower().endswith(NIFTI_SUFFIXES):
+            layers.append(read_nifti(p))
+        else:
+            layers.append(read_dicom_series(p if p.is_dir() else p.parent))
+    return layers
+
+
+def read_nifti(path: str | Path) -> LayerData:
+    """One NIfTI file as an image layer, or a labels layer when it holds few integer values.
+
+    Raises
+    ------
+    InputError
+        Unreadable, not 2-D/3-D, NaN voxels (see :func:`napari_uqseg.core.nifti_io.load_image`).
+    """
+    import nibabel as nib
+
+    path = Path(path)
+    try:
+        header = nib.load(str(path)).header
+        integer = np.dtype(header.get_data_dtype()).kind in "iub" and header.get_slope_inter()[0] in (None, 1.0)
+    except Exception:  # let load_image produce the user-facing message
+        integer = False
+    if integer:
+        try:
+            labels = load_label(path)
+            if np.unique(labels.array).size <= MAX_LABEL_VALUES:
+                return labels.array, {**layer_kwargs(labels), "name": _name(path)}, "labels"
+        except InputError:
+            pass  # e.g. an all-zero map: fall back to an image
+    spatial = 3 if nib.load(str(path)).ndim >= 3 else 2
+    volume = load_image(path, spatial_dims=spatial)
+    return volume.array, {**layer_kwargs(volume), "name": _name(path)}, "image"
+
+
+def dicom_series_volume(folder: str | Path) -> Volume:
+    """Read the largest DICOM series in ``folder`` as a float32 volume in NIfTI voxel order with a RAS affine.
+
+    Slices are ordered by their position along the slice normal; rescale slope/intercept are applied.
+
+    Raises
+    ------
+    InputError
+        No DICOM slices, mixed slice geometry, missing position/orientation tags, or pydicom not installed.
+    """
+    folder = Path(folder)
+    try:
+        import pydicom
+    except ImportError as exc:
+        raise InputError(str(folder), "reading DICOM needs pydicom: pip install 'napari-uqseg[napari]'") from exc
+    series: dict[str, list[Any]] = {}
+    for file in sorted(p for p in folder.iterdir() if p.is_file() and _is_dicom_file(p)):
+        ds = pydicom.dcmread(file)
+        if "PixelData" in ds:
+            series.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append(ds)
+    if not series:
+        raise InputError(str(folder), "no DICOM image slices found")
+    slices = max(series.values(), key=len)
+    try:
+        orientation = np.array(slices[0].ImageOrientationPatient, dtype=float)
+        row_dir, col_dir = orientation[:3], orientation[3:]
+        normal = np.cross(row_dir, col_dir)
+        slices.sort(key=lambda ds: float(np.dot(np.array(ds.ImagePositionPatient, dtype=float), normal)))
+        positions = np.array([ds.ImagePositionPatient for ds in slices], dtype=float)
+        d_row, d_col = (float(v) for v in slices[0].PixelSpacing)
+    except AttributeError as exc:
+        raise InputError(str(folder), f"DICOM slices lack geometry tags ({exc})") from exc
+    shapes = {ds.pixel_array.shape for ds in slices}
+    if len(shapes) != 1:
+        raise InputError(str(folder), f"slices of one series have different sizes {sorted(shapes)}")
+    stack = np.stack(
+        [ds.pixel_array * float(ds.get("RescaleSlope", 1)) + float(ds.get("RescaleIntercept", 0)) for ds in slices]
+    ).astype(np.float32)
+    if len(slices) > 1:
+        step = (positions[-1] - positions[0]) / (len(slices) - 1)
+    else:
+        step = normal * float(slices[0].get("SliceThickness", 1.0))
+    lps = np.eye(4)
+    # voxel (column c, row r, slice k): columns advance along the row direction, rows along the column direction
+    lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = row_dir * d_col, col_dir * d_row, step, positions[0]
+    return Volume(np.ascontiguousarray(stack.transpose(2, 1, 0)), _LPS_TO_RAS @ lps)
+
+
+def read_dicom_series(folder: str | Path) -> LayerData:
+    """A DICOM series folder as an image layer (see :func:`dicom_series_volume`)."""
+    volume = dicom_series_volume(folder)
+    return volume.array, {**layer_kwargs(volume), "name": Path(folder).name}, "image"
+
+
+def write_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
+    """npe2 single-layer writer: a labels layer to ``.nii``/``.nii.gz`` with its affine.
+
+    The affine comes from the layer's ``scale``/``translate``/``rotate``/``shear``/``affine`` as passed in
+    ``attributes``, so a mask drawn over an image is saved on that image's grid.
+
+    Raises
+    ------
+    InputError
+        Wrong extension, not 2-D/3-D, negative or non-integer labels.
+    """
+    from napari.layers import Labels
+
+    if not path.lower().endswith(NIFTI_SUFFIXES):
+        raise InputError(path, "labels are written as NIfTI: use a .nii or .nii.gz file name")
+    array = np.asarray(data)
+    if array.dtype.kind not in "iub" or (array.size and array.min() < 0):
+        raise InputError(path, f"labels must be non-negative integers (got {array.dtype}, min {array.min(initial=0)})")
+    known = ("scale", "translate", "rotate", "shear", "affine")
+    layer = Labels(array, **{k: attributes[k] for k in known if k in attributes})
+    dtype = np.uint8 if array.max(initial=0) < 256 else np.int32
+    return [str(save_volume(Volume(array.astype(dtype), layer_affine(layer)), path))]
+
+
+def sample_volumes(shape: tuple[int, int, int] = (32, 32, 32), seed: int = 1) -> tuple[Volume, Volume]:
+    """The synthetic sample scan and its reference label (generated, so it works offline)."""
+    from napari_uqseg.testing.synthetic import synthetic_case
+
+    return synthetic_case(shape, seed)
+
+
+def sample_synthetic() -> list[LayerData]:
+    """npe2 sample data: a synthetic scan (noisy ellipsoid, 3 classes) plus its reference label, hidden."""
+    image, label = sample_volumes()
+    return [
+        (image.array, {**layer_kwargs(image), "name": "synthetic scan"}, "image"),
+        (label.array, {**layer_kwargs(label), "name": "synthetic reference", "visible": False}, "labels"),
+    ]
