@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,10 @@ class PredictionResult:
 
 class Backend(ABC):
     """Engine access for napari and Slicer; ``RemoteBackend`` (HTTP) and ``LocalBackend`` (in-process)."""
+
+    @abstractmethod
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok", "protocol": int, "server_version": str}`` (cheap; no model loading)."""
 
     @abstractmethod
     def capabilities(self) -> dict[str, Any]:
@@ -86,6 +91,19 @@ class Backend(ABC):
     @abstractmethod
     def cancel_job(self, job_id: str) -> JobStatus:
         """Ask a job to stop; returns its status."""
+
+    def wait_job(self, job_id: str, timeout: float = 600.0, poll: float = 0.5, progress: Progress = no_progress) -> JobStatus:
+        """Poll until the job is finished or ``timeout`` seconds passed; reports ``progress`` meanwhile.
+
+        Returns the last status (check ``.finished``: a timeout returns an unfinished one).
+        """
+        deadline = time.monotonic() + timeout
+        status = self.job(job_id)
+        while not status.finished and time.monotonic() < deadline:
+            progress(status.progress, 1.0, status.message)
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+            status = self.job(job_id)
+        return status
 
     @abstractmethod
     def promote(self, model: str, version: str) -> ModelSummary:

@@ -26,3 +26,7 @@ class InputError(UQSegError, ValueError):
 
 class CancelledError(UQSegError):
     """Raised by a progress callback to stop a prediction or a training run."""
+
+
+class NotFoundError(InputError):
+    """A named thing (model, version, image, prediction, job) does not exist; HTTP 404 on the wire."""

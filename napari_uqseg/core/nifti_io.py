@@ -95,6 +95,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` so that ``path`` is either the old file or the complete new one, never half."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; outputs are meant to be shared like any written file
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

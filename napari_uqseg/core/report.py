@@ -30,6 +30,8 @@ import numpy as np
 from scipy import ndimage
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.nifti_io import float_map_from_bytes, load_image, volume_from_bytes
+from napari_uqseg.core.volume import Volume
 
 REPORT_FILE = "report.json"
 CASE_FILE = "case.json"
@@ -153,14 +155,12 @@ class CaseRow:
     case_id : str
         Dataset case id.
     image, label : str
-        Absolute paths of the image the model saw (the dataset file, or the shifted copy in the report)
-        and of the ground truth.
-    source_image : str
-        Absolute path of the dataset image (differs from ``image`` under a shift).
+        Absolute paths of the dataset image and ground truth.
     dir : str
         Case folder relative to the report folder.
     files : dict
-        ``prediction``, ``error``, optional ``probabilities`` -> file name in ``dir``; ``maps`` -> {map: file name}.
+        ``prediction``, ``error``, optional ``probabilities`` and ``image`` (the shifted image, only under a
+        shift) -> file name in ``dir``; ``maps`` -> {map: file name}.
     dice_per_class : list of float
         Foreground classes ``1..C-1``.
     dice, case_score, ece, ... : float
@@ -170,7 +170,6 @@ class CaseRow:
     case_id: str
     image: str
     label: str
-    source_image: str
     dir: str
     files: dict[str, Any]
     dice_per_class: list[float]
@@ -193,7 +192,7 @@ class CaseRow:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CaseRow:
-        kwargs: dict[str, Any] = {k: d[k] for k in ("case_id", "image", "label", "source_image", "dir", "files")}
+        kwargs: dict[str, Any] = {k: d[k] for k in ("case_id", "image", "label", "dir", "files")}
         kwargs["dice_per_class"] = [_float(v) for v in d.get("dice_per_class", [])]
         for name in CASE_FIGURES:
             kwargs[name] = _float(d.get(name))
@@ -241,18 +240,50 @@ class Report:
         raise InputError(str(self.path), f"no case {case_id!r} in this report")
 
     def case_file(self, case_id: str, key: str) -> Path:
-        """Absolute path of a per-case file: ``prediction``, ``error``, ``probabilities`` or a map name."""
+        """Absolute path of a case's file: ``image`` (what the model saw: the shifted copy under a shift, else the
+        dataset image), ``label``, ``prediction``, ``error``, ``probabilities`` or a map name."""
         row = self.case(case_id)
-        name = row.files.get("maps", {}).get(key) if key not in ("prediction", "error", "probabilities") else row.files.get(key)
+        if key == "label" or (key == "image" and "image" not in row.files):
+            return Path(getattr(row, key))
+        name = (
+            row.files.get(key)
+            if key in ("image", "prediction", "error", "probabilities")
+            else row.files.get("maps", {}).get(key)
+        )
         if not name:
             raise InputError(str(self.path / row.dir), f"case {case_id!r} has no {key!r} file")
         return self.path / row.dir / name
+
+    def load_case(self, case_id: str, map_name: str | None = None) -> dict[str, Volume]:
+        """The volumes of a case, all on the case's grid and affine.
+
+        Returns
+        -------
+        dict
+            ``image`` float32 (raw intensities the model saw), ``label``, ``prediction`` and ``error`` uint8,
+            ``uncertainty`` float32 (``map_name``, default the report's map); each ``(I, J, K)``.
+        """
+        image = load_image(self.case_file(case_id, "image"))
+        out = {"image": image}
+        for key in ("label", "prediction", "error"):
+            img = _nifti(self.case_file(case_id, key))
+            out[key] = Volume(np.asarray(img.dataobj).astype(np.uint8), img.affine)
+        path = self.case_file(case_id, map_name or self.map_name)
+        out["uncertainty"] = float_map_from_bytes(path.read_bytes(), str(path))
+        return out
 
     def case_detail(self, case_id: str) -> dict[str, Any]:
         """``case.json`` of a case: its row plus ``reliability``, ``risk_coverage``, ``dice_after_removal``,
         ``worst_region`` (see :func:`worst_region`) and ``affine``."""
         path = self.path / self.case(case_id).dir / CASE_FILE
         return _read_json(path)
+
+
+def _nifti(path: Path) -> Any:
+    """A NIfTI file that may be all zeros (predictions and error maps can be empty, unlike training labels)."""
+    if not path.is_file():
+        raise InputError(str(path), "file does not exist (was the report or the dataset moved?)")
+    return volume_from_bytes(path.read_bytes(), str(path))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -279,7 +310,9 @@ def read_report(path: str | Path) -> Report:
     if path.name == REPORT_FILE:
         path = path.parent
     if not (path / REPORT_FILE).is_file():
-        raise InputError(str(path), f"not an evaluation report folder (no {REPORT_FILE}); make one with `uqseg evaluate`")
+        raise InputError(
+            str(path), f"not an evaluation report folder (no {REPORT_FILE}); make one with `uqseg evaluate`"
+        )
     data = _read_json(path / REPORT_FILE)
     version = int(data.get("format_version", 0))
     if version > FORMAT_VERSION:

@@ -25,7 +25,7 @@ SEVERITIES = (1, 2, 3, 4, 5)
 PARAMETERS: dict[str, tuple[float, ...]] = {
     "noise": (0.05, 0.1, 0.2, 0.3, 0.5),  # Gaussian noise std as a fraction of the image's intensity std
     "blur": (0.5, 1.0, 1.5, 2.0, 3.0),  # Gaussian kernel std in mm
-    "bias": (0.1, 0.2, 0.35, 0.5, 0.7),  # max |coefficient| of the log-polynomial field (order 3)
+    "bias": (0.1, 0.2, 0.3, 0.45, 0.6),  # max |log field|: the field lies in [exp(-L), exp(L)]
     "motion": (1.0, 2.0, 3.0, 5.0, 8.0),  # max translation in mm of each head movement
     "contrast": (1.25, 1.5, 2.0, 2.5, 3.0),  # gamma (or 1/gamma, seeded) on min-max scaled intensities
     "resolution": (1.5, 2.0, 2.5, 3.0, 4.0),  # down-sampling factor on every axis
@@ -107,7 +107,8 @@ def apply_shift(
     sp = np.ones(x.ndim) if spacing is None else np.asarray(spacing, dtype=np.float64)[: x.ndim]
     if sp.size != x.ndim or np.any(sp <= 0):
         raise InputError("spacing", f"needs {x.ndim} positive values, got {spacing}")
-    rng = np.random.default_rng([int(seed) % (2**32), SHIFT_NAMES.index(name), severity])
+    # severity only scales the parameter: the same seed draws the same noise/field/motion at every severity
+    rng = np.random.default_rng([int(seed) % (2**32), SHIFT_NAMES.index(name)])
     value = PARAMETERS[name][severity - 1]
     return _SHIFTS[name](x, value, rng, sp).astype(np.float32)
 
@@ -120,7 +121,7 @@ def _blur(x: np.ndarray, sigma_mm: float, rng: np.random.Generator, sp: np.ndarr
     return ndimage.gaussian_filter(x, sigma=sigma_mm / sp, mode="nearest")
 
 
-def _bias(x: np.ndarray, c: float, rng: np.random.Generator, sp: np.ndarray) -> np.ndarray:
+def _bias(x: np.ndarray, limit: float, rng: np.random.Generator, sp: np.ndarray) -> np.ndarray:
     grids = np.meshgrid(*[np.linspace(-1.0, 1.0, n) for n in x.shape], indexing="ij")
     log_field = np.zeros(x.shape)
     exponents = [e for e in np.ndindex(*(4,) * x.ndim) if 0 < sum(e) <= 3]  # monomials of total order 1..3
@@ -128,8 +129,10 @@ def _bias(x: np.ndarray, c: float, rng: np.random.Generator, sp: np.ndarray) -> 
         term = np.ones(x.shape)
         for g, power in zip(grids, e, strict=True):
             term = term * g**power
-        log_field += rng.uniform(-c, c) * term
-    return x * np.exp(log_field)
+        log_field += rng.uniform(-1.0, 1.0) * term
+    peak = float(np.abs(log_field).max())
+    # scale the random cubic so severity sets the field's range, whatever the number of monomials
+    return x * np.exp(log_field * (limit / peak)) if peak > 0 else x.copy()
 
 
 def _motion(x: np.ndarray, max_mm: float, rng: np.random.Generator, sp: np.ndarray) -> np.ndarray:
@@ -163,9 +166,15 @@ def _contrast(x: np.ndarray, gamma: float, rng: np.random.Generator, sp: np.ndar
 def _resolution(x: np.ndarray, factor: float, rng: np.random.Generator, sp: np.ndarray) -> np.ndarray:
     small = tuple(max(2, round(n / factor)) for n in x.shape)
     # anti-aliasing as a scanner with thicker voxels would do: average over the coarse voxel
-    smooth = ndimage.gaussian_filter(x, sigma=[(n / s) / 2.355 for n, s in zip(x.shape, small, strict=True)], mode="nearest")
-    down = ndimage.zoom(smooth, [s / n for s, n in zip(small, x.shape, strict=True)], order=1, grid_mode=True, mode="nearest")
-    coords = np.meshgrid(*[(np.arange(n) + 0.5) * s / n - 0.5 for n, s in zip(x.shape, small, strict=True)], indexing="ij")
+    smooth = ndimage.gaussian_filter(
+        x, sigma=[(n / s) / 2.355 for n, s in zip(x.shape, small, strict=True)], mode="nearest"
+    )
+    down = ndimage.zoom(
+        smooth, [s / n for s, n in zip(small, x.shape, strict=True)], order=1, grid_mode=True, mode="nearest"
+    )
+    coords = np.meshgrid(
+        *[(np.arange(n) + 0.5) * s / n - 0.5 for n, s in zip(x.shape, small, strict=True)], indexing="ij"
+    )
     return ndimage.map_coordinates(down, coords, order=1, mode="nearest")
 
 

@@ -14,6 +14,7 @@ def atomic_torch_save(obj: object, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; model files are shared like any written file
         with os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
             fh.flush()

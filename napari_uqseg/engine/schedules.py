@@ -51,7 +51,9 @@ class CyclicalSchedule:
 
     def __post_init__(self) -> None:
         if self.cycles < 1 or self.iterations < self.cycles:
-            raise InputError("cycles", f"need 1 <= cycles <= iterations, got {self.cycles} cycles, {self.iterations} steps")
+            raise InputError(
+                "cycles", f"need 1 <= cycles <= iterations, got {self.cycles} cycles, {self.iterations} steps"
+            )
         if not 0.0 < self.gamma < 1.0:
             raise InputError("gamma", f"decay fraction must be in (0, 1), got {self.gamma}")
 

@@ -84,8 +84,9 @@ def read_nifti(path: str | Path) -> LayerData:
     try:
         header = nib.load(str(path)).header
         integer = np.dtype(header.get_data_dtype()).kind in "iub" and header.get_slope_inter()[0] in (None, 1.0)
-    except Exception:  # let load_image produce the user-facing message
-        integer = False
+        spatial = 2 if len(header.get_data_shape()) == 2 else 3
+    except (OSError, ValueError, EOFError, nib.filebasedimages.ImageFileError):  # load_image says what is wrong
+        integer, spatial = False, 3
     if integer:
         try:
             labels = load_label(path)
@@ -93,7 +94,6 @@ def read_nifti(path: str | Path) -> LayerData:
                 return labels.array, {**layer_kwargs(labels), "name": _name(path)}, "labels"
         except InputError:
             pass  # e.g. an all-zero map: fall back to an image
-    spatial = 3 if nib.load(str(path)).ndim >= 3 else 2
     volume = load_image(path, spatial_dims=spatial)
     return volume.array, {**layer_kwargs(volume), "name": _name(path)}, "image"
 
@@ -189,4 +189,24 @@ def sample_synthetic() -> list[LayerData]:
     return [
         (image.array, {**layer_kwargs(image), "name": "synthetic scan"}, "image"),
         (label.array, {**layer_kwargs(label), "name": "synthetic reference", "visible": False}, "labels"),
+    ]
+
+
+def sample_brain() -> list[LayerData]:
+    """npe2 sample data: the MNI152 T1 template bundled with nilearn (4 mm) plus its grey/white-matter label.
+
+    Raises
+    ------
+    InputError
+        nilearn is not installed (the synthetic sample needs nothing).
+    """
+    try:
+        from napari_uqseg.testing.brain_sample import mni_brain
+
+        image, label = mni_brain()
+    except ImportError as exc:
+        raise InputError("nilearn", "the brain sample needs nilearn: pip install 'napari-uqseg[all]'") from exc
+    return [
+        (image.array, {**layer_kwargs(image), "name": "MNI152 brain"}, "image"),
+        (label.array, {**layer_kwargs(label), "name": "MNI152 tissue", "visible": False}, "labels"),
     ]

@@ -114,7 +114,9 @@ def _replace(viewer: napari.Viewer, name: str) -> None:
         viewer.layers.remove(name)
 
 
-def add_prediction_layers(viewer: napari.Viewer, image_name: str, result: PredictionResult, map_name: str) -> PredictionLayers:
+def add_prediction_layers(
+    viewer: napari.Viewer, image_name: str, result: PredictionResult, map_name: str
+) -> PredictionLayers:
     """Add (replacing earlier ones) the mask, the uncertainty heatmap and the region-outline layer of an image.
 
     Parameters
@@ -130,7 +132,9 @@ def add_prediction_layers(viewer: napari.Viewer, image_name: str, result: Predic
     """
     prediction = result.prediction
     place = layer_kwargs(prediction.mask)
-    meta = {"uqseg": {"image": image_name, "prediction_id": result.id, "model": result.model, "version": result.version}}
+    meta = {
+        "uqseg": {"image": image_name, "prediction_id": result.id, "model": result.model, "version": result.version}
+    }
     names = {k: f"{image_name} {k}" for k in ("mask", "uncertainty", "review region")}
     for name in names.values():
         _replace(viewer, name)

@@ -111,9 +111,7 @@ class ReviewQueue:
 
     def rows(self) -> list[tuple[str, ...]]:
         """One tuple of display strings per region, in :data:`REGION_COLUMNS` order."""
-        return [
-            (str(r.id), f"{r.score:.3f}", str(r.voxels), str(r.slice_index), r.state) for r in self.ranking.regions
-        ]
+        return [(str(r.id), f"{r.score:.3f}", str(r.voxels), str(r.slice_index), r.state) for r in self.ranking.regions]
 
     def slice_rows(self, top: int | None = 20) -> list[tuple[int, float]]:
         """``(slice index, score)`` of the most uncertain slices along the ranking's axis, worst first."""

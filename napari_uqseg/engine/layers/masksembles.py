@@ -58,16 +58,20 @@ def generate_masks(channels: int, n: int, scale: float, seed: int = 0, max_tries
 class Masksembles(nn.Module):
     """Multiplies batch chunk ``j`` by mask ``j``: ``(B, C, *S) -> (B, C, *S)``, ``B`` a multiple of ``n``.
 
-    The masks are a persistent buffer, so they are saved and restored with the model.
+    The masks are a persistent buffer, so they are saved and restored with the model. Setting ``only``
+    to a mask index applies that one mask to the whole batch (one mask at a time, any batch size).
     """
 
     def __init__(self, channels: int, n: int = 4, scale: float = 2.0, seed: int = 0) -> None:
         super().__init__()
         self.n = n
+        self.only: int | None = None
         self.register_buffer("masks", torch.from_numpy(generate_masks(channels, n, scale, seed)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
+        if self.only is not None:
+            return x * self.masks[self.only].to(x.dtype).view(1, -1, *([1] * (x.ndim - 2)))
         if batch % self.n:
             raise RuntimeError(f"Masksembles needs a batch that is a multiple of {self.n}, got {batch}")
         mask = self.masks.to(x.dtype).repeat_interleave(batch // self.n, dim=0)

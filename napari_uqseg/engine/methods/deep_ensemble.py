@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.func import functional_call, stack_module_state
 
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
@@ -16,10 +19,16 @@ from napari_uqseg.engine.unet import UNet
 
 @dataclass
 class DeepEnsembleOptions:
-    """``members``: M networks, each with its own initialisation seed and patch order."""
+    """``members``: M networks, each with its own initialisation seed and patch order.
+
+    ``batched``: run all members in one vectorised forward (``torch.func`` stacked weights; the
+    convolutions become grouped convolutions), activation memory M times one member's; ``False`` is
+    the plain reference loop, one member at a time.
+    """
 
     members: int = 5
     seed: int = 0
+    batched: bool = True
 
 
 @register
@@ -33,9 +42,28 @@ class DeepEnsemble(UQMethod):
             with torch.random.fork_rng():
                 torch.manual_seed(self.options.seed + 1000 * k)
                 self.nets[f"member_{k}"] = UNet(self.net_config)
+        self._stack_key: tuple | None = None  # see _stacked
 
     def members(self) -> list[torch.nn.Module]:
         return [self.nets[f"member_{k}"] for k in range(self.options.members)]
+
+    def _stacked(self) -> tuple[Callable, dict, dict]:
+        """The members' weights stacked on a leading axis and a vmapped forward, rebuilt whenever a
+        member's tensors moved or changed (``_version`` counts in-place updates: training, loading) or
+        the members' train/eval mode changed (the skeleton copies it)."""
+        members = self.members()
+        tensors = (t for m in members for t in (*m.parameters(), *m.buffers()))
+        key = (members[0].training, *((t.data_ptr(), t._version) for t in tensors))
+        if self._stack_key != key:
+            params, buffers = stack_module_state(members)
+            skeleton = copy.deepcopy(members[0]).to("meta")  # architecture only; weights come from the stack
+
+            def forward(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
+                return functional_call(skeleton, (p, b), (x,))
+
+            self._stack = (torch.vmap(forward, in_dims=(0, 0, None)), params, buffers)
+            self._stack_key = key
+        return self._stack
 
     def fit(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:
         loss = segmentation_loss()
@@ -54,6 +82,10 @@ class DeepEnsemble(UQMethod):
 
     def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         stats = SampleStatistics()
+        if self.options.batched and not torch.is_grad_enabled():  # the stack is a copy: inference only
+            forward, params, buffers = self._stacked()
+            stats.add(torch.softmax(forward(params, buffers, x), dim=2), stacked=True)  # (M, B, C, *S)
+            return stats.result()
         for net in self.members():
             stats.add(torch.softmax(net(x), dim=1))
         return stats.result()

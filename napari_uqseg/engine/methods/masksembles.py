@@ -18,12 +18,15 @@ from napari_uqseg.engine.unet import UNet
 @dataclass
 class MasksemblesOptions:
     """``n_masks`` (N) and ``scale`` (S) as in the paper's examples (N=4, S=2); layers go where dropout
-    would (bottleneck and decoder stages, the author's advice); ``encoder`` adds them to the encoder too."""
+    would (bottleneck and decoder stages, the author's advice); ``encoder`` adds them to the encoder too.
+    ``batched``: all masks in one tiled forward (activation memory N times one pass); ``False`` is the
+    sequential reference, one mask per forward."""
 
     n_masks: int = 4
     scale: float = 2.0
     seed: int = 0
     encoder: bool = False
+    batched: bool = True
 
 
 @register
@@ -45,13 +48,28 @@ class MasksemblesMethod(UQMethod):
         batch = -(-cfg.batch_size // n) * n
         cfg = TrainConfig.from_dict({**cfg.to_dict(), "batch_size": batch})
         net, loss = self.nets["net"], segmentation_loss()
-        return {"net": fit_network(net, lambda x, y, _: loss(net(x), y), data.sampler(cfg), cfg, progress, work_dir=work_dir)}
+        return {
+            "net": fit_network(
+                net, lambda x, y, _: loss(net(x), y), data.sampler(cfg), cfg, progress, work_dir=work_dir
+            )
+        }
 
     def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        n, batch = self.options.n_masks, x.shape[0]
-        tiled = x.repeat(n, *([1] * (x.ndim - 1)))  # chunk j = all windows under mask j
-        prob = torch.softmax(self.nets["net"](tiled), dim=1)
+        n, batch, net = self.options.n_masks, x.shape[0], self.nets["net"]
         stats = SampleStatistics()
+        if not self.options.batched:
+            layers = [m for m in net.modules() if isinstance(m, Masksembles)]
+            try:
+                for j in range(n):
+                    for layer in layers:
+                        layer.only = j
+                    stats.add(torch.softmax(net(x), dim=1))
+            finally:
+                for layer in layers:
+                    layer.only = None
+            return stats.result()
+        tiled = x.repeat(n, *([1] * (x.ndim - 1)))  # chunk j = all windows under mask j
+        prob = torch.softmax(net(tiled), dim=1)
         stats.add(prob.view(n, batch, *prob.shape[1:]), stacked=True)
         return stats.result()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
 from napari_uqseg.engine.statistics import SampleStatistics
@@ -17,10 +18,40 @@ from napari_uqseg.engine.unet import UNet
 
 @dataclass
 class MCDropoutOptions:
-    """``rate``: dropout probability after the bottleneck and decoder stages; ``samples``: T passes."""
+    """``rate``: dropout probability after the bottleneck and decoder stages; ``samples``: T passes.
+
+    Fast paths (``batch_samples=1, share_encoder=False`` is the plain reference loop):
+    ``batch_samples``: samples drawn in one forward along the batch dimension (activation memory grows
+    with it, not with ``samples``); ``share_encoder``: run the dropout-free encoder once per window and
+    sample only the bottleneck dropout and the decoder (same random draws as the plain loop).
+    """
 
     rate: float = 0.2
     samples: int = 10
+    batch_samples: int = 2
+    share_encoder: bool = True
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.batch_samples < 1:
+            raise InputError(
+                "mc_dropout options",
+                f"samples and batch_samples must be >= 1, got {self.samples}, {self.batch_samples}",
+            )
+
+
+def _tile(t: torch.Tensor, k: int) -> torch.Tensor:
+    """``(B, ...) -> (k * B, ...)``: chunk ``j`` of the result is sample ``j`` of every window."""
+    return t.repeat(k, *([1] * (t.ndim - 1)))
+
+
+def encoder_without_dropout(net: UNet, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Bottleneck features before its dropout layer, and the skips; valid when dropout sits only
+    after the bottleneck and the decoder stages (``dropout_where="decoder"``)."""
+    skips = []
+    for block, layer in zip(net.encoders[:-1], net.encoder_layers[:-1], strict=True):
+        x = layer(block(x))
+        skips.append(x)
+    return net.encoders[-1](x), skips
 
 
 def enable_dropout_only(net: nn.Module) -> None:
@@ -42,14 +73,30 @@ class MCDropout(UQMethod):
 
     def fit(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:
         net, loss = self.nets["net"], segmentation_loss()
-        return {"net": fit_network(net, lambda x, y, _: loss(net(x), y), data.sampler(cfg), cfg, progress, work_dir=work_dir)}
+        return {
+            "net": fit_network(
+                net, lambda x, y, _: loss(net(x), y), data.sampler(cfg), cfg, progress, work_dir=work_dir
+            )
+        }
 
     def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        net = self.nets["net"]
+        net, o = self.nets["net"], self.options
         enable_dropout_only(net)
         stats = SampleStatistics()
-        for _ in range(self.options.samples):
-            stats.add(torch.softmax(net(x), dim=1))
+        shared = o.share_encoder and net.config.dropout_where == "decoder"
+        if shared:
+            h, skips = encoder_without_dropout(net, x)
+        done = 0
+        while done < o.samples:
+            k = min(o.batch_samples, o.samples - done)
+            if shared:
+                h_k = net.encoder_layers[-1](_tile(h, k))  # the bottleneck dropout draws k masks at once
+                logits = net.head(net.decode(h_k, [_tile(s, k) for s in skips]))
+            else:
+                logits = net(_tile(x, k))
+            prob = torch.softmax(logits, dim=1)
+            stats.add(prob.view(k, x.shape[0], *prob.shape[1:]), stacked=True)
+            done += k
         return stats.result()
 
     def n_samples(self) -> int:

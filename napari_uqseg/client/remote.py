@@ -1,0 +1,216 @@
+"""``RemoteBackend``: the v1 protocol over HTTP(S) with ``requests`` (bundled in 3D Slicer)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote, urlparse
+
+import requests
+
+import napari_uqseg
+from napari_uqseg.client.backend import Backend, PredictionResult
+from napari_uqseg.client.errors import (
+    BackendError,
+    BackendTimeout,
+    ConnectionFailed,
+    ProtocolMismatch,
+    error_from_response,
+)
+from napari_uqseg.client.wire import image_payload, label_payload, prediction_from_wire
+from napari_uqseg.core.progress import Progress, no_progress
+from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
+from napari_uqseg.core.review import ReviewRanking
+from napari_uqseg.core.volume import Volume
+from napari_uqseg.core.wire import PROTOCOL_VERSION, sha256_hex
+
+TOKEN_ENV = "UQSEG_TOKEN"
+
+
+def _seg(value: str) -> str:
+    """One URL path segment: ``/`` and ``..`` are escaped, so an id can never reach another route."""
+    return quote(str(value), safe="")
+
+
+def _is_loopback(url: str) -> bool:
+    return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+class RemoteBackend(Backend):
+    """Client of a ``uqseg serve`` server.
+
+    Parameters
+    ----------
+    url : str
+        ``http(s)://host:port`` of the server.
+    token : str or None
+        Bearer token (default: ``$UQSEG_TOKEN``).
+    timeout : float or (float, float)
+        ``(connect, read)`` seconds; a single number is the connect timeout, reads get ``read_timeout``.
+    read_timeout : float
+        Read timeout for predictions and transfers (CPU servers may take minutes).
+    verify : bool or str
+        TLS verification (on; a CA bundle path for a hospital CA). Never turned off silently.
+    compress : bool or None
+        gzip uploads (default: off over loopback, where it only costs CPU; on otherwise).
+    check_protocol : bool
+        Ask ``/v1/health`` now and raise ``ProtocolMismatch`` for a server too old or too new.
+
+    Raises
+    ------
+    ConnectionFailed, BackendTimeout, ProtocolMismatch
+        When ``check_protocol`` and the server cannot be reached or speaks another protocol.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        timeout: float | tuple[float, float] = 10.0,
+        read_timeout: float = 600.0,
+        verify: bool | str = True,
+        compress: bool | None = None,
+        check_protocol: bool = True,
+    ) -> None:
+        self.url = url.rstrip("/")
+        if urlparse(self.url).scheme not in ("http", "https"):
+            raise ConnectionFailed(f"{url!r}: the server address must start with http:// or https://", source="url")
+        self.timeout = timeout if isinstance(timeout, tuple) else (float(timeout), float(read_timeout))
+        self.compress = (not _is_loopback(self.url)) if compress is None else compress
+        self.session = requests.Session()
+        self.session.verify = verify
+        token = token or os.environ.get(TOKEN_ENV) or None
+        self.session.headers.update({"User-Agent": f"napari-uqseg/{napari_uqseg.__version__}", "X-UQSeg-Protocol": str(PROTOCOL_VERSION)})
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        if check_protocol:
+            self.check_protocol()
+
+    # -- transport ------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, timeout: tuple[float, float] | None = None, **kwargs: Any) -> requests.Response:
+        url = f"{self.url}{path}"
+        try:
+            response = self.session.request(method, url, timeout=timeout or self.timeout, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            raise ConnectionFailed(f"{url}: TLS verification failed ({exc}); pass verify='/path/to/ca.pem' for a private CA") from exc
+        except requests.exceptions.Timeout as exc:
+            raise BackendTimeout(f"{url}: no answer within {timeout or self.timeout} s ({exc.__class__.__name__})") from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise ConnectionFailed(f"{url}: cannot reach the server ({exc.__class__.__name__}); is `uqseg serve` running?") from exc
+        if response.status_code >= 400:
+            try:
+                body: Any = response.json()
+            except ValueError:
+                body = response.text[:500]
+            raise error_from_response(response.status_code, body, f"{method} {path}")
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise BackendError(f"{path}: the server's answer is not JSON; is {self.url} a uqseg server?") from exc
+
+    # -- discovery ------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", "/v1/health")
+
+    def check_protocol(self) -> dict[str, Any]:
+        """Raise ``ProtocolMismatch`` unless the server speaks this client's protocol version."""
+        info = self.health()
+        server = info.get("protocol") if isinstance(info, dict) else None
+        if not isinstance(server, int):
+            raise ProtocolMismatch(f"{self.url} did not report a protocol version; is it a uqseg server?")
+        if server < PROTOCOL_VERSION:
+            raise ProtocolMismatch(f"server too old: it speaks protocol v{server}, this client v{PROTOCOL_VERSION}; upgrade napari-uqseg on the server")
+        if server > PROTOCOL_VERSION:
+            raise ProtocolMismatch(f"server too new: it speaks protocol v{server}, this client v{PROTOCOL_VERSION}; upgrade napari-uqseg here")
+        return info
+
+    def capabilities(self) -> dict[str, Any]:
+        return self._json("GET", "/v1/capabilities")
+
+    def methods(self) -> list[MethodInfo]:
+        return [MethodInfo.from_dict(m) for m in self.capabilities()["methods"]]
+
+    def models(self) -> list[ModelSummary]:
+        return [ModelSummary.from_dict(m) for m in self._json("GET", "/v1/models")]
+
+    # -- prediction -----------------------------------------------------------------------------
+    def upload_image(self, image: Volume) -> str:
+        """Upload once by content hash (the server keeps it); returns the sha256."""
+        data = image_payload(image, self.compress)
+        sha = sha256_hex(data)
+        self._request("PUT", f"/v1/images/{sha}", data=data, headers={"Content-Type": "application/octet-stream"})
+        return sha
+
+    def predict(
+        self,
+        image: Volume,
+        model: str,
+        version: str | None = None,
+        options: dict[str, Any] | None = None,
+        progress: Progress = no_progress,
+    ) -> PredictionResult:
+        start = time.perf_counter()
+        progress(0, 3, "uploading image")
+        sha = self.upload_image(image)
+        uploaded = time.perf_counter()
+        progress(1, 3, "predicting on the server")
+        body = {"image": sha, "model": model, "version": version, "options": options or {}}
+        summary = self._json("POST", "/v1/predictions", json=body)
+        predicted = time.perf_counter()
+        progress(2, 3, "downloading outputs")
+        outputs = {name: self.output(summary["id"], name) for name in summary["outputs"]}
+        result = prediction_from_wire(summary, outputs)
+        now = time.perf_counter()
+        result.timings.update({"upload": uploaded - start, "request": predicted - uploaded, "download": now - predicted,
+                               "client_total": now - start})  # fmt: skip
+        progress(3, 3, "done")
+        return result
+
+    def output(self, prediction_id: str, name: str, dtype: str = "uint8") -> bytes:
+        """NIfTI bytes of one output (``dtype="float32"`` if the prediction kept float32 outputs)."""
+        return self._request("GET", f"/v1/predictions/{_seg(prediction_id)}/outputs/{_seg(name)}", params={"dtype": dtype}).content
+
+    def prediction_summary(self, prediction_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/predictions/{_seg(prediction_id)}")
+
+    def submit_correction(
+        self,
+        prediction_id: str,
+        label: Volume,
+        review: ReviewRanking | None = None,
+        client_key: str | None = None,
+    ) -> str:
+        key = client_key or uuid.uuid4().hex
+        body = {"prediction": prediction_id, "label": label_payload(label), "client_key": key,
+                "review": review.to_dict() if review is not None else {}}  # fmt: skip
+        try:
+            return self._json("POST", "/v1/corrections", json=body)["id"]
+        except (BackendTimeout, ConnectionFailed):
+            # the key makes a retry safe: if the first one was stored, the server returns that one
+            return self._json("POST", "/v1/corrections", json=body)["id"]
+
+    # -- jobs and versions ----------------------------------------------------------------------
+    def start_job(self, kind: str, model: str, params: dict[str, Any] | None = None) -> JobStatus:
+        body = {"kind": kind, "model": model, "params": params or {}, "client_key": uuid.uuid4().hex}
+        return JobStatus.from_dict(self._json("POST", "/v1/jobs", json=body))
+
+    def job(self, job_id: str) -> JobStatus:
+        return JobStatus.from_dict(self._json("GET", f"/v1/jobs/{_seg(job_id)}"))
+
+    def cancel_job(self, job_id: str) -> JobStatus:
+        return JobStatus.from_dict(self._json("POST", f"/v1/jobs/{_seg(job_id)}/cancel"))
+
+    def promote(self, model: str, version: str) -> ModelSummary:
+        return ModelSummary.from_dict(self._json("POST", f"/v1/models/{_seg(model)}/promote", json={"version": version}))
+
+    def rollback(self, model: str) -> ModelSummary:
+        return ModelSummary.from_dict(self._json("POST", f"/v1/models/{_seg(model)}/rollback"))
+
+    def close(self) -> None:
+        self.session.close()

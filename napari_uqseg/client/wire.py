@@ -1,0 +1,60 @@
+"""Client side of the v1 wire format: NIfTI payloads out, ``PredictionResult`` in (numpy only)."""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+
+import numpy as np
+
+from napari_uqseg.client.backend import PredictionResult
+from napari_uqseg.core.nifti_io import float_map_from_bytes, nifti_bytes, volume_from_bytes
+from napari_uqseg.core.records import Prediction
+from napari_uqseg.core.review import ReviewRanking
+from napari_uqseg.core.volume import Volume, check_image_array, check_label_array
+
+
+def image_payload(image: Volume, compress: bool) -> bytes:
+    """NIfTI-1 bytes of a validated float32 image (gzip when ``compress``: worth it off loopback)."""
+    array = check_image_array(image.array, "image")
+    return nifti_bytes(Volume(array, image.affine), dtype=np.float32, compress=compress)
+
+
+def label_payload(label: Volume) -> str:
+    """Base64 text of a validated uint8 label map as gzip NIfTI (corrections travel inside JSON)."""
+    array = check_label_array(label.array, "label")
+    return base64.b64encode(nifti_bytes(Volume(array, label.affine), dtype=np.uint8)).decode("ascii")
+
+
+def review_from_wire(d: dict[str, Any]) -> ReviewRanking:
+    """``ReviewRanking`` from JSON, where non-finite floats travel as ``null``."""
+    fixed = {**d, "threshold": math.nan if d.get("threshold") is None else d["threshold"]}
+    return ReviewRanking.from_dict(fixed)
+
+
+def mask_from_bytes(data: bytes) -> Volume:
+    img = volume_from_bytes(data, "mask output")
+    return Volume(np.asarray(img.dataobj).astype(np.uint8), img.affine)
+
+
+def prediction_from_wire(summary: dict[str, Any], outputs: dict[str, bytes]) -> PredictionResult:
+    """Assemble a ``PredictionResult`` from the prediction JSON and its downloaded NIfTI outputs.
+
+    ``outputs["probabilities"]`` is ``(I, J, K, C)`` in NIfTI order; the result holds ``(C, I, J, K)``.
+    """
+    mask = mask_from_bytes(outputs["mask"])
+    probs = float_map_from_bytes(outputs["probabilities"], "probabilities output")
+    probabilities = Volume(np.ascontiguousarray(np.moveaxis(probs.array, -1, 0)), probs.affine)
+    maps = {name: float_map_from_bytes(data, f"{name} output") for name, data in outputs.items()
+            if name not in ("mask", "probabilities")}  # fmt: skip
+    info = {**summary.get("info", {}), "model": summary["model"], "version": summary["version"], "labels": summary.get("labels", {})}
+    prediction = Prediction(mask, probabilities, maps, summary["method"], dict(summary.get("timings", {})), info)
+    return PredictionResult(
+        id=summary["id"],
+        prediction=prediction,
+        review=review_from_wire(summary["review"]),
+        model=summary["model"],
+        version=summary["version"],
+        timings=dict(summary.get("timings", {})),
+    )

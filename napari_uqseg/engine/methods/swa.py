@@ -1,0 +1,93 @@
+"""SWA (Izmailov et al. 2018) as the checkpoint-ensemble paper's baseline: average the weights, not the outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.optim.swa_utils import AveragedModel, update_bn
+
+from napari_uqseg.core.progress import Progress
+from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
+from napari_uqseg.engine.methods.checkpoint_ensemble import CyclicalOptions
+from napari_uqseg.engine.statistics import single_sample_statistics
+from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
+from napari_uqseg.engine.unet import UNet
+
+
+@dataclass
+class SWAOptions(CyclicalOptions):
+    """The checkpoint ensemble's cyclical recipe; the weights averaged are exactly the checkpoints the
+    single-modal ensemble keeps (``checkpoints_per_cycle`` of the last cycle), as in the paper.
+
+    Attributes
+    ----------
+    bn_batches : int
+        Training batches used to re-estimate batch-norm statistics of the averaged weights (the paper's
+        "one more epoch of forward passes"); unused with instance norm, which keeps no running statistics.
+    """
+
+    bn_batches: int = 50
+
+
+@register
+class SWA(UQMethod):
+    name = "swa"
+    summary = "stochastic weight averaging of the last cycle's checkpoints (baseline, 1 pass)"
+    maps = ("entropy",)
+    Options = SWAOptions
+
+    def build(self) -> None:
+        self.nets["net"] = UNet(self.net_config)
+        self.averaged_count = 0
+
+    def fit(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:
+        o = self.options
+        cfg = o.train_config(cfg)
+        schedule = o.schedule(cfg)
+        wanted = set(schedule.checkpoint_steps(o.checkpoints_per_cycle, [o.cycles - 1]))
+        net, loss = self.nets["net"], segmentation_loss()
+        averaged = AveragedModel(net)  # tracked: resumed runs continue the same running average
+
+        def on_step(it: int) -> None:
+            if it in wanted:
+                averaged.update_parameters(net)
+
+        history = fit_network(
+            net,
+            lambda x, y, _: loss(net(x), y),
+            data.sampler(cfg),
+            cfg,
+            progress,
+            work_dir=work_dir,
+            lr_at=schedule,
+            on_step=on_step,
+            tracked={"swa": averaged},
+        )
+        self.averaged_count = int(averaged.n_averaged)
+        if self.averaged_count == 0:  # stopped by the time budget before the constant phase: keep the last weights
+            averaged.update_parameters(net)
+            self.averaged_count = 1
+        if self.net_config.norm == "batch":
+            progress(0, 1, "re-estimating batch-norm statistics of the averaged weights")
+            sampler = data.sampler(cfg, seed_offset=777)
+            batches = [sampler.sample(cfg.batch_size)[0] for _ in range(o.bn_batches)]
+            update_bn(batches, averaged, device=self.device)
+        net.load_state_dict(averaged.module.state_dict())
+        net.eval()
+        return {"net": history, "averaged_checkpoints": self.averaged_count}
+
+    def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        net = self.nets["net"]
+        net.eval()
+        return single_sample_statistics(torch.softmax(net(x), dim=1))
+
+    def n_samples(self) -> int:
+        return 1
+
+    def extra_state(self) -> dict:
+        return {"averaged_checkpoints": self.averaged_count}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.averaged_count = int(state.get("averaged_checkpoints", 0))

@@ -1,0 +1,115 @@
+"""One worker thread per device: predictions queue for the device instead of competing for it."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from napari_uqseg.core.progress import no_progress
+from napari_uqseg.core.records import Prediction
+from napari_uqseg.core.volume import Volume
+
+
+class ModelCache:
+    """Loaded models, least recently used dropped first (one resident copy per version per device).
+
+    Parameters
+    ----------
+    device : str
+        Torch device string the models are moved to.
+    size : int
+        Models kept resident.
+    """
+
+    def __init__(self, device: str, size: int = 2) -> None:
+        self.device = device
+        self.size = max(1, size)
+        self._models: OrderedDict[Path, Any] = OrderedDict()
+
+    def get(self, model_dir: Path) -> Any:
+        from napari_uqseg.engine.store import load_model
+
+        if model_dir in self._models:
+            self._models.move_to_end(model_dir)
+            return self._models[model_dir]
+        method = load_model(model_dir, self.device)
+        self._models[model_dir] = method
+        while len(self._models) > self.size:
+            self._models.popitem(last=False)
+            _free_device_memory()
+        return method
+
+
+def _free_device_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class DeviceWorker:
+    """A single thread that owns the device; ``submit`` returns a future.
+
+    Parameters
+    ----------
+    device : str
+        ``"cpu"`` or ``"cuda[:N]"`` (already resolved).
+    cache_size : int
+        Models kept loaded.
+    """
+
+    def __init__(self, device: str, cache_size: int = 2) -> None:
+        self.device = device
+        self.cache = ModelCache(device, cache_size)
+        self._queue: queue.Queue[tuple[Callable[[], Any], Future] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=f"device-{device}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fn, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the waiting request, which maps it to a response
+                future.set_exception(exc)
+
+    def submit(self, fn: Callable[[], Any]) -> Future:
+        future: Future = Future()
+        self._queue.put((fn, future))
+        return future
+
+    def queued(self) -> int:
+        """Requests waiting for the device (not counting the one running)."""
+        return self._queue.qsize()
+
+    def predict(self, model_dir: Path, image: Volume, overlap: float = 0.25, sw_batch_size: int = 1) -> Future:
+        """Queue a prediction; the future yields a ``Prediction`` with ``timings['queue']`` added."""
+        queued_at = time.perf_counter()
+
+        def run() -> Prediction:
+            from napari_uqseg.engine.inference import predict_volume
+
+            waited = time.perf_counter() - queued_at
+            start = time.perf_counter()
+            method = self.cache.get(model_dir)
+            loaded = time.perf_counter() - start
+            prediction = predict_volume(method, image, overlap, sw_batch_size, no_progress)
+            prediction.timings.update({"queue": waited, "load_model": loaded})
+            return prediction
+
+        return self.submit(run)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)

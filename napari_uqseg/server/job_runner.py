@@ -1,0 +1,142 @@
+"""One job in its own process: ``python -m napari_uqseg.server.job_runner <job_id> --data-dir DIR``.
+
+Reads the job row, runs ``finetune``, ``train`` or ``evaluate``, writes progress to the ledger while it
+runs and the result when it ends. The same ``run_job`` is what the Ray executor ships to a worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.wire import NAME_PATTERN, VERSION_PATTERN, check_id
+from napari_uqseg.server.stores import DataDir
+
+JOB_KINDS = ("finetune", "train", "evaluate")
+
+
+class LedgerProgress:
+    """A ``Progress`` callback writing (at most every ``every_s``) fraction, message and ETA to the ledger."""
+
+    def __init__(self, store: DataDir, job_id: str, every_s: float = 0.5) -> None:
+        self.store, self.job_id, self.every_s = store, job_id, every_s
+        self._last = 0.0
+        self._started = time.perf_counter()
+        self._first: tuple[float, float] | None = None  # (time, fraction) at the first report: resumed runs start late
+
+    def __call__(self, done: float, total: float, message: str) -> None:
+        now = time.perf_counter()
+        fraction = min(1.0, max(0.0, done / total)) if total else 0.0
+        if self._first is None:
+            self._first = (now, fraction)
+        if now - self._last < self.every_s and fraction < 1.0:
+            return
+        self._last = now
+        t0, f0 = self._first
+        eta = (now - t0) / (fraction - f0) * (1.0 - fraction) if fraction > f0 else None
+        self.store.ledger.report(self.job_id, fraction, message, eta)
+
+
+def corrected_cases(store: DataDir, model: str, ids: list[str] | None) -> list[Any]:
+    """The model's corrections (all, or ``ids``) as ``CorrectedCase`` (raw image + corrected label)."""
+    from napari_uqseg.engine.finetune import CorrectedCase
+
+    rows = store.ledger.corrections(model, ids)
+    if not rows:
+        raise InputError("corrections", f"model {model!r} has no submitted corrections")
+    return [CorrectedCase(r["id"], store.image(r["image"]), store.correction(r["id"])) for r in rows]
+
+
+def _version_param(store: DataDir, model: str, params: dict[str, Any]) -> str:
+    version = params.get("version") or store.ledger.serving(model)
+    return check_id(version, "version", VERSION_PATTERN)
+
+
+def run_finetune(store: DataDir, job: dict[str, Any], device: str, progress: LedgerProgress) -> dict[str, Any]:
+    from napari_uqseg.engine.finetune import FinetuneOptions, finetune
+
+    model, params = job["model"], dict(job["params"])
+    parent = _version_param(store, model, params)
+    cases = corrected_cases(store, model, params.get("corrections"))
+    options = FinetuneOptions.from_dict(params.get("options", {}))
+    job_dir = store.job_dir(job["id"])
+    staged = job_dir / "model"
+    report = finetune(store.model_dir(model, parent), cases, staged, job_dir / "work", options, device, progress)
+    metrics = {"before": report["before"], "after": report["after"], "finetuned_on": [c.case_id for c in cases]}
+    version = store.add_model_version(model, staged, parent=parent, metrics=metrics, move=True)
+    shutil.rmtree(job_dir / "work", ignore_errors=True)
+    return {"model": model, "version": version.version, "parent": parent, **metrics,
+            "resumed_from_step": report["resumed_from_step"], "seconds": report["seconds"]}  # fmt: skip
+
+
+def run_train(store: DataDir, job: dict[str, Any], device: str, progress: LedgerProgress) -> dict[str, Any]:
+    from napari_uqseg.engine.api import train
+
+    params = job["params"]
+    dataset = store.dataset_dir(str(params.get("dataset", "")))
+    job_dir = store.job_dir(job["id"])
+    staged = job_dir / "model"
+    train(str(params["method"]), dataset, staged, params.get("config", {}), None, device, progress, job_dir / "work")
+    version = store.add_model_version(job["model"], staged, move=True)
+    return {"model": job["model"], "version": version.version, "dataset": dataset.name}
+
+
+def run_evaluate(store: DataDir, job: dict[str, Any], device: str, progress: LedgerProgress) -> dict[str, Any]:
+    from napari_uqseg.engine.finetune import evaluate_cases
+    from napari_uqseg.engine.store import load_model
+
+    model, params = job["model"], job["params"]
+    version = _version_param(store, model, params)
+    cases = corrected_cases(store, model, params.get("corrections"))
+    method = load_model(store.model_dir(model, version), device)
+    return {"model": model, "version": version, **evaluate_cases(method, cases, progress)}
+
+
+RUNNERS = {"finetune": run_finetune, "train": run_train, "evaluate": run_evaluate}
+
+
+def run_job(job_id: str, data_dir: str | Path, device: str = "cpu") -> dict[str, Any]:
+    """Run one job to its end and record the outcome in the ledger (also the Ray task body).
+
+    Returns
+    -------
+    dict
+        The job result (also stored in the ledger); failures are recorded and re-raised.
+    """
+    from napari_uqseg.engine.device import resolve_device
+
+    store = DataDir(data_dir)
+    job = store.ledger.job_row(check_id(job_id, "job id"))
+    check_id(job["model"], "model", NAME_PATTERN)
+    progress = LedgerProgress(store, job_id)
+    try:
+        result = RUNNERS[job["kind"]](store, job, str(resolve_device(device)), progress)
+    except BaseException as exc:
+        store.ledger.finish(job_id, "failed", error=f"{exc.__class__.__name__}: {exc}")
+        raise
+    store.ledger.finish(job_id, "succeeded", result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m napari_uqseg.server.job_runner")
+    parser.add_argument("job_id")
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    try:
+        run_job(args.job_id, args.data_dir, args.device)
+    except Exception:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,358 @@
+"""Everything the server does, without HTTP: the routes and ``LocalBackend`` both call this one class."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import napari_uqseg
+from napari_uqseg.core.errors import InputError, NotFoundError
+from napari_uqseg.core.nifti_io import nifti_bytes, volume_from_bytes
+from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary, Prediction
+from napari_uqseg.core.review import build_review
+from napari_uqseg.core.volume import Volume, check_label_array
+from napari_uqseg.core.wire import (
+    ID_PATTERN,
+    LEVELS,
+    NAME_PATTERN,
+    PROTOCOL_VERSION,
+    SHA256_PATTERN,
+    VERSION_PATTERN,
+    check_id,
+    map_scale,
+)
+from napari_uqseg.server.device_worker import DeviceWorker
+from napari_uqseg.server.job_runner import JOB_KINDS
+from napari_uqseg.server.ledger import new_id
+from napari_uqseg.server.stores import DataDir
+
+#: inference options a client may set per prediction (model-defining options are fixed by the version)
+PREDICT_OPTIONS = ("review_map", "axis", "overlap", "sw_batch_size", "float32")
+JOB_PARAMS = {"finetune": ("version", "corrections", "options"), "evaluate": ("version", "corrections"),
+              "train": ("method", "dataset", "config")}  # fmt: skip
+FLOAT_SUFFIX = "_f32"
+
+
+def encode_outputs(prediction: Prediction, float32: bool) -> dict[str, bytes]:
+    """NIfTI bytes per output: mask uint8, probabilities ``(I, J, K, C)`` and maps as uint8 x ``scl_slope``."""
+    affine = prediction.affine
+    probs = Volume(np.moveaxis(prediction.probabilities.array, 0, -1), affine)  # NIfTI keeps channels last
+    outputs = {"mask": nifti_bytes(prediction.mask, dtype=np.uint8), "probabilities": nifti_bytes(probs, scale=1 / LEVELS)}
+    floats = {"probabilities": probs}
+    for name, volume in prediction.maps.items():
+        outputs[name] = nifti_bytes(volume, scale=map_scale(volume.array))
+        floats[name] = volume
+    if float32:
+        for name, volume in floats.items():
+            outputs[name + FLOAT_SUFFIX] = nifti_bytes(volume, dtype=np.float32)
+    return outputs
+
+
+class Service:
+    """The server's operations on one data folder and one device.
+
+    Parameters
+    ----------
+    data_dir : Path
+        Data folder (see ``server.stores``).
+    device : str
+        ``auto``, ``cpu`` or ``cuda[:N]``.
+    jobs : bool
+        Start the local job executor (``False`` for read-only uses such as a benchmark).
+    max_voxels : int
+        Largest accepted image.
+    cache_size : int
+        Models kept loaded on the device.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        device: str = "auto",
+        jobs: bool = True,
+        max_voxels: int = 512 * 512 * 1024,
+        cache_size: int = 2,
+        limits: dict[str, int] | None = None,
+    ) -> None:
+        from napari_uqseg.engine.device import resolve_device
+
+        self.store = DataDir(data_dir, max_voxels)
+        self.device = str(resolve_device(device))
+        self.worker = DeviceWorker(self.device, cache_size)
+        self.limits = {"max_voxels": max_voxels, **(limits or {})}
+        self._methods: list[MethodInfo] | None = None
+        self.executor = None
+        if jobs:
+            from napari_uqseg.server.executor import LocalExecutor
+
+            self.executor = LocalExecutor(self.store, self.device)
+            self.executor.start()
+
+    # -- discovery ------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "protocol": PROTOCOL_VERSION, "server_version": napari_uqseg.__version__}
+
+    def methods(self) -> list[MethodInfo]:
+        """Every registered method with its cost at default options (computed once)."""
+        if self._methods is None:
+            from napari_uqseg.engine.methods.base import registered_methods
+            from napari_uqseg.engine.unet import UNetConfig
+
+            tiny = UNetConfig(channels=(4, 8))  # forward-pass counts do not depend on the width
+            self._methods = [cls(tiny).info() for _, cls in sorted(registered_methods().items())]
+        return self._methods
+
+    def models(self) -> list[ModelSummary]:
+        return [self.model(name) for name in self.store.ledger.model_names()]
+
+    def model(self, name: str) -> ModelSummary:
+        check_id(name, "model", NAME_PATTERN)
+        summary = self.store.ledger.summary(name)
+        return ModelSummary(name, summary.serving, summary.versions, self.store.labels_of(name, summary.serving))
+
+    def capabilities(self) -> dict[str, Any]:
+        return {
+            **self.health(),
+            "device": self.device,
+            "methods": [m.to_dict() for m in self.methods()],
+            "models": [m.to_dict() for m in self.models()],
+            "limits": self.limits,
+            "job_kinds": list(JOB_KINDS),
+            "predict_options": list(PREDICT_OPTIONS),
+            "queued_predictions": self.worker.queued(),
+        }
+
+    # -- images and predictions -----------------------------------------------------------------
+    def put_image(self, sha: str, data: bytes) -> dict[str, Any]:
+        volume, created = self.store.put_image(sha, data)
+        return {"image": sha, "shape": list(volume.shape), "created": created}
+
+    def _predict_options(self, options: dict[str, Any] | None) -> dict[str, Any]:
+        options = dict(options or {})
+        unknown = set(options) - set(PREDICT_OPTIONS)
+        if unknown:
+            raise InputError("options", f"unknown option(s) {sorted(unknown)}; known: {list(PREDICT_OPTIONS)}")
+        out = {"review_map": options.get("review_map"), "axis": options.get("axis", 0), "overlap": options.get("overlap", 0.25),
+               "sw_batch_size": options.get("sw_batch_size", 1), "float32": options.get("float32", False)}  # fmt: skip
+        if out["review_map"] is not None and not (isinstance(out["review_map"], str) and NAME_PATTERN.fullmatch(out["review_map"])):
+            raise InputError("options.review_map", "must be a map name")
+        if not isinstance(out["axis"], int) or isinstance(out["axis"], bool) or not 0 <= out["axis"] <= 2:
+            raise InputError("options.axis", "must be 0, 1 or 2")
+        if not isinstance(out["overlap"], int | float) or not 0.0 <= float(out["overlap"]) <= 0.9:
+            raise InputError("options.overlap", "must be a number in [0, 0.9]")
+        if not isinstance(out["sw_batch_size"], int) or not 1 <= out["sw_batch_size"] <= 64:
+            raise InputError("options.sw_batch_size", "must be an integer in [1, 64]")
+        if not isinstance(out["float32"], bool):
+            raise InputError("options.float32", "must be true or false")
+        return out
+
+    def predict(self, image: str, model: str, version: str | None = None, options: dict | None = None) -> dict[str, Any]:
+        """Predict a stored image; blocks until the device worker has run it. Returns the JSON summary."""
+        return self.run_prediction(image, model, version, options)[0]
+
+    def run_prediction(
+        self,
+        image: str,
+        model: str,
+        version: str | None = None,
+        options: dict | None = None,
+        volume: Volume | None = None,
+        keep_outputs: bool = True,
+    ) -> tuple[dict[str, Any], Prediction]:
+        """Predict and record; ``(summary, prediction)``.
+
+        ``volume`` skips re-reading the stored image; ``keep_outputs=False`` (in-process callers, who
+        hold the arrays) skips writing output files, and the summary then lists no outputs.
+        """
+        start = time.perf_counter()
+        check_id(image, "image", SHA256_PATTERN)
+        check_id(model, "model", NAME_PATTERN)
+        opts = self._predict_options(options)
+        summary = self.store.ledger.summary(model)
+        version = version or summary.serving
+        check_id(version, "version", VERSION_PATTERN)
+        method = summary.method_of(version) if version in {v.version for v in summary.versions} else None
+        if method is None:
+            raise NotFoundError("version", f"model {model!r} has no version {version!r}")
+        volume = volume if volume is not None else self.store.image(image)
+        prediction = self.worker.predict(self.store.model_dir(model, version), volume, opts["overlap"], opts["sw_batch_size"]).result()
+        t = time.perf_counter()
+        review_map = opts["review_map"] or ("mutual_information" if "mutual_information" in prediction.maps else "entropy")
+        if review_map not in prediction.maps:
+            raise InputError("options.review_map", f"{review_map!r} is not a map of {method}; maps: {sorted(prediction.maps)}")
+        review = build_review(prediction.maps[review_map].array, prediction.mask.array, opts["axis"], review_map)
+        timings = {**prediction.timings, "review": time.perf_counter() - t}
+        t = time.perf_counter()
+        pid = new_id()
+        if keep_outputs:
+            self.store.write_outputs(pid, encode_outputs(prediction, opts["float32"]))
+        timings["encode"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - start
+        result = json_safe({
+            "id": pid, "image": image, "model": model, "version": version, "method": method,
+            "shape": list(volume.shape), "affine": volume.affine.tolist(),
+            "outputs": ["mask", "probabilities", *prediction.maps] if keep_outputs else [],
+            "float32": opts["float32"] and keep_outputs,
+            "review": review.to_dict(), "timings": timings, "info": prediction.info,
+            "labels": self.store.labels_of(model, version),
+        })  # fmt: skip
+        self.store.ledger.add_prediction(pid, image, model, version, method, result)
+        return result, prediction
+
+    def prediction(self, pid: str) -> dict[str, Any]:
+        return self.store.ledger.prediction(check_id(pid, "prediction id"))["summary"]
+
+    def output(self, pid: str, name: str, dtype: str = "uint8") -> Path:
+        """File of one output (``dtype="float32"`` only if the prediction asked for float32 outputs)."""
+        if dtype not in ("uint8", "float32"):
+            raise InputError("dtype", f"must be uint8 or float32, got {dtype[:20]!r}")
+        summary = self.prediction(pid)
+        if dtype == "float32" and name != "mask":
+            if not summary["float32"]:
+                raise InputError("dtype", "float32 outputs were not kept; predict with options {'float32': true}")
+            name = name + FLOAT_SUFFIX
+        return self.store.output_path(pid, name)
+
+    # -- corrections ----------------------------------------------------------------------------
+    def submit_correction(
+        self, prediction_id: str, label: bytes | str, client_key: str | None = None, review: dict | None = None
+    ) -> tuple[str, bool]:
+        """Validate and durably store a corrected label map; returns ``(correction id, created)``.
+
+        ``label`` is NIfTI bytes (or their base64 text, as JSON carries it). The file is fsync'd and the
+        ledger row committed (synchronous=FULL) before this returns: an acknowledged correction survives
+        a crash. A repeated ``client_key`` returns the first correction.
+        """
+        if client_key is not None:
+            check_id(client_key, "client_key", NAME_PATTERN)
+            existing = self.store.ledger.correction_by_key(client_key)
+            if existing is not None:
+                return existing["id"], False
+        prediction = self.store.ledger.prediction(check_id(prediction_id, "prediction id"))
+        if isinstance(label, str):
+            try:
+                label = base64.b64decode(label, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise InputError("label", "not valid base64") from exc
+        image = self.store.image(prediction["image"])
+        img = volume_from_bytes(label, "label")
+        array = np.asanyarray(img.dataobj)
+        while array.ndim > 3 and array.shape[-1] == 1:
+            array = array[..., 0]
+        num_classes = len(prediction["summary"]["labels"]) or None
+        array = check_label_array(array, "label", num_classes)
+        if array.shape != image.shape:
+            raise InputError("label", f"shape {array.shape} differs from the image shape {image.shape}")
+        if not np.allclose(img.affine, image.affine, atol=1e-3):
+            raise InputError("label", "affine differs from the image affine")
+        review = review or {}
+        if not isinstance(review, dict):
+            raise InputError("review", "must be a JSON object (ReviewRanking.to_dict())")
+        cid = new_id()
+        self.store.write_correction(cid, Volume(array, image.affine))
+        self.store.ledger.add_correction(cid, client_key, prediction, review)
+        return cid, True
+
+    # -- model versions -------------------------------------------------------------------------
+    def promote(self, model: str, version: str) -> ModelSummary:
+        check_id(model, "model", NAME_PATTERN)
+        self.store.ledger.promote(model, check_id(version, "version", VERSION_PATTERN))
+        return self.model(model)
+
+    def rollback(self, model: str) -> ModelSummary:
+        self.store.ledger.summary(check_id(model, "model", NAME_PATTERN))  # 404 for an unknown model
+        self.store.ledger.rollback(model)
+        return self.model(model)
+
+    def import_model(self, name: str, source: str | Path) -> ModelSummary:
+        """Add a model folder (``engine.store`` layout) as the next version of ``name`` (admin path only)."""
+        self.store.add_model_version(check_id(name, "model", NAME_PATTERN), Path(source))
+        return self.model(name)
+
+    # -- jobs -----------------------------------------------------------------------------------
+    def _check_job(self, kind: str, model: str, params: dict[str, Any]) -> None:
+        if kind not in JOB_KINDS:
+            raise InputError("kind", f"unknown job kind {str(kind)[:40]!r}; known: {list(JOB_KINDS)}")
+        check_id(model, "model", NAME_PATTERN)
+        if not isinstance(params, dict) or set(params) - set(JOB_PARAMS[kind]):
+            raise InputError("params", f"{kind} params must be an object with keys among {list(JOB_PARAMS[kind])}")
+        if kind == "train":
+            from napari_uqseg.engine.methods.base import method_class
+
+            method_class(str(params.get("method", "")))
+            self.store.dataset_dir(str(params.get("dataset", "")))
+            if not isinstance(params.get("config", {}), dict):
+                raise InputError("params.config", "must be an object with net/train/method sections")
+            return
+        summary = self.store.ledger.summary(model)
+        if "version" in params:
+            check_id(params["version"], "params.version", VERSION_PATTERN)
+            if params["version"] not in {v.version for v in summary.versions}:
+                raise NotFoundError("params.version", f"model {model!r} has no version {params['version']!r}")
+        if "corrections" in params:
+            ids = params["corrections"]
+            if not isinstance(ids, list) or not ids:
+                raise InputError("params.corrections", "must be a non-empty list of correction ids")
+            for cid in ids:
+                check_id(cid, "params.corrections", ID_PATTERN)
+        if not self.store.ledger.corrections(model, params.get("corrections")):
+            raise InputError("corrections", f"model {model!r} has no submitted corrections to work on")
+        if kind == "finetune":
+            from napari_uqseg.engine.finetune import FinetuneOptions
+
+            options = params.get("options", {})
+            if not isinstance(options, dict):
+                raise InputError("params.options", "must be an object")
+            FinetuneOptions.from_dict(options)
+
+    def start_job(self, kind: str, model: str, params: dict | None = None, client_key: str | None = None) -> JobStatus:
+        params = params or {}
+        self._check_job(kind, model, params)
+        if client_key is not None:
+            check_id(client_key, "client_key", NAME_PATTERN)
+        jid, _ = self.store.ledger.create_job(kind, model, params, client_key)
+        return self.store.ledger.job(jid)
+
+    def job(self, jid: str) -> JobStatus:
+        return self.store.ledger.job(check_id(jid, "job id"))
+
+    def jobs(self) -> list[JobStatus]:
+        return self.store.ledger.jobs()
+
+    def cancel_job(self, jid: str) -> JobStatus:
+        self.store.ledger.request_cancel(check_id(jid, "job id"))
+        if self.executor is not None:
+            self.executor.cancel(jid)
+        return self.job(jid)
+
+    def wait_job(self, jid: str, timeout: float, poll: float = 0.2) -> JobStatus:
+        """Block until the job is finished or ``timeout`` seconds passed; returns its status."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        status = self.job(jid)
+        while not status.finished and time.monotonic() < deadline:
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+            status = self.job(jid)
+        return status
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.stop()
+        self.worker.close()
+        self.store.ledger.close()
+
+
+def json_safe(value: Any) -> Any:
+    """A copy of ``value`` with NaN/Inf floats replaced by ``None`` (strict JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

@@ -1,0 +1,190 @@
+"""Files of the server's data folder: images by sha256, prediction outputs, corrections, model versions.
+
+Layout (every name below is server-made or validated against ``core.wire`` patterns)::
+
+    data_dir/ledger.sqlite  token
+    data_dir/images/<sha256>                    uploaded NIfTI bytes, as received
+    data_dir/predictions/<id>/<output>.nii.gz   mask, probabilities, one file per uncertainty map
+    data_dir/corrections/<id>.nii.gz            corrected label maps
+    data_dir/models/<name>/<version>/           model folders (engine.store), never overwritten
+    data_dir/jobs/<id>/                         work dir (checkpoints), log, staged model
+    data_dir/datasets/<name>/                   MSD-layout datasets for ``train`` jobs (put there by the admin)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from napari_uqseg.core.errors import InputError, NotFoundError
+from napari_uqseg.core.nifti_io import atomic_write_bytes, image_from_bytes, nifti_bytes, volume_from_bytes
+from napari_uqseg.core.records import ModelVersion
+from napari_uqseg.core.volume import Volume, check_label_array
+from napari_uqseg.core.wire import ID_PATTERN, NAME_PATTERN, SHA256_PATTERN, VERSION_PATTERN, check_id, sha256_hex
+from napari_uqseg.server.ledger import Ledger
+
+
+def safe_path(root: Path, *parts: str) -> Path:
+    """``root/parts...`` after checking each part is a plain name and the result stays under ``root``.
+
+    Raises
+    ------
+    InputError
+        A part with a separator, ``..`` or other characters outside ``core.wire.NAME_PATTERN``/ids.
+    """
+    for part in parts:
+        if not (NAME_PATTERN.fullmatch(part) or SHA256_PATTERN.fullmatch(part)):
+            raise InputError("path", f"refusing path component {part[:80]!r}")
+    path = root.joinpath(*parts).resolve()
+    if not path.is_relative_to(root.resolve()):  # defence in depth: the regex already excludes separators
+        raise InputError("path", "path escapes the data folder")
+    return path
+
+
+class DataDir:
+    """The server's data folder and ledger.
+
+    Parameters
+    ----------
+    root : Path
+        Created with mode 0700 (it holds PHI and the token).
+    max_voxels : int
+        Largest image accepted (product of the shape).
+    """
+
+    def __init__(self, root: str | Path, max_voxels: int = 512 * 512 * 1024) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for sub in ("images", "predictions", "corrections", "models", "jobs", "datasets"):
+            (self.root / sub).mkdir(exist_ok=True)
+        self.max_voxels = max_voxels
+        self.ledger = Ledger(self.root / "ledger.sqlite")
+
+    # -- images ---------------------------------------------------------------------------------
+    def put_image(self, sha: str, data: bytes) -> tuple[Volume, bool]:
+        """Validate and store uploaded NIfTI bytes under their sha256; returns ``(volume, created)``.
+
+        Raises
+        ------
+        InputError
+            sha256 mismatch, unreadable NIfTI, not 3-D, NaN/Inf, too many voxels.
+        """
+        check_id(sha, "image sha256", SHA256_PATTERN)
+        if sha256_hex(data) != sha:
+            raise InputError("image", "sha256 of the body does not match the sha256 in the URL (corrupted upload?)")
+        path = safe_path(self.root / "images", sha)
+        if path.exists():
+            return self.image(sha), False
+        volume = self._validate_image(data, f"image {sha[:12]}")
+        atomic_write_bytes(path, data)
+        return volume, True
+
+    def _validate_image(self, data: bytes, source: str) -> Volume:
+        header = volume_from_bytes(data, source).header
+        shape = tuple(int(s) for s in header.get_data_shape())
+        if int(np.prod(shape, dtype=np.int64)) > self.max_voxels:
+            raise InputError(source, f"{int(np.prod(shape))} voxels exceed the server limit of {self.max_voxels}")
+        return image_from_bytes(data, source)
+
+    def image(self, sha: str) -> Volume:
+        check_id(sha, "image sha256", SHA256_PATTERN)
+        path = safe_path(self.root / "images", sha)
+        if not path.is_file():
+            raise NotFoundError("image", f"no image {sha[:12]}...; upload it with PUT /v1/images/{{sha256}} first")
+        return image_from_bytes(path.read_bytes(), f"image {sha[:12]}")
+
+    def has_image(self, sha: str) -> bool:
+        return safe_path(self.root / "images", check_id(sha, "image sha256", SHA256_PATTERN)).is_file()
+
+    # -- prediction outputs ---------------------------------------------------------------------
+    def prediction_dir(self, pid: str) -> Path:
+        return safe_path(self.root / "predictions", check_id(pid, "prediction id"))
+
+    def write_outputs(self, pid: str, outputs: dict[str, bytes]) -> None:
+        """Write each output's NIfTI bytes into the prediction folder (staged, then renamed as a set)."""
+        final = self.prediction_dir(pid)
+        staging = final.with_name(f".{pid}.staging")
+        staging.mkdir(parents=True, exist_ok=True)
+        for name, data in outputs.items():
+            atomic_write_bytes(safe_path(staging, name).with_suffix(".nii.gz"), data)
+        os.replace(staging, final)
+
+    def output_path(self, pid: str, name: str) -> Path:
+        if not NAME_PATTERN.fullmatch(name):
+            raise InputError("output", f"malformed output name {name[:80]!r}")
+        path = safe_path(self.prediction_dir(pid), name).with_suffix(".nii.gz")
+        if not path.is_file():
+            available = sorted(p.name.removesuffix(".nii.gz") for p in self.prediction_dir(pid).glob("*.nii.gz"))
+            raise NotFoundError("output", f"prediction {pid} has no output {name!r}; available: {available}")
+        return path
+
+    # -- corrections ----------------------------------------------------------------------------
+    def correction_path(self, cid: str) -> Path:
+        return safe_path(self.root / "corrections", check_id(cid, "correction id")).with_suffix(".nii.gz")
+
+    def write_correction(self, cid: str, label: Volume) -> None:
+        """Atomically write a corrected label map (fsync'd before the ledger row is inserted)."""
+        atomic_write_bytes(self.correction_path(cid), nifti_bytes(label, dtype=np.uint8))
+
+    def correction(self, cid: str) -> Volume:
+        img = volume_from_bytes(self.correction_path(cid).read_bytes(), f"correction {cid}")
+        return Volume(check_label_array(np.asanyarray(img.dataobj), f"correction {cid}"), img.affine)
+
+    # -- model versions -------------------------------------------------------------------------
+    def model_dir(self, name: str, version: str) -> Path:
+        check_id(name, "model", NAME_PATTERN)
+        check_id(version, "version", VERSION_PATTERN)
+        return safe_path(self.root / "models", name, version)
+
+    def next_version(self, name: str) -> str:
+        """``v<N+1>`` after the highest version in the ledger *or* on disk (a crash may leave a folder)."""
+        used = [int(v.version[1:]) for v in self.ledger.versions(name)]
+        folder = safe_path(self.root / "models", check_id(name, "model", NAME_PATTERN))
+        if folder.is_dir():
+            used += [int(p.name[1:]) for p in folder.iterdir() if re.fullmatch(r"v\d+", p.name)]
+        return f"v{max(used, default=0) + 1}"
+
+    def add_model_version(
+        self, name: str, source: Path, parent: str | None = None, metrics: dict | None = None, move: bool = False
+    ) -> ModelVersion:
+        """Register the model folder ``source`` as the next version of ``name`` (copied, or moved).
+
+        The first version of a model becomes its serving version; later ones only by promotion.
+        """
+        from napari_uqseg.engine.store import read_card  # engine import kept out of image-only paths
+
+        card = read_card(source)
+        version = self.next_version(name)
+        target = self.model_dir(name, version)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if move:
+            os.replace(source, target)
+        else:
+            staging = target.with_name(f".{version}.staging")
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(source, staging)
+            os.replace(staging, target)
+        record = ModelVersion(version, card.method, time.strftime("%Y-%m-%dT%H:%M:%S%z"), parent, metrics or {})
+        self.ledger.add_version(name, record)
+        return record
+
+    def labels_of(self, name: str, version: str) -> dict[str, str]:
+        from napari_uqseg.engine.store import read_card
+
+        return dict(read_card(self.model_dir(name, version)).labels)
+
+    # -- jobs and datasets ----------------------------------------------------------------------
+    def job_dir(self, jid: str) -> Path:
+        return safe_path(self.root / "jobs", check_id(jid, "job id"))
+
+    def dataset_dir(self, name: str) -> Path:
+        path = safe_path(self.root / "datasets", check_id(name, "dataset", NAME_PATTERN))
+        if not path.is_dir():
+            known = sorted(p.name for p in (self.root / "datasets").iterdir() if p.is_dir())
+            raise NotFoundError("dataset", f"no dataset {name!r} in the server's datasets folder; known: {known}")
+        return path

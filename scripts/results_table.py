@@ -1,0 +1,70 @@
+"""Build the markdown results table from `uqseg evaluate` report folders.
+
+Usage: python scripts/results_table.py REPORT_DIR [REPORT_DIR ...] [--baseline deterministic]
+Each report's model card gives the method and its training seconds; training cost is shown as a ratio to the
+baseline's seconds (the same machine and dataset, measured by `uqseg train`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from napari_uqseg.engine.store import read_card
+
+COLUMNS = [
+    ("Dice", "dice_mean", "{:.3f}"),
+    ("ECE %", "ece_mean", "{:.2f}"),
+    ("ECE pooled %", "ece_pooled", "{:.2f}"),
+    ("Brier", "brier_pooled", "{:.4f}"),
+    ("NLL", "nll_pooled", "{:.4f}"),
+    ("err AUROC", "auroc_pooled", "{:.3f}"),
+    ("AURC", "aurc_pooled", "{:.4f}"),
+    ("recall@10%", "review_recall_mean", "{:.3f}"),
+    ("case Spearman", "case_spearman", "{:.2f}"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reports", nargs="+")
+    parser.add_argument("--baseline", default="deterministic")
+    args = parser.parse_args()
+    rows = []
+    for folder in args.reports:
+        report = json.loads((Path(folder) / "report.json").read_text())
+        model_dir = report["model"]["dir"] if isinstance(report.get("model"), dict) and "dir" in report["model"] else None
+        card = read_card(model_dir) if model_dir else None
+        method = card.method if card else Path(folder).name
+        seconds = card.training.get("seconds", float("nan")) if card else float("nan")
+        iterations = _iterations(card.training.get("history", {})) if card else 0
+        rows.append((method, report["aggregate"], seconds, iterations, card))
+    base = next((s for m, _, s, _, _ in rows if m == args.baseline), float("nan"))
+    header = "| method | " + " | ".join(c[0] for c in COLUMNS) + " | train time (x det.) | steps |"
+    print(header)
+    print("|" + "---|" * (len(COLUMNS) + 3))
+    for method, agg, seconds, iterations, _ in rows:
+        values = []
+        for _, key, fmt in COLUMNS:
+            value = agg.get(key)
+            if value is None:
+                values.append("n/a")
+                continue
+            values.append(fmt.format(value * 100 if key.startswith("ece") else value))
+        print(f"| {method} | " + " | ".join(values) + f" | {seconds / base:.2f} | {iterations} |")
+    for method, _, _, _, card in rows:
+        extra = {k: v for k, v in (card.extra if card else {}).items() if isinstance(v, int | float | str)}
+        if extra:
+            print(f"\n{method}: " + ", ".join(f"{k} = {v}" for k, v in extra.items()))
+
+
+def _iterations(history: dict) -> int:
+    """Optimisation steps over every network the method trained (ensemble members summed)."""
+    if "iterations" in history and isinstance(history["iterations"], int):
+        return history["iterations"]
+    return sum(_iterations(v) for v in history.values() if isinstance(v, dict))
+
+
+if __name__ == "__main__":
+    main()

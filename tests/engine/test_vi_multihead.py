@@ -1,0 +1,66 @@
+"""VI-MH: shapes in 2-D/3-D, the base running once per window, training end to end, save/load exactness."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from napari_uqseg.engine.api import predict_file, train
+from napari_uqseg.engine.layers.lrt_conv import LRTConv
+from napari_uqseg.engine.methods.base import method_class
+from napari_uqseg.engine.store import load_model, save_model
+from napari_uqseg.engine.unet import UNetConfig
+
+OPTIONS = {"heads": 2, "samples": 2, "train_samples": 2}
+
+
+@pytest.mark.parametrize(("dims", "split"), [(2, 1), (3, 1), (3, 2)])
+def test_shapes_and_one_base_pass_per_window(dims, split):
+    method = method_class("vi_multihead")(
+        UNetConfig(spatial_dims=dims, channels=(4, 8, 16)), {**OPTIONS, "split": split}
+    )
+    calls = []
+    method.nets["base"].encoders[0].register_forward_hook(lambda *_: calls.append(1))
+    head_calls = []
+    method.heads()[1].out.register_forward_hook(lambda *_: head_calls.append(1))
+    x = torch.randn((3, 1) + (16,) * dims)
+    with torch.no_grad():
+        stats = method.window_statistics(x)
+    assert stats["mean_prob"].shape == (3, 3) + (16,) * dims
+    assert stats["expected_entropy"].shape == (3, 1) + (16,) * dims
+    assert torch.allclose(stats["mean_prob"].sum(1), torch.ones(1))
+    assert len(calls) == 1 and len(head_calls) == 2  # base once, each head S times
+    assert len(method.nets["base"].decoders) == 2 - split
+    assert float((stats["mean_sq_prob"] - stats["mean_prob"] ** 2).max()) > 0  # heads/samples differ
+    base, head = method.cost_shares()
+    assert 0 < base < 1 and 0 < head < 2
+    assert method.forward_passes() == pytest.approx(base + 4 * head)
+
+
+def test_bad_split_is_rejected():
+    from napari_uqseg.core.errors import InputError
+
+    with pytest.raises(InputError, match="split"):
+        method_class("vi_multihead")(UNetConfig(channels=(4, 8)), {"split": 2})
+
+
+def test_train_predict_and_exact_save_load(synthetic_dataset, tiny_config, tmp_path):
+    tiny_config["method"] = OPTIONS
+    model = train("vi_multihead", synthetic_dataset, tmp_path / "model", tiny_config)
+    loaded = load_model(model)
+    assert loaded.extra_state()["head_share"] > 0
+    assert all(m.sample for m in loaded.nets.modules() if isinstance(m, LRTConv))
+    save_model(loaded, tmp_path / "again", {"0": "bg"}, {})
+    again = load_model(tmp_path / "again")
+    fresh = method_class("vi_multihead")(loaded.net_config, OPTIONS)
+    x = torch.randn(1, 1, 16, 16, 16)
+    outs = []
+    for m in (loaded, again, fresh):
+        torch.manual_seed(7)
+        with torch.no_grad():
+            outs.append(m.window_statistics(x)["mean_prob"])
+    assert torch.equal(outs[0], outs[1])
+    assert not torch.allclose(outs[0], outs[2])  # the weights were really loaded
+    written = predict_file(model, synthetic_dataset / "imagesTr" / "synth_001.nii.gz", tmp_path / "pred")
+    mi = np.asarray(nib.load(written["mutual_information"]).dataobj)
+    assert mi.shape == (24, 24, 24) and np.isfinite(mi).all() and mi.max() > 0
