@@ -49,7 +49,10 @@ def main() -> None:
                 "teacher_dice": mean_dice(t.mask.array, label, num_classes),
             }
         )
-    summary = {k: float(np.mean([r[k] for r in rows])) for k in ("mean_abs_gap", "teacher_mean_std", "student_dice", "teacher_dice")}
+    summary = {
+        k: float(np.mean([r[k] for r in rows]))
+        for k in ("mean_abs_gap", "teacher_mean_std", "student_dice", "teacher_dice")
+    }
     summary["cases"] = len(rows)
     print(json.dumps(summary, indent=1))
     if args.out:

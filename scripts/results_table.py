@@ -34,7 +34,9 @@ def main() -> None:
     rows = []
     for folder in args.reports:
         report = json.loads((Path(folder) / "report.json").read_text())
-        model_dir = report["model"]["dir"] if isinstance(report.get("model"), dict) and "dir" in report["model"] else None
+        model_dir = (
+            report["model"]["dir"] if isinstance(report.get("model"), dict) and "dir" in report["model"] else None
+        )
         card = read_card(model_dir) if model_dir else None
         method = card.method if card else Path(folder).name
         seconds = card.training.get("seconds", float("nan")) if card else float("nan")

@@ -15,8 +15,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="offline demo: train on the bundled MNI152 brain, predict with uncertainty")
     p.add_argument("--out", default="demo_output", help="folder for data, models and predictions")
     p.add_argument("--methods", default="deterministic,mc_dropout,masksembles", help="comma-separated methods")
-    p.add_argument("--iterations", type=int, default=DEMO_CONFIG["train"]["iterations"], help="training steps per network")
-    p.add_argument("--view", action="store_true", help="open the result in napari (needs a display and the napari extra)")
+    p.add_argument(
+        "--iterations", type=int, default=DEMO_CONFIG["train"]["iterations"], help="training steps per network"
+    )
+    p.add_argument(
+        "--view", action="store_true", help="open the result in napari (needs a display and the napari extra)"
+    )
     p.set_defaults(run=run)
 
 
@@ -41,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
         image = load_image(heldout).array
         mask = load_image(written["mask"]).array
         entropy = load_image(written["entropy"]).array
-        written["overlay"] = save_overlay_png(image, mask, entropy, written["mask"].parent / "overlay.png", title=method)
+        written["overlay"] = save_overlay_png(
+            image, mask, entropy, written["mask"].parent / "overlay.png", title=method
+        )
         results[method] = written
     print(f"\nheld-back scan: {heldout}")
     for method, written in results.items():

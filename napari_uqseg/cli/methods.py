@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_uqseg.engine.unet import UNetConfig
 
     rows = []
-    for name, cls in sorted(registered_methods().items()):
+    for _, cls in sorted(registered_methods().items()):
         method = cls(UNetConfig())
         info = method.info()
         rows.append({**info.to_dict(), "parameters": method.parameter_count()})

@@ -35,7 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ssl-certfile")
     p.add_argument("--ssl-keyfile")
     p.add_argument("--allow-insecure-public", action="store_true", help="public bind without TLS (behind a TLS proxy)")
-    p.add_argument("--executor", choices=("local", "ray"), default="local", help="where jobs run (ray: pip extra [ray])")
+    p.add_argument(
+        "--executor", choices=("local", "ray"), default="local", help="where jobs run (ray: pip extra [ray])"
+    )
     p.add_argument("--ray-address", help="Ray cluster address for --executor ray")
     p.add_argument("--num-gpus", type=float, default=1.0, help="GPUs per job for --executor ray")
     p.set_defaults(run=run)
@@ -79,10 +81,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_auth:
         token, created = load_or_create_token(service.store.root)
         if created:
-            print(f"bearer token (shown once; stored with mode 0600 in {service.store.root / 'token'}):\n{token}", flush=True)
+            print(
+                f"bearer token (shown once; stored with mode 0600 in {service.store.root / 'token'}):\n{token}",
+                flush=True,
+            )
     app = create_app(service, token, args.max_upload_mb * MiB, args.max_json_mb * MiB)
     scheme = "https" if tls else "http"
-    print(f"uqseg serve: {scheme}://{args.host}:{args.port} device={service.device} data={service.store.root}", flush=True)
+    print(
+        f"uqseg serve: {scheme}://{args.host}:{args.port} device={service.device} data={service.store.root}", flush=True
+    )
     config = uvicorn.Config(
         app,
         host=args.host,

@@ -92,7 +92,9 @@ class Backend(ABC):
     def cancel_job(self, job_id: str) -> JobStatus:
         """Ask a job to stop; returns its status."""
 
-    def wait_job(self, job_id: str, timeout: float = 600.0, poll: float = 0.5, progress: Progress = no_progress) -> JobStatus:
+    def wait_job(
+        self, job_id: str, timeout: float = 600.0, poll: float = 0.5, progress: Progress = no_progress
+    ) -> JobStatus:
         """Poll until the job is finished or ``timeout`` seconds passed; reports ``progress`` meanwhile.
 
         Returns the last status (check ``.finished``: a timeout returns an unfinished one).
@@ -113,7 +115,7 @@ class Backend(ABC):
     def rollback(self, model: str) -> ModelSummary:
         """Serve the previously served version again."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook, not abstract)
         """Release connections or in-process resources."""
 
     def __enter__(self) -> Backend:

@@ -21,7 +21,7 @@ class BackendError(UQSegError):
     """
 
     def __init__(self, message: str, status: int | None = None, code: str = "", source: str = "server") -> None:
-        super().__init__(message)
+        UQSegError.__init__(self, message)  # not super(): in BadRequest's MRO it would reach InputError.__init__
         self.status, self.code, self.source = status, code, source
 
 
@@ -40,7 +40,9 @@ class AuthError(BackendError):
 class BadRequest(BackendError, InputError):
     """The server refused the input (HTTP 400); also an ``InputError``, as local validation raises."""
 
-    def __init__(self, message: str, status: int | None = 400, code: str = "bad_input", source: str = "request") -> None:
+    def __init__(
+        self, message: str, status: int | None = 400, code: str = "bad_input", source: str = "request"
+    ) -> None:
         BackendError.__init__(self, f"{source}: {message}", status, code, source)
         self.problem = message
 
@@ -72,12 +74,21 @@ def error_from_response(status: int, body: Any, url: str) -> BackendError:
     source = str(err.get("source") or "request")
     code = str(err.get("code") or "")
     if status == 401:
-        return AuthError(f"{url}: the server refused the token ({message or 'unauthorized'}); "
-                         "copy the token printed by `uqseg serve` (or its data folder's token file)", status, code, source)  # fmt: skip
+        return AuthError(
+            f"{url}: the server refused the token ({message or 'unauthorized'}); "
+            "copy the token printed by `uqseg serve` (or its data folder's token file)",
+            status,
+            code,
+            source,
+        )
     if status == 404:
         return NotFound(message or f"{url} not found", status, code or "not_found", source)
     if status == 413:
-        return TooLarge(f"{url}: request body is larger than the server accepts ({message})", status, "too_large", source)
+        return TooLarge(
+            f"{url}: request body is larger than the server accepts ({message})", status, "too_large", source
+        )
     if 400 <= status < 500:
         return BadRequest(message or f"HTTP {status}", status, code or "bad_input", source)
-    return ServerError(f"{url}: server error HTTP {status}: {message or 'no details'}", status, code or "server_error", source)
+    return ServerError(
+        f"{url}: server error HTTP {status}: {message or 'no details'}", status, code or "server_error", source
+    )

@@ -106,9 +106,17 @@ class LocalBackend(Backend):
             self.service.store.put_image(sha, data)  # kept by hash: corrections and fine-tunes refer to it
             progress(1, 2, "predicting")
             summary, prediction = self.service.run_prediction(sha, model, version, options, checked, keep_outputs=False)
-            prediction.info.update({"model": summary["model"], "version": summary["version"], "labels": summary["labels"]})
-            return PredictionResult(summary["id"], prediction, review_from_wire(summary["review"]), summary["model"],
-                                    summary["version"], dict(summary["timings"]))  # fmt: skip
+            prediction.info.update(
+                {"model": summary["model"], "version": summary["version"], "labels": summary["labels"]}
+            )
+            return PredictionResult(
+                summary["id"],
+                prediction,
+                review_from_wire(summary["review"]),
+                summary["model"],
+                summary["version"],
+                dict(summary["timings"]),
+            )
 
         result = _typed(run)
         result.timings["client_total"] = time.perf_counter() - start
@@ -123,7 +131,9 @@ class LocalBackend(Backend):
         client_key: str | None = None,
     ) -> str:
         payload = review.to_dict() if review is not None else {}
-        return _typed(lambda: self.service.submit_correction(prediction_id, label_payload(label), client_key, payload))[0]
+        return _typed(lambda: self.service.submit_correction(prediction_id, label_payload(label), client_key, payload))[
+            0
+        ]
 
     def start_job(self, kind: str, model: str, params: dict[str, Any] | None = None) -> JobStatus:
         return _typed(lambda: self.service.start_job(kind, model, params or {}))

@@ -82,23 +82,33 @@ class RemoteBackend(Backend):
         self.session = requests.Session()
         self.session.verify = verify
         token = token or os.environ.get(TOKEN_ENV) or None
-        self.session.headers.update({"User-Agent": f"napari-uqseg/{napari_uqseg.__version__}", "X-UQSeg-Protocol": str(PROTOCOL_VERSION)})
+        self.session.headers.update(
+            {"User-Agent": f"napari-uqseg/{napari_uqseg.__version__}", "X-UQSeg-Protocol": str(PROTOCOL_VERSION)}
+        )
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
         if check_protocol:
             self.check_protocol()
 
     # -- transport ------------------------------------------------------------------------------
-    def _request(self, method: str, path: str, *, timeout: tuple[float, float] | None = None, **kwargs: Any) -> requests.Response:
+    def _request(
+        self, method: str, path: str, *, timeout: tuple[float, float] | None = None, **kwargs: Any
+    ) -> requests.Response:
         url = f"{self.url}{path}"
         try:
             response = self.session.request(method, url, timeout=timeout or self.timeout, **kwargs)
         except requests.exceptions.SSLError as exc:
-            raise ConnectionFailed(f"{url}: TLS verification failed ({exc}); pass verify='/path/to/ca.pem' for a private CA") from exc
+            raise ConnectionFailed(
+                f"{url}: TLS verification failed ({exc}); pass verify='/path/to/ca.pem' for a private CA"
+            ) from exc
         except requests.exceptions.Timeout as exc:
-            raise BackendTimeout(f"{url}: no answer within {timeout or self.timeout} s ({exc.__class__.__name__})") from exc
+            raise BackendTimeout(
+                f"{url}: no answer within {timeout or self.timeout} s ({exc.__class__.__name__})"
+            ) from exc
         except requests.exceptions.ConnectionError as exc:
-            raise ConnectionFailed(f"{url}: cannot reach the server ({exc.__class__.__name__}); is `uqseg serve` running?") from exc
+            raise ConnectionFailed(
+                f"{url}: cannot reach the server ({exc.__class__.__name__}); is `uqseg serve` running?"
+            ) from exc
         if response.status_code >= 400:
             try:
                 body: Any = response.json()
@@ -125,9 +135,15 @@ class RemoteBackend(Backend):
         if not isinstance(server, int):
             raise ProtocolMismatch(f"{self.url} did not report a protocol version; is it a uqseg server?")
         if server < PROTOCOL_VERSION:
-            raise ProtocolMismatch(f"server too old: it speaks protocol v{server}, this client v{PROTOCOL_VERSION}; upgrade napari-uqseg on the server")
+            raise ProtocolMismatch(
+                f"server too old: it speaks protocol v{server}, this client v{PROTOCOL_VERSION}; "
+                "upgrade napari-uqseg on the server"
+            )
         if server > PROTOCOL_VERSION:
-            raise ProtocolMismatch(f"server too new: it speaks protocol v{server}, this client v{PROTOCOL_VERSION}; upgrade napari-uqseg here")
+            raise ProtocolMismatch(
+                f"server too new: it speaks protocol v{server}, this client v{PROTOCOL_VERSION}; "
+                "upgrade napari-uqseg here"
+            )
         return info
 
     def capabilities(self) -> dict[str, Any]:
@@ -167,14 +183,22 @@ class RemoteBackend(Backend):
         outputs = {name: self.output(summary["id"], name) for name in summary["outputs"]}
         result = prediction_from_wire(summary, outputs)
         now = time.perf_counter()
-        result.timings.update({"upload": uploaded - start, "request": predicted - uploaded, "download": now - predicted,
-                               "client_total": now - start})  # fmt: skip
+        result.timings.update(
+            {
+                "upload": uploaded - start,
+                "request": predicted - uploaded,
+                "download": now - predicted,
+                "client_total": now - start,
+            }
+        )
         progress(3, 3, "done")
         return result
 
     def output(self, prediction_id: str, name: str, dtype: str = "uint8") -> bytes:
         """NIfTI bytes of one output (``dtype="float32"`` if the prediction kept float32 outputs)."""
-        return self._request("GET", f"/v1/predictions/{_seg(prediction_id)}/outputs/{_seg(name)}", params={"dtype": dtype}).content
+        return self._request(
+            "GET", f"/v1/predictions/{_seg(prediction_id)}/outputs/{_seg(name)}", params={"dtype": dtype}
+        ).content
 
     def prediction_summary(self, prediction_id: str) -> dict[str, Any]:
         return self._json("GET", f"/v1/predictions/{_seg(prediction_id)}")
@@ -187,8 +211,12 @@ class RemoteBackend(Backend):
         client_key: str | None = None,
     ) -> str:
         key = client_key or uuid.uuid4().hex
-        body = {"prediction": prediction_id, "label": label_payload(label), "client_key": key,
-                "review": review.to_dict() if review is not None else {}}  # fmt: skip
+        body = {
+            "prediction": prediction_id,
+            "label": label_payload(label),
+            "client_key": key,
+            "review": review.to_dict() if review is not None else {},
+        }
         try:
             return self._json("POST", "/v1/corrections", json=body)["id"]
         except (BackendTimeout, ConnectionFailed):
@@ -207,7 +235,9 @@ class RemoteBackend(Backend):
         return JobStatus.from_dict(self._json("POST", f"/v1/jobs/{_seg(job_id)}/cancel"))
 
     def promote(self, model: str, version: str) -> ModelSummary:
-        return ModelSummary.from_dict(self._json("POST", f"/v1/models/{_seg(model)}/promote", json={"version": version}))
+        return ModelSummary.from_dict(
+            self._json("POST", f"/v1/models/{_seg(model)}/promote", json={"version": version})
+        )
 
     def rollback(self, model: str) -> ModelSummary:
         return ModelSummary.from_dict(self._json("POST", f"/v1/models/{_seg(model)}/rollback"))

@@ -46,9 +46,17 @@ def prediction_from_wire(summary: dict[str, Any], outputs: dict[str, bytes]) -> 
     mask = mask_from_bytes(outputs["mask"])
     probs = float_map_from_bytes(outputs["probabilities"], "probabilities output")
     probabilities = Volume(np.ascontiguousarray(np.moveaxis(probs.array, -1, 0)), probs.affine)
-    maps = {name: float_map_from_bytes(data, f"{name} output") for name, data in outputs.items()
-            if name not in ("mask", "probabilities")}  # fmt: skip
-    info = {**summary.get("info", {}), "model": summary["model"], "version": summary["version"], "labels": summary.get("labels", {})}
+    maps = {
+        name: float_map_from_bytes(data, f"{name} output")
+        for name, data in outputs.items()
+        if name not in ("mask", "probabilities")
+    }
+    info = {
+        **summary.get("info", {}),
+        "model": summary["model"],
+        "version": summary["version"],
+        "labels": summary.get("labels", {}),
+    }
     prediction = Prediction(mask, probabilities, maps, summary["method"], dict(summary.get("timings", {})), info)
     return PredictionResult(
         id=summary["id"],

@@ -64,7 +64,9 @@ def read_case_list(path: str | Path | None) -> list[str] | None:
     return ids
 
 
-def split_dataset(data_dir: str | Path, out_dir: str | Path, test_fraction: float = 0.2, seed: int = 0) -> dict[str, Path]:
+def split_dataset(
+    data_dir: str | Path, out_dir: str | Path, test_fraction: float = 0.2, seed: int = 0
+) -> dict[str, Path]:
     """Write ``train.txt`` and ``test.txt`` case lists that keep scan pairs together."""
     ids = [c for c, _, _ in case_pairs(data_dir)]
     train, test = split_cases(ids, test_fraction, seed)
@@ -76,12 +78,16 @@ def split_dataset(data_dir: str | Path, out_dir: str | Path, test_fraction: floa
     return paths
 
 
-def build_method(name: str, config: dict[str, dict[str, Any]], num_classes: int, in_channels: int = 1) -> tuple[UQMethod, TrainConfig]:
+def build_method(
+    name: str, config: dict[str, dict[str, Any]], num_classes: int, in_channels: int = 1
+) -> tuple[UQMethod, TrainConfig]:
     """Instantiate a method with its network and training configuration."""
     net = UNetConfig.from_dict({**config.get("net", {}), "num_classes": num_classes, "in_channels": in_channels})
     cfg = TrainConfig.from_dict(config.get("train", {}))
     if len(cfg.patch_size) != net.spatial_dims or any(p % net.divisor for p in cfg.patch_size):
-        raise InputError("train.patch_size", f"{cfg.patch_size} must have {net.spatial_dims} sizes, each a multiple of {net.divisor}")
+        raise InputError(
+            "train.patch_size", f"{cfg.patch_size} must have {net.spatial_dims} sizes, each a multiple of {net.divisor}"
+        )
     method = method_class(name)(net, config.get("method", {}))
     method.patch_size = cfg.patch_size
     method.normalisation = cfg.normalisation

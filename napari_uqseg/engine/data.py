@@ -97,7 +97,9 @@ def load_cases(
     for case_id, image_path, label_path in pairs:
         image = load_image(image_path, spatial_dims)
         label = load_label(label_path, image, num_classes)
-        cases.append(Case(case_id, normalise(image.array, scheme), label.array, image.affine, str(image_path), str(label_path)))
+        cases.append(
+            Case(case_id, normalise(image.array, scheme), label.array, image.affine, str(image_path), str(label_path))
+        )
     return cases
 
 
@@ -107,7 +109,9 @@ def pair_group(case_id: str) -> str:
     return f"pair_{(int(match.group(1)) + 1) // 2}" if match else case_id
 
 
-def split_cases(case_ids: list[str], val_fraction: float, seed: int, group_pairs: bool = True) -> tuple[list[str], list[str]]:
+def split_cases(
+    case_ids: list[str], val_fraction: float, seed: int, group_pairs: bool = True
+) -> tuple[list[str], list[str]]:
     """Random train/validation split of case ids that never separates a scan pair."""
     groups: dict[str, list[str]] = {}
     for case_id in case_ids:
@@ -120,9 +124,13 @@ def split_cases(case_ids: list[str], val_fraction: float, seed: int, group_pairs
     return train, val
 
 
-def _pad_to(array: np.ndarray, shape: tuple[int, ...], value: float) -> np.ndarray:
-    pad = [(0, max(0, s - a)) for a, s in zip(array.shape, shape, strict=True)]
-    return np.pad(array, pad, constant_values=value) if any(p[1] for p in pad) else array
+def _pad_to(array: np.ndarray, shape: tuple[int, ...], value: float, rng: np.random.Generator) -> np.ndarray:
+    """Pad up to ``shape`` with ``value``, the volume at a random offset (as a sliding window may see it)."""
+    missing = [max(0, s - a) for a, s in zip(array.shape, shape, strict=True)]
+    if not any(missing):
+        return array
+    before = [int(rng.integers(m + 1)) for m in missing]
+    return np.pad(array, [(b, m - b) for b, m in zip(before, missing, strict=True)], constant_values=value)
 
 
 class PatchSampler:
@@ -131,7 +139,9 @@ class PatchSampler:
     ``sample(batch_size)`` returns ``x`` ``(B, 1, *patch)`` float32 and ``y`` ``(B, 1, *patch)`` int64.
     """
 
-    def __init__(self, cases: list[Case], patch_size: tuple[int, ...], foreground_fraction: float = 0.33, seed: int = 0):
+    def __init__(
+        self, cases: list[Case], patch_size: tuple[int, ...], foreground_fraction: float = 0.33, seed: int = 0
+    ):
         if not cases:
             raise InputError("dataset", "no training cases")
         self.cases = cases
@@ -142,8 +152,11 @@ class PatchSampler:
 
     def _one(self, index: int, foreground: bool) -> tuple[np.ndarray, np.ndarray]:
         case = self.cases[index]
-        image = _pad_to(case.image, self.patch_size, float(case.image.min()))
-        label = _pad_to(case.label, self.patch_size, 0)
+        # pad with the volume's minimum, as inference does (engine.inference.padding_value)
+        state = self.rng.bit_generator.state
+        image = _pad_to(case.image, self.patch_size, float(case.image.min()), self.rng)
+        self.rng.bit_generator.state = state  # same offsets for the label
+        label = _pad_to(case.label, self.patch_size, 0, self.rng)
         hi = [s - p for s, p in zip(image.shape, self.patch_size, strict=True)]
         fg = self._fg[index]
         if foreground and len(fg):

@@ -66,7 +66,9 @@ class FinetuneOptions:
             raise InputError("finetune params", f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
         opts = cls(**d)
         if not 1 <= opts.iterations <= 1_000_000 or opts.checkpoint_every < 1 or not 0 < opts.lr_factor <= 10:
-            raise InputError("finetune params", "need 1 <= iterations <= 1e6, checkpoint_every >= 1, 0 < lr_factor <= 10")
+            raise InputError(
+                "finetune params", "need 1 <= iterations <= 1e6, checkpoint_every >= 1, 0 < lr_factor <= 10"
+            )
         return opts
 
 
@@ -156,9 +158,13 @@ def finetune(
     train_cases = []
     for case in cases:
         if case.label.shape != case.image.shape:
-            raise InputError(case.case_id, f"label shape {case.label.shape} differs from image shape {case.image.shape}")
+            raise InputError(
+                case.case_id, f"label shape {case.label.shape} differs from image shape {case.image.shape}"
+            )
         if int(case.label.array.max()) >= num_classes:
-            raise InputError(case.case_id, f"label {int(case.label.array.max())} is outside the model's {num_classes} classes")
+            raise InputError(
+                case.case_id, f"label {int(case.label.array.max())} is outside the model's {num_classes} classes"
+            )
         image = normalise(case.image.array, method.normalisation)
         train_cases.append(Case(case.case_id, image, case.label.array.astype("uint8"), case.image.affine))
     start = time.perf_counter()

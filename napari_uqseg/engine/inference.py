@@ -29,6 +29,33 @@ def _window_count(shape: tuple[int, ...], patch: tuple[int, ...], overlap: float
     return count
 
 
+def blend_windows(
+    predictor,
+    image: torch.Tensor,
+    patch: tuple[int, ...],
+    device: torch.device,
+    overlap: float = 0.25,
+    sw_batch_size: int = 1,
+    output_device: torch.device | str = "cpu",
+):
+    """MONAI's Gaussian-blended sliding window over ``image`` ``(1, in_ch, *S)``.
+
+    Volumes smaller than the patch are padded with the image's minimum (its background), as training
+    patches are (``engine.data.PatchSampler``); MONAI's default zero would be mid-grey after z-scoring.
+    """
+    return sliding_window_inference(
+        image,
+        roi_size=patch,
+        sw_batch_size=sw_batch_size,
+        predictor=predictor,
+        overlap=overlap,
+        mode="gaussian",
+        cval=float(image.min()),
+        sw_device=device,
+        device=torch.device(output_device),
+    )
+
+
 @torch.no_grad()
 def window_statistics_over_volume(
     method: UQMethod,
@@ -62,16 +89,7 @@ def window_statistics_over_volume(
         progress(min(done[0], total), total, "predicting windows")
         return out
 
-    return sliding_window_inference(
-        image,
-        roi_size=patch,
-        sw_batch_size=sw_batch_size,
-        predictor=predictor,
-        overlap=overlap,
-        mode="gaussian",
-        sw_device=method.device,
-        device=torch.device(output_device),
-    )
+    return blend_windows(predictor, image, patch, method.device, overlap, sw_batch_size, output_device)
 
 
 def predict_volume(

@@ -40,7 +40,9 @@ def save_overlay_png(
     for value, colour in zip(range(1, int(lab.max()) + 1), ("#35b779", "#31688e", "#fde725", "#e76f51"), strict=False):
         axes[0].contour(lab == value, levels=[0.5], colors=[colour], linewidths=1.2)
     axes[0].set_title("mask contours")
-    heat = axes[1].imshow(np.ma.masked_less(unc, 1e-3), cmap="inferno", alpha=0.75, vmin=0, vmax=max(float(unc.max()), 1e-6))
+    heat = axes[1].imshow(
+        np.ma.masked_less(unc, 1e-3), cmap="inferno", alpha=0.75, vmin=0, vmax=max(float(unc.max()), 1e-6)
+    )
     axes[1].set_title("uncertainty (predictive entropy, nats)")
     fig.colorbar(heat, ax=axes[1], fraction=0.046)
     fig.suptitle(f"{title}  slice {index} along axis {axis} (most uncertain)")

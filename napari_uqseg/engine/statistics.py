@@ -34,8 +34,8 @@ class SampleStatistics:
         p2 = (prob * prob).sum(0) if stacked else prob * prob
         h = entropy(prob, dim=2 if stacked else 1)
         h = h.sum(0) if stacked else h
-        if self._sum_p is None:
-            self._sum_p, self._sum_p2, self._sum_h = p, p2, h
+        if self._sum_p is None:  # own copy: the sums are updated in place, the caller's sample must not be
+            self._sum_p, self._sum_p2, self._sum_h = (p if stacked else p.clone()), p2, h
         else:
             self._sum_p += p
             self._sum_p2 += p2

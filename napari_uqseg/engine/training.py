@@ -195,7 +195,14 @@ def fit_network(
             history["stopped_by_budget"] = True
             break
     if done is not None:
-        atomic_torch_save({"module": module.state_dict(), "tracked": {k: m.state_dict() for k, m in tracked.items()}, "history": history}, done)
+        atomic_torch_save(
+            {
+                "module": module.state_dict(),
+                "tracked": {k: m.state_dict() for k, m in tracked.items()},
+                "history": history,
+            },
+            done,
+        )
         resume.unlink(missing_ok=True)
     module.eval()
     return history

@@ -123,20 +123,43 @@ class UNet(nn.Module):
         for j, width in enumerate(self.decoder_channels):
             self.decoder_layers[j] = factory(width)
 
+    def stages(self) -> list[nn.Module]:
+        """The stages in execution order: encoders (shallow first), decoders (deepest first), output head."""
+        return [*self.encoders, *self.decoders, self.head]
+
+    def run_stages(
+        self, h: torch.Tensor, skips: list[torch.Tensor], start: int, stop: int
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Run stages ``start:stop`` (indices into ``stages()``) from the state ``(h, skips)``.
+
+        Running every stage from ``(x, [])`` equals ``forward(x)``; methods use sub-ranges to compute a
+        shared prefix once (partial_bayes) or to hand the last stages to separate heads (VI-MH).
+        """
+        n_enc, n_dec = len(self.encoders), len(self.decoders)
+        skips = list(skips)
+        for k in range(start, stop):
+            if k < n_enc:
+                h = self.encoder_layers[k](self.encoders[k](h))
+                if k < n_enc - 1:  # every encoder output but the bottleneck is a skip
+                    skips.append(h)
+            elif k < n_enc + n_dec:
+                j = k - n_enc
+                h = self.decoder_layers[j](self.decoders[j](h, skips[-1 - j]))
+            else:
+                h = self.head(h)
+        return h, skips
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Returns the bottleneck features and the skip features (shallow first)."""
-        skips = []
-        for block, layer in zip(self.encoders, self.encoder_layers, strict=True):
-            x = layer(block(x))
-            skips.append(x)
-        return skips.pop(), skips
+        return self.run_stages(x, [], 0, len(self.encoders))
 
-    def decode(self, h: torch.Tensor, skips: list[torch.Tensor], start: int = 0, stop: int | None = None) -> torch.Tensor:
+    def decode(
+        self, h: torch.Tensor, skips: list[torch.Tensor], start: int = 0, stop: int | None = None
+    ) -> torch.Tensor:
         """Run decoder stages ``start:stop`` (deepest first) on ``h`` with the matching skips."""
+        n_enc = len(self.encoders)
         stop = len(self.decoders) if stop is None else stop
-        for j in range(start, stop):
-            h = self.decoder_layers[j](self.decoders[j](h, skips[-1 - j]))
-        return h
+        return self.run_stages(h, skips, n_enc + start, n_enc + stop)[0]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Last decoder features ``(B, channels[0], *S)`` (input of the output head)."""

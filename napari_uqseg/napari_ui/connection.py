@@ -36,7 +36,7 @@ def make_backend(settings: Settings) -> Backend:
     if settings.mode == "local":
         from napari_uqseg.client.local import LocalBackend
 
-        return LocalBackend(settings.model_dir or None)
+        return LocalBackend(settings.data_dir or None)
     url = settings.url.strip()
     if not url.startswith(("http://", "https://")):
         raise InputError("server address", f"{url!r} must start with http:// or https://")
@@ -76,8 +76,8 @@ class ConnectionPanel(QGroupBox):
         group.addButton(self.local)
         group.addButton(self.remote)
         (self.local if settings.mode == "local" else self.remote).setChecked(True)
-        self.model_dir = QLineEdit(settings.model_dir)
-        self.model_dir.setPlaceholderText("default model store")
+        self.data_dir = QLineEdit(settings.data_dir)
+        self.data_dir.setPlaceholderText("default: your napari-uqseg data folder")
         browse = QPushButton("…")
         browse.setMaximumWidth(30)
         browse.clicked.connect(self._browse)
@@ -99,10 +99,10 @@ class ConnectionPanel(QGroupBox):
         modes.addWidget(self.remote)
         form.addRow(modes)
         store = QHBoxLayout()
-        store.addWidget(self.model_dir)
+        store.addWidget(self.data_dir)
         store.addWidget(browse)
         self._store_row = _row(store)
-        form.addRow("Model folder", self._store_row)
+        form.addRow("Data folder", self._store_row)
         form.addRow("Server", self.url)
         form.addRow("Token", self.token)
         form.addRow(self.connect_button)
@@ -117,7 +117,7 @@ class ConnectionPanel(QGroupBox):
             mode="local" if self.local.isChecked() else "remote",
             url=self.url.text().strip(),
             token=self.token.text().strip(),
-            model_dir=self.model_dir.text().strip(),
+            data_dir=self.data_dir.text().strip(),
             model=s.model,
             method=s.method,
         )
@@ -178,9 +178,9 @@ class ConnectionPanel(QGroupBox):
         self.connect_button.setText("Connect" if local else "Test connection")
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Model folder", self.model_dir.text())
+        folder = QFileDialog.getExistingDirectory(self, "Data folder", self.data_dir.text())
         if folder:
-            self.model_dir.setText(folder)
+            self.data_dir.setText(folder)
 
 
 def _row(layout: QHBoxLayout) -> QWidget:

@@ -30,5 +30,7 @@ def show_predictions(image_path: Path, results: dict[str, dict[str, Path]]) -> N
             visible=method == next(iter(results)),
             **layer_kwargs(entropy),
         )
-        viewer.add_labels(np.rint(mask.array).astype(np.uint8), name=f"{method} mask", opacity=0.4, **layer_kwargs(mask))
+        viewer.add_labels(
+            np.rint(mask.array).astype(np.uint8), name=f"{method} mask", opacity=0.4, **layer_kwargs(mask)
+        )
     napari.run()

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from qtpy.QtCore import Qt, Signal
-from qtpy.QtGui import QKeySequence, QShortcut
+from qtpy.QtCore import QEvent, QObject
+from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
@@ -83,10 +84,11 @@ class ReviewPanel(QGroupBox):
         buttons["previous"].clicked.connect(self.previous)
         buttons["done"].clicked.connect(lambda: self.mark("done"))
         buttons["flag"].clicked.connect(lambda: self.mark("flagged"))
-        for name, key in SHORTCUTS.items():
-            shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(buttons[name].click)
+        # an event filter, not QShortcut: it works without an active window and before the tables'
+        # type-ahead search swallows letter keys
+        self._keys = {QKeySequence(key)[0].key(): name for name, key in SHORTCUTS.items()}
+        for child in (self.regions, self.slices, self.cases, self):
+            child.installEventFilter(self)
 
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Cases (most uncertain first)"))
@@ -171,6 +173,15 @@ class ReviewPanel(QGroupBox):
         self._refresh_progress()
         self._show(self.queue.current)
         self._on_state_changed()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API name)
+        """N / P / D / F walk the queue while the panel or one of its lists has the keyboard focus."""
+        if event.type() == QEvent.Type.KeyPress and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            name = self._keys.get(Qt.Key(event.key()))
+            if name is not None and self.buttons[name].isEnabled():
+                self.buttons[name].click()
+                return True
+        return super().eventFilter(watched, event)
 
     # --- internals -----------------------------------------------------------------------------------------
     def _show(self, region: Region | None) -> None:

@@ -28,8 +28,8 @@ class Settings:
         Server address for remote mode.
     token : str
         Bearer token for remote mode (stored in a file readable by the user only).
-    model_dir : str
-        Model store folder for local mode (empty: the client's default).
+    data_dir : str
+        Data folder of the in-process engine in local mode (models, corrections, jobs; empty: the per-user default).
     model, method : str
         Last choices in the predict section.
     """
@@ -37,7 +37,7 @@ class Settings:
     mode: str = "local"
     url: str = "http://127.0.0.1:8765"
     token: str = ""
-    model_dir: str = ""
+    data_dir: str = ""
     model: str = ""
     method: str = ""
 

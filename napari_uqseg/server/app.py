@@ -29,7 +29,10 @@ class AuthError(Exception):
 
 def error_response(status: int, code: str, source: str, message: str) -> JSONResponse:
     """The one error body of protocol v1: ``{"error": {status, code, source, message}, "protocol"}``."""
-    body = {"error": {"status": status, "code": code, "source": source, "message": message}, "protocol": PROTOCOL_VERSION}
+    body = {
+        "error": {"status": status, "code": code, "source": source, "message": message},
+        "protocol": PROTOCOL_VERSION,
+    }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -50,7 +53,9 @@ async def json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-def create_app(service: Service, token: str | None, upload_limit: int = 2048 * MiB, json_limit: int = 64 * MiB) -> FastAPI:
+def create_app(
+    service: Service, token: str | None, upload_limit: int = 2048 * MiB, json_limit: int = 64 * MiB
+) -> FastAPI:
     """Build the app around ``service``.
 
     Parameters
@@ -83,7 +88,9 @@ def create_app(service: Service, token: str | None, upload_limit: int = 2048 * M
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        return error_response(400, "bad_input", ".".join(str(p) for p in first.get("loc", ())), str(first.get("msg", exc)))
+        return error_response(
+            400, "bad_input", ".".join(str(p) for p in first.get("loc", ())), str(first.get("msg", exc))
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -127,7 +134,9 @@ def create_app(service: Service, token: str | None, upload_limit: int = 2048 * M
             raise InputError("version", "must be a string like 'v2'")
         if not isinstance(body.get("options", {}), dict):
             raise InputError("options", "must be an object")
-        result = await run_in_threadpool(service.predict, body["image"], body["model"], body.get("version"), body.get("options"))
+        result = await run_in_threadpool(
+            service.predict, body["image"], body["model"], body.get("version"), body.get("options")
+        )
         return ok(result, 201)
 
     @api.get("/predictions/{pid}")
@@ -150,7 +159,9 @@ def create_app(service: Service, token: str | None, upload_limit: int = 2048 * M
         key = body.get("client_key")
         if key is not None and not isinstance(key, str):
             raise InputError("client_key", "must be a string")
-        cid, created = await run_in_threadpool(service.submit_correction, body["prediction"], body["label"], key, body.get("review"))
+        cid, created = await run_in_threadpool(
+            service.submit_correction, body["prediction"], body["label"], key, body.get("review")
+        )
         return ok({"id": cid, "created": created}, 201 if created else 200)
 
     @api.get("/models")

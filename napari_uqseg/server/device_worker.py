@@ -81,7 +81,7 @@ class DeviceWorker:
                 continue
             try:
                 future.set_result(fn())
-            except BaseException as exc:  # handed to the waiting request, which maps it to a response
+            except BaseException as exc:  # noqa: BLE001  (handed to the waiting request)
                 future.set_exception(exc)
 
     def submit(self, fn: Callable[[], Any]) -> Future:

@@ -6,11 +6,11 @@ record how they ended.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,16 @@ POLL_S = 0.2
 
 def job_command(job_id: str, data_dir: Path, device: str) -> list[str]:
     """The job process's command line (it contains the job id, which orphan detection relies on)."""
-    return [sys.executable, "-m", "napari_uqseg.server.job_runner", job_id, "--data-dir", str(data_dir), "--device", device]
+    return [
+        sys.executable,
+        "-m",
+        "napari_uqseg.server.job_runner",
+        job_id,
+        "--data-dir",
+        str(data_dir),
+        "--device",
+        device,
+    ]
 
 
 def kill_tree(pid: int, timeout: float = 5.0) -> None:
@@ -35,10 +44,8 @@ def kill_tree(pid: int, timeout: float = 5.0) -> None:
     except psutil.NoSuchProcess:
         return
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(procs, timeout=timeout)
 
 
@@ -165,7 +172,7 @@ class LocalExecutor:
                         row = self.store.ledger.claim_next()
                         if row is not None:
                             self._launch(row)
-            except Exception as exc:  # keep the executor alive; the job row records what went wrong
+            except Exception as exc:  # noqa: BLE001  (keep the executor alive)
                 print(f"job executor: {exc.__class__.__name__}: {exc}", file=sys.stderr)
             self._stop.wait(POLL_S)
 
@@ -241,7 +248,7 @@ class RayExecutor:
                     del self._refs[jid]
                     try:
                         self.ray.get(ref)
-                    except Exception as exc:  # a failed or cancelled Ray task
+                    except Exception as exc:  # noqa: BLE001  (a failed or cancelled Ray task)
                         cancelled = self.store.ledger.job_row(jid)["cancel_requested"]
                         self.store.ledger.finish(jid, "cancelled" if cancelled else "failed", error=str(exc))
             self._stop.wait(1.0)

@@ -71,8 +71,14 @@ def run_finetune(store: DataDir, job: dict[str, Any], device: str, progress: Led
     metrics = {"before": report["before"], "after": report["after"], "finetuned_on": [c.case_id for c in cases]}
     version = store.add_model_version(model, staged, parent=parent, metrics=metrics, move=True)
     shutil.rmtree(job_dir / "work", ignore_errors=True)
-    return {"model": model, "version": version.version, "parent": parent, **metrics,
-            "resumed_from_step": report["resumed_from_step"], "seconds": report["seconds"]}  # fmt: skip
+    return {
+        "model": model,
+        "version": version.version,
+        "parent": parent,
+        **metrics,
+        "resumed_from_step": report["resumed_from_step"],
+        "seconds": report["seconds"],
+    }
 
 
 def run_train(store: DataDir, job: dict[str, Any], device: str, progress: LedgerProgress) -> dict[str, Any]:
@@ -132,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run_job(args.job_id, args.data_dir, args.device)
-    except Exception:
+    except Exception:  # noqa: BLE001  (recorded in the ledger by run_job; the log gets the traceback)
         traceback.print_exc()
         return 1
     return 0

@@ -52,11 +52,26 @@ class ServerHandle:
     device: str = "cpu"
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    extra_args: list[str] = field(default_factory=list)
 
     def command(self) -> list[str]:
         imports = [arg for name, path in self.models.items() for arg in ("--import-model", f"{name}={path}")]
-        return [sys.executable, "-c", SERVE, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                "--data-dir", str(self.data_dir), "--device", self.device, *imports]  # fmt: skip
+        return [
+            sys.executable,
+            "-c",
+            SERVE,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--device",
+            self.device,
+            *imports,
+            *self.extra_args,
+        ]
 
     def start(self, timeout: float = 120.0) -> ServerHandle:
         """Start (or restart, on the same port and data folder) and wait until ``/v1/health`` answers."""
@@ -104,9 +119,16 @@ def wait_healthy(url: str, timeout: float, process: subprocess.Popen | None = No
 
 
 def start_server(
-    data_dir: str | Path, models: dict[str, Path] | None = None, token: str | None = None, device: str = "cpu"
+    data_dir: str | Path,
+    models: dict[str, Path] | None = None,
+    token: str | None = None,
+    device: str = "cpu",
+    extra_args: list[str] | None = None,
 ) -> ServerHandle:
-    """Start ``uqseg serve`` on a free port with ``data_dir``, importing ``models``; returns the handle."""
+    """Start ``uqseg serve`` on a free port with ``data_dir``, importing ``models``; returns the handle.
+
+    ``extra_args`` are appended to the command line (e.g. ``["--max-upload-mb", "1"]``).
+    """
     port = free_port()
     handle = ServerHandle(
         url=f"http://127.0.0.1:{port}",
@@ -115,7 +137,6 @@ def start_server(
         port=port,
         models=dict(models or {}),
         device=device,
+        extra_args=list(extra_args or []),
     )
     return handle.start()
-
-

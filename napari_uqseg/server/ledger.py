@@ -113,9 +113,17 @@ class Ledger:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO corrections VALUES (?,?,?,?,?,?,?,?)",
-                (cid, client_key, prediction["id"], prediction["image"], prediction["model"],
-                 prediction["version"], json.dumps(review), time.time()),
-            )  # fmt: skip
+                (
+                    cid,
+                    client_key,
+                    prediction["id"],
+                    prediction["image"],
+                    prediction["model"],
+                    prediction["version"],
+                    json.dumps(review),
+                    time.time(),
+                ),
+            )
 
     def corrections(self, model: str, ids: list[str] | None = None) -> list[dict[str, Any]]:
         """Corrections of ``model`` (all versions), oldest first; only ``ids`` when given."""
@@ -138,19 +146,26 @@ class Ledger:
             )
             served = db.execute("SELECT 1 FROM serving_history WHERE model=?", (model,)).fetchone()
             if serve_if_first and served is None:
-                db.execute("INSERT INTO serving_history (model, version, at) VALUES (?,?,?)", (model, version.version, time.time()))
+                db.execute(
+                    "INSERT INTO serving_history (model, version, at) VALUES (?,?,?)",
+                    (model, version.version, time.time()),
+                )
 
     def versions(self, model: str) -> list[ModelVersion]:
         rows = self._connection().execute("SELECT * FROM versions WHERE model=? ORDER BY rowid", (model,)).fetchall()
-        return [ModelVersion(r["version"], r["method"], r["created"], r["parent"], json.loads(r["metrics"])) for r in rows]
+        return [
+            ModelVersion(r["version"], r["method"], r["created"], r["parent"], json.loads(r["metrics"])) for r in rows
+        ]
 
     def model_names(self) -> list[str]:
         return [r[0] for r in self._connection().execute("SELECT DISTINCT model FROM versions ORDER BY model")]
 
     def serving(self, model: str) -> str:
-        row = self._connection().execute(
-            "SELECT version FROM serving_history WHERE model=? ORDER BY seq DESC LIMIT 1", (model,)
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute("SELECT version FROM serving_history WHERE model=? ORDER BY seq DESC LIMIT 1", (model,))
+            .fetchone()
+        )
         if row is None:
             raise NotFoundError("model", f"unknown model {model!r}")
         return str(row[0])
@@ -188,7 +203,8 @@ class Ledger:
                     return str(row[0]), False
             jid, now = new_id(), time.time()
             db.execute(
-                "INSERT INTO jobs (id, kind, model, params, state, client_key, created, updated) VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO jobs (id, kind, model, params, state, client_key, created, updated) "
+                "VALUES (?,?,?,?,?,?,?,?)",
                 (jid, kind, model, json.dumps(params), "queued", client_key, now, now),
             )
             return jid, True
@@ -202,7 +218,15 @@ class Ledger:
     def job(self, jid: str) -> JobStatus:
         r = self.job_row(jid)
         return JobStatus(
-            r["id"], r["kind"], r["state"], r["progress"], r["message"], r["eta_s"], r["attempts"], r["result"], r["error"]
+            r["id"],
+            r["kind"],
+            r["state"],
+            r["progress"],
+            r["message"],
+            r["eta_s"],
+            r["attempts"],
+            r["result"],
+            r["error"],
         )
 
     def jobs(self, limit: int = 100) -> list[JobStatus]:
@@ -237,8 +261,9 @@ class Ledger:
         """Move a job to a final state (a job already final keeps its state)."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE jobs SET state=?, result=?, error=?, progress=CASE WHEN ?='succeeded' THEN 1 ELSE progress END, "
-                "eta_s=NULL, updated=? WHERE id=? AND state IN ('queued', 'running')",
+                "UPDATE jobs SET state=?, result=?, error=?, "
+                "progress=CASE WHEN ?='succeeded' THEN 1 ELSE progress END, eta_s=NULL, updated=? "
+                "WHERE id=? AND state IN ('queued', 'running')",
                 (state, json.dumps(result or {}), error[-4000:], state, time.time(), jid),
             )
 

@@ -34,8 +34,11 @@ from napari_uqseg.server.stores import DataDir
 
 #: inference options a client may set per prediction (model-defining options are fixed by the version)
 PREDICT_OPTIONS = ("review_map", "axis", "overlap", "sw_batch_size", "float32")
-JOB_PARAMS = {"finetune": ("version", "corrections", "options"), "evaluate": ("version", "corrections"),
-              "train": ("method", "dataset", "config")}  # fmt: skip
+JOB_PARAMS = {
+    "finetune": ("version", "corrections", "options"),
+    "evaluate": ("version", "corrections"),
+    "train": ("method", "dataset", "config"),
+}
 FLOAT_SUFFIX = "_f32"
 
 
@@ -43,7 +46,10 @@ def encode_outputs(prediction: Prediction, float32: bool) -> dict[str, bytes]:
     """NIfTI bytes per output: mask uint8, probabilities ``(I, J, K, C)`` and maps as uint8 x ``scl_slope``."""
     affine = prediction.affine
     probs = Volume(np.moveaxis(prediction.probabilities.array, 0, -1), affine)  # NIfTI keeps channels last
-    outputs = {"mask": nifti_bytes(prediction.mask, dtype=np.uint8), "probabilities": nifti_bytes(probs, scale=1 / LEVELS)}
+    outputs = {
+        "mask": nifti_bytes(prediction.mask, dtype=np.uint8),
+        "probabilities": nifti_bytes(probs, scale=1 / LEVELS),
+    }
     floats = {"probabilities": probs}
     for name, volume in prediction.maps.items():
         outputs[name] = nifti_bytes(volume, scale=map_scale(volume.array))
@@ -138,9 +144,16 @@ class Service:
         unknown = set(options) - set(PREDICT_OPTIONS)
         if unknown:
             raise InputError("options", f"unknown option(s) {sorted(unknown)}; known: {list(PREDICT_OPTIONS)}")
-        out = {"review_map": options.get("review_map"), "axis": options.get("axis", 0), "overlap": options.get("overlap", 0.25),
-               "sw_batch_size": options.get("sw_batch_size", 1), "float32": options.get("float32", False)}  # fmt: skip
-        if out["review_map"] is not None and not (isinstance(out["review_map"], str) and NAME_PATTERN.fullmatch(out["review_map"])):
+        out = {
+            "review_map": options.get("review_map"),
+            "axis": options.get("axis", 0),
+            "overlap": options.get("overlap", 0.25),
+            "sw_batch_size": options.get("sw_batch_size", 1),
+            "float32": options.get("float32", False),
+        }
+        if out["review_map"] is not None and not (
+            isinstance(out["review_map"], str) and NAME_PATTERN.fullmatch(out["review_map"])
+        ):
             raise InputError("options.review_map", "must be a map name")
         if not isinstance(out["axis"], int) or isinstance(out["axis"], bool) or not 0 <= out["axis"] <= 2:
             raise InputError("options.axis", "must be 0, 1 or 2")
@@ -152,7 +165,9 @@ class Service:
             raise InputError("options.float32", "must be true or false")
         return out
 
-    def predict(self, image: str, model: str, version: str | None = None, options: dict | None = None) -> dict[str, Any]:
+    def predict(
+        self, image: str, model: str, version: str | None = None, options: dict | None = None
+    ) -> dict[str, Any]:
         """Predict a stored image; blocks until the device worker has run it. Returns the JSON summary."""
         return self.run_prediction(image, model, version, options)[0]
 
@@ -181,11 +196,17 @@ class Service:
         if method is None:
             raise NotFoundError("version", f"model {model!r} has no version {version!r}")
         volume = volume if volume is not None else self.store.image(image)
-        prediction = self.worker.predict(self.store.model_dir(model, version), volume, opts["overlap"], opts["sw_batch_size"]).result()
+        prediction = self.worker.predict(
+            self.store.model_dir(model, version), volume, opts["overlap"], opts["sw_batch_size"]
+        ).result()
         t = time.perf_counter()
-        review_map = opts["review_map"] or ("mutual_information" if "mutual_information" in prediction.maps else "entropy")
+        review_map = opts["review_map"] or (
+            "mutual_information" if "mutual_information" in prediction.maps else "entropy"
+        )
         if review_map not in prediction.maps:
-            raise InputError("options.review_map", f"{review_map!r} is not a map of {method}; maps: {sorted(prediction.maps)}")
+            raise InputError(
+                "options.review_map", f"{review_map!r} is not a map of {method}; maps: {sorted(prediction.maps)}"
+            )
         review = build_review(prediction.maps[review_map].array, prediction.mask.array, opts["axis"], review_map)
         timings = {**prediction.timings, "review": time.perf_counter() - t}
         t = time.perf_counter()
@@ -194,14 +215,23 @@ class Service:
             self.store.write_outputs(pid, encode_outputs(prediction, opts["float32"]))
         timings["encode"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - start
-        result = json_safe({
-            "id": pid, "image": image, "model": model, "version": version, "method": method,
-            "shape": list(volume.shape), "affine": volume.affine.tolist(),
-            "outputs": ["mask", "probabilities", *prediction.maps] if keep_outputs else [],
-            "float32": opts["float32"] and keep_outputs,
-            "review": review.to_dict(), "timings": timings, "info": prediction.info,
-            "labels": self.store.labels_of(model, version),
-        })  # fmt: skip
+        result = json_safe(
+            {
+                "id": pid,
+                "image": image,
+                "model": model,
+                "version": version,
+                "method": method,
+                "shape": list(volume.shape),
+                "affine": volume.affine.tolist(),
+                "outputs": ["mask", "probabilities", *prediction.maps] if keep_outputs else [],
+                "float32": opts["float32"] and keep_outputs,
+                "review": review.to_dict(),
+                "timings": timings,
+                "info": prediction.info,
+                "labels": self.store.labels_of(model, version),
+            }
+        )
         self.store.ledger.add_prediction(pid, image, model, version, method, result)
         return result, prediction
 

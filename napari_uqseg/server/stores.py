@@ -25,7 +25,7 @@ from napari_uqseg.core.errors import InputError, NotFoundError
 from napari_uqseg.core.nifti_io import atomic_write_bytes, image_from_bytes, nifti_bytes, volume_from_bytes
 from napari_uqseg.core.records import ModelVersion
 from napari_uqseg.core.volume import Volume, check_label_array
-from napari_uqseg.core.wire import ID_PATTERN, NAME_PATTERN, SHA256_PATTERN, VERSION_PATTERN, check_id, sha256_hex
+from napari_uqseg.core.wire import NAME_PATTERN, SHA256_PATTERN, VERSION_PATTERN, check_id, sha256_hex
 from napari_uqseg.server.ledger import Ledger
 
 

@@ -78,7 +78,13 @@ def brain_dataset(root: str | Path, n_cases: int = 8, seed: int = 0) -> tuple[Pa
         nib.save(nib.Nifti1Image(_augment(image.array, rng, 0.03), image.affine), root / "imagesTr" / name)
         nib.save(nib.Nifti1Image(label.array, label.affine), root / "labelsTr" / name)
         training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
-    meta = {"name": "mni152-demo", "labels": LABELS, "modality": {"0": "T1"}, "numTraining": n_cases, "training": training}
+    meta = {
+        "name": "mni152-demo",
+        "labels": LABELS,
+        "modality": {"0": "T1"},
+        "numTraining": n_cases,
+        "training": training,
+    }
     (root / "dataset.json").write_text(json.dumps(meta, indent=1))
     held = root / "heldout.nii.gz"
     nib.save(nib.Nifti1Image(_augment(image.array, rng, 0.08), image.affine), held)

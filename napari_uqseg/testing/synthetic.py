@@ -52,7 +52,13 @@ def write_synthetic_dataset(
         nib.save(nib.Nifti1Image(label.array, label.affine), root / "labelsTr" / name)
         training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
     labels = {"0": "background", **{str(k): f"class_{k}" for k in range(1, num_classes)}}
-    meta = {"name": "synthetic", "labels": labels, "modality": {"0": "MRI"}, "numTraining": n_cases, "training": training}
+    meta = {
+        "name": "synthetic",
+        "labels": labels,
+        "modality": {"0": "MRI"},
+        "numTraining": n_cases,
+        "training": training,
+    }
     (root / "dataset.json").write_text(json.dumps(meta, indent=1))
     return root
 
@@ -60,5 +66,12 @@ def write_synthetic_dataset(
 #: a configuration that trains any method on the synthetic data in a few seconds on one CPU core
 TINY_CONFIG = {
     "net": {"channels": [4, 8, 16]},
-    "train": {"patch_size": [16, 16, 16], "batch_size": 4, "iterations": 6, "checkpoint_every": 3, "optimizer": "adam", "lr": 3e-3},
+    "train": {
+        "patch_size": [16, 16, 16],
+        "batch_size": 4,
+        "iterations": 6,
+        "checkpoint_every": 3,
+        "optimizer": "adam",
+        "lr": 3e-3,
+    },
 }

@@ -227,8 +227,9 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # --- server, models --------------------------------------------------------------------------------------
 
     def onConnect(self) -> None:
-        if not ensureClient(self.resourcePath("requirements.txt")):
-            return
+        with slicer.util.tryWithErrorDisplay(_("Cannot install the napari-uqseg client."), waitCursor=True):
+            if not ensureClient(self.resourcePath("requirements.txt")):
+                return
         url, token = self.ui.serverUrlLineEdit.text, self.ui.tokenLineEdit.text
         self.run(_("Connecting"), lambda progress: self.logic.connect(url, token), self.onConnected)
 
@@ -457,6 +458,8 @@ class UQSegTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self) -> None:
+        requirements = os.path.join(os.path.dirname(__file__), "Resources", "requirements.txt")
+        self.assertTrue(ensureClient(requirements), "install napari-uqseg into Slicer's Python to run UQSegTest")
         self.setUp()
         self.test_UQSeg_geometry()
         self.setUp()
@@ -467,7 +470,11 @@ class UQSegTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Geometry round trip")
         from UQSegLib import geometry, mrml_adapter
 
-        matrix = np.array([[-0.8, 0.1, 0, 30.0], [0.0, 1.1, 0, -12.0], [0, 0, 2.5, 40.0], [0, 0, 0, 1]])
+        angle = np.deg2rad(20.0)  # oblique, anisotropic, flipped x: what an LPS file becomes after loading
+        rotation = np.array([[-np.cos(angle), np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+        matrix = np.eye(4)
+        matrix[:3, :3] = rotation @ np.diag([0.8, 1.1, 2.5])
+        matrix[:3, 3] = [30.0, -12.0, 40.0]
         image = np.zeros((5, 9, 7), np.float32)  # K, J, I
         image[3, 2, 5] = 1000.0
         node = slicer.util.addVolumeFromArray(image, ijkToRAS=matrix, name="UQSegTestVolume")

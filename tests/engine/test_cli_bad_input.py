@@ -37,7 +37,10 @@ def _corrupt_label(dataset, array, affine=None):
 
 CASES = {
     "shape mismatch": (lambda ds: _corrupt_label(ds, np.ones((15, 16, 16), np.uint8)), "differs from image shape"),
-    "affine mismatch": (lambda ds: _corrupt_label(ds, np.ones((16, 16, 16), np.uint8), np.diag([2, 2, 2, 1.0])), "affine differs"),
+    "affine mismatch": (
+        lambda ds: _corrupt_label(ds, np.ones((16, 16, 16), np.uint8), np.diag([2, 2, 2, 1.0])),
+        "affine differs",
+    ),
     "empty label": (lambda ds: _corrupt_label(ds, np.zeros((16, 16, 16), np.uint8)), "empty"),
     "non-integer label": (lambda ds: _corrupt_label(ds, np.full((16, 16, 16), 0.5, np.float32)), "non-integer"),
     "label out of range": (lambda ds: _corrupt_label(ds, np.full((16, 16, 16), 7, np.uint8)), "outside the 3 classes"),
@@ -49,7 +52,22 @@ def test_train_rejects_bad_labels(capsys, dataset, config_file, tmp_path, case):
     corrupt, message = CASES[case]
     bad_file = corrupt(dataset)
     out = tmp_path / "model"
-    code, err = _run(capsys, ["train", "--method", "deterministic", "--data", str(dataset), "--out", str(out), "--config", str(config_file), "--device", "cpu"])
+    code, err = _run(
+        capsys,
+        [
+            "train",
+            "--method",
+            "deterministic",
+            "--data",
+            str(dataset),
+            "--out",
+            str(out),
+            "--config",
+            str(config_file),
+            "--device",
+            "cpu",
+        ],
+    )
     assert code == 2
     assert str(bad_file) in err and message in err
     assert not out.exists()
@@ -61,13 +79,28 @@ def test_train_rejects_nan_voxels(capsys, dataset, config_file, tmp_path):
     data = img.get_fdata().astype(np.float32)
     data[3, 3, 3] = np.nan
     nib.save(nib.Nifti1Image(data, img.affine), path)
-    code, err = _run(capsys, ["train", "--method", "deterministic", "--data", str(dataset), "--out", str(tmp_path / "m"), "--config", str(config_file)])
+    code, err = _run(
+        capsys,
+        [
+            "train",
+            "--method",
+            "deterministic",
+            "--data",
+            str(dataset),
+            "--out",
+            str(tmp_path / "m"),
+            "--config",
+            str(config_file),
+        ],
+    )
     assert code == 2 and str(path) in err and "NaN or Inf" in err
 
 
 def test_train_rejects_missing_dataset_json(capsys, dataset, tmp_path):
     (dataset / "dataset.json").unlink()
-    code, err = _run(capsys, ["train", "--method", "deterministic", "--data", str(dataset), "--out", str(tmp_path / "m")])
+    code, err = _run(
+        capsys, ["train", "--method", "deterministic", "--data", str(dataset), "--out", str(tmp_path / "m")]
+    )
     assert code == 2 and "dataset.json" in err
 
 
@@ -79,7 +112,20 @@ def test_train_rejects_unknown_method(capsys, dataset, tmp_path):
 def test_train_rejects_unknown_config_option(capsys, dataset, tmp_path):
     config = tmp_path / "bad.json"
     config.write_text(json.dumps({"train": {"learning_rate": 1}}))
-    code, err = _run(capsys, ["train", "--method", "deterministic", "--data", str(dataset), "--out", str(tmp_path / "m"), "--config", str(config)])
+    code, err = _run(
+        capsys,
+        [
+            "train",
+            "--method",
+            "deterministic",
+            "--data",
+            str(dataset),
+            "--out",
+            str(tmp_path / "m"),
+            "--config",
+            str(config),
+        ],
+    )
     assert code == 2 and "learning_rate" in err
 
 
@@ -147,5 +193,7 @@ def test_unknown_model_folder(capsys, tmp_path):
     image, _ = synthetic_case((16, 16, 16))
     good = tmp_path / "good.nii.gz"
     nib.save(nib.Nifti1Image(image.array, image.affine), good)
-    code, err = _run(capsys, ["predict", "--model", str(tmp_path / "nope"), "--image", str(good), "--out", str(tmp_path / "o")])
+    code, err = _run(
+        capsys, ["predict", "--model", str(tmp_path / "nope"), "--image", str(good), "--out", str(tmp_path / "o")]
+    )
     assert code == 2 and "not a model folder" in err

@@ -8,7 +8,7 @@ from napari_uqseg.engine.api import predict_file, train
 from napari_uqseg.engine.data import PatchSampler, load_cases
 from napari_uqseg.engine.layers.partial_gaussian import PartialGaussian, partial_layers
 from napari_uqseg.engine.methods.base import method_class
-from napari_uqseg.engine.methods.partial_bayes import gradient_saliency, run_stages, select_top_k, stage_modules
+from napari_uqseg.engine.methods.partial_bayes import gradient_saliency, select_top_k
 from napari_uqseg.engine.store import load_model, save_model
 from napari_uqseg.engine.unet import UNet, UNetConfig
 
@@ -63,11 +63,11 @@ def test_wrapper_noise_only_on_bayesian_entries_and_state_round_trip():
 def test_stage_walk_equals_forward_and_prefix_runs_once():
     net = UNet(UNetConfig(spatial_dims=2, channels=(4, 8, 16)))
     x = torch.randn(2, 1, 16, 16)
-    n = len(stage_modules(net))
+    n = len(net.stages())
     with torch.no_grad():
-        assert torch.allclose(run_stages(net, x, [], 0, n)[0], net(x))
-        h, skips = run_stages(net, x, [], 0, 2)
-        assert torch.allclose(run_stages(net, h, skips, 2, n)[0], net(x))
+        assert torch.allclose(net.run_stages(x, [], 0, n)[0], net(x))
+        h, skips = net.run_stages(x, [], 0, 2)
+        assert torch.allclose(net.run_stages(h, skips, 2, n)[0], net(x))
     method = method_class("partial_bayes")(UNetConfig(spatial_dims=2, channels=(4, 8, 16)), {"samples": 3})
     target = method.nets["net"].decoders[0].conv_block.conv1.conv  # a PartialGaussian in decoder stage 0
     target.set_bayesian(torch.tensor([0, 1]), torch.zeros(2))

@@ -74,3 +74,76 @@ def test_cases_sorted_by_score_unpredicted_last():
     assert [c.name for c in cases] == ["c", "b", "d", "a"]
     assert cases[0].label() == "c  —  0.700" and "not predicted" in cases[-1].label()
     assert math.isnan(cases[-1].score)
+
+
+# --- the panel on a real viewer -------------------------------------------------------------------------
+
+
+def _world_slice(layer, region):
+    return layer.data_to_world([region.slice_index, *region.centroid[1:]])[0]
+
+
+def _click_row(qtbot, table, row):
+    from qtpy.QtCore import Qt
+
+    rect = table.visualItemRect(table.item(row, 0))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+@pytest.mark.gui
+def test_review_panel_moves_the_viewer_and_walks_by_keyboard(driver, qtbot, local_data_dir):
+    from qtpy.QtCore import Qt
+
+    from napari_uqseg.napari_ui.io import sample_volumes
+    from napari_uqseg.napari_ui.layers import layer_kwargs
+
+    viewer, widget = driver.open()
+    second, _ = sample_volumes(seed=7)
+    viewer.add_image(second.array, name="second scan", **layer_kwargs(second))
+    driver.connect_local(widget, local_data_dir)
+    driver.predict(widget, "tiny_mcd", image="second scan")
+    driver.predict(widget, "tiny_mcd", image="synthetic scan")
+
+    # cases sorted by case score, most uncertain first
+    scores = {name: case.result.review.case_score for name, case in widget.cases.items()}
+    listed = [widget.review.cases.item(i).data(Qt.ItemDataRole.UserRole) for i in range(widget.review.cases.count())]
+    assert listed == sorted(scores, key=lambda n: -scores[n])
+    assert widget.current == "synthetic scan"
+
+    case, regions = widget.cases["synthetic scan"], widget.review.regions
+    mask = case.layers.mask
+    assert regions.rowCount() >= 4
+    _click_row(qtbot, regions, 2)
+    region = case.queue.current
+    assert region.id == 3
+    assert abs(viewer.dims.point[0] - _world_slice(mask, region)) <= abs(mask.scale[0]) / 2 + 1e-6
+    np.testing.assert_allclose(viewer.camera.center[-2:], mask.data_to_world(region.centroid)[-2:], atol=1e-3)
+
+    # keyboard: P goes back, D marks done and moves on, F flags
+    regions.setFocus()
+    qtbot.keyClick(regions, Qt.Key.Key_P)
+    assert case.queue.current.id == 2 and regions.currentRow() == 1
+    assert abs(viewer.dims.point[0] - _world_slice(mask, case.queue.current)) <= abs(mask.scale[0]) / 2 + 1e-6
+    qtbot.keyClick(regions, Qt.Key.Key_D)
+    assert case.queue.ranking.region(2).state == "done" and case.queue.current.id == 3
+    qtbot.keyClick(regions, Qt.Key.Key_F)
+    assert case.queue.ranking.region(3).state == "flagged"
+    assert widget.review.progress.text() == f"2 of {case.queue.total} reviewed"
+    qtbot.keyClick(regions, Qt.Key.Key_P)
+    assert case.queue.current.id == 3  # F moved on to region 4; P comes back
+    qtbot.keyClick(regions, Qt.Key.Key_N)
+    assert case.queue.current.id == 4
+    assert regions.item(1, 4).text() == "done" and regions.item(2, 4).text() == "flagged"
+
+    # a slice row jumps to that slice
+    target = int(widget.review.slices.item(0, 0).text())
+    _click_row(qtbot, widget.review.slices, 0)
+    assert viewer.dims.current_step[0] == target
+
+    # another case: its own queue, untouched review state
+    other = [i for i in range(widget.review.cases.count()) if "second scan" in widget.review.cases.item(i).text()][0]
+    item = widget.review.cases.item(other)
+    qtbot.mouseClick(widget.review.cases.viewport(), Qt.MouseButton.LeftButton, pos=widget.review.cases.visualItemRect(item).center())
+    assert widget.current == "second scan"
+    assert widget.review.queue is widget.cases["second scan"].queue
+    assert widget.review.progress.text() == f"0 of {widget.cases['second scan'].queue.total} reviewed"

@@ -70,7 +70,7 @@ def test_connect_lists_models_and_methods(session, uqseg_server):
     assert info.protocol == "1" and info.url == uqseg_server.url
     assert {"tiny_det", "tiny_mcd"} <= {m.name for m in info.models}
     assert {"deterministic", "mc_dropout"} <= {m.name for m in info.methods}
-    assert "2 model(s)" in info.describe() or "model(s)" in info.describe()
+    assert info.describe() == f"{uqseg_server.url}: protocol 1, cpu, {len(info.models)} model(s)"
     assert next(m for m in info.models if m.name == "tiny_mcd").method_of() == "mc_dropout"
 
 

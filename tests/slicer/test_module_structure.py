@@ -98,6 +98,7 @@ def test_pure_modules_import_without_slicer(name, monkeypatch):
     for blocked in SLICER_NAMES | HEAVY_NAMES:
         monkeypatch.setitem(sys.modules, blocked, None)  # None in sys.modules makes `import x` fail
     monkeypatch.delitem(sys.modules, f"UQSegLib.{name}", raising=False)
+    monkeypatch.delattr(importlib.import_module("UQSegLib"), name, raising=False)  # restored after the test
     module = importlib.import_module(f"UQSegLib.{name}")
     assert module.__doc__
 

@@ -89,7 +89,7 @@ class UQMethod(ABC):
         """JSON-able state that defines the model beyond ``self.nets`` (e.g. a temperature)."""
         return {}
 
-    def load_extra_state(self, state: dict[str, Any]) -> None:
+    def load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook, no-op by default
         """Inverse of ``extra_state``."""
 
     def save_weights(self, model_dir: Path) -> None:

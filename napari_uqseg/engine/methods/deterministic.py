@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from monai.inferers import sliding_window_inference
 
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.data import Case
+from napari_uqseg.engine.inference import blend_windows
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
 from napari_uqseg.engine.statistics import single_sample_statistics
 from napari_uqseg.engine.temperature import fit_temperature, roi_logits
@@ -29,7 +29,7 @@ def case_logits(net: torch.nn.Module, case: Case, patch_size: tuple[int, ...], d
     """Sliding-window logits ``(C, *S)`` of one network on one normalised case (on the CPU)."""
     net.eval()
     x = torch.from_numpy(case.image)[None, None]
-    return sliding_window_inference(x, patch_size, 1, net, overlap=0.25, mode="gaussian", sw_device=device, device="cpu")[0]
+    return blend_windows(net, x, patch_size, device)[0]
 
 
 @register

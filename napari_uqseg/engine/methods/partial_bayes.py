@@ -116,31 +116,6 @@ def select_top_k(saliencies: list[torch.Tensor], k: int) -> list[torch.Tensor]:
 
 
 # -- stage walk (the U-Net's own order) --------------------------------------------------------
-def stage_modules(net: UNet) -> list[nn.Module]:
-    """The U-Net's stages in execution order: encoders, decoders, output head."""
-    return [*net.encoders, *net.decoders, net.head]
-
-
-def run_stages(
-    net: UNet, h: torch.Tensor, skips: list[torch.Tensor], start: int, stop: int
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Run stages ``start:stop`` of ``net`` (as ``stage_modules``) from state ``(h, skips)``; running all
-    stages from ``(x, [])`` equals ``net(x)``."""
-    n_enc, n_dec = len(net.encoders), len(net.decoders)
-    skips = list(skips)
-    for k in range(start, stop):
-        if k < n_enc:
-            h = net.encoder_layers[k](net.encoders[k](h))
-            if k < n_enc - 1:  # every encoder output but the bottleneck is a skip
-                skips.append(h)
-        elif k < n_enc + n_dec:
-            j = k - n_enc
-            h = net.decoder_layers[j](net.decoders[j](h, skips[-1 - j]))
-        else:
-            h = net.head(h)
-    return h, skips
-
-
 @register
 class PartialBayes(UQMethod):
     name = "partial_bayes"
@@ -162,8 +137,8 @@ class PartialBayes(UQMethod):
         return sum(layer.conv.weight.numel() for layer in self.layers())
 
     def first_bayesian_stage(self) -> int:
-        """Index (``stage_modules`` order) of the first stage with a Bayesian weight; the stage count if none."""
-        stages = stage_modules(self.nets["net"])
+        """Index (``UNet.stages`` order) of the first stage with a Bayesian weight; the stage count if none."""
+        stages = self.nets["net"].stages()
         for k, stage in enumerate(stages):
             if any(layer.bayesian_count for layer in partial_layers(stage)):
                 return k
@@ -246,15 +221,15 @@ class PartialBayes(UQMethod):
     def sample_logits(self, x: torch.Tensor, samples: int):
         """Yield ``samples`` logits ``(B, C, *S)``; the stages before the first Bayesian weight run once."""
         net = self.nets["net"]
-        n_stages = len(stage_modules(net))
+        n_stages = len(net.stages())
         first = self.first_bayesian_stage()
-        h, skips = run_stages(net, x, [], 0, first)
+        h, skips = net.run_stages(x, [], 0, first)
         if first == n_stages:  # nothing Bayesian: every sample is the same
             for _ in range(samples):
                 yield h
             return
         for _ in range(samples):
-            yield run_stages(net, h, skips, first, n_stages)[0]
+            yield net.run_stages(h, skips, first, n_stages)[0]
 
     def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.nets.eval()  # weight noise is independent of train/eval mode: norm layers use eval behaviour
@@ -271,7 +246,7 @@ class PartialBayes(UQMethod):
         net, cfg = self.nets["net"], self.net_config
         x = torch.zeros((1, cfg.in_channels) + (2 * cfg.divisor,) * cfg.spatial_dims, device=self.device)
         counts = conv_macs(net, x)
-        stages = stage_modules(net)
+        stages = net.stages()
         per_stage = [sum(counts.get(m, 0.0) for m in stage.modules()) for stage in stages]
         return sum(per_stage[: self.first_bayesian_stage()]) / sum(per_stage)
 
@@ -284,7 +259,7 @@ class PartialBayes(UQMethod):
 
     def extra_state(self) -> dict[str, Any]:
         k, total = self.bayesian_parameters(), self.ranked_parameters()
-        stages = stage_modules(self.nets["net"])
+        stages = self.nets["net"].stages()
         first = self.first_bayesian_stage()
         return {
             "bayesian_parameters": k,

@@ -1,4 +1,7 @@
-"""Remote-over-loopback versus in-process prediction time for one volume size (``uqseg bench`` calls this)."""
+"""Remote-over-loopback versus in-process prediction time for one volume size (``uqseg bench`` calls this).
+
+It lives in the client layer because it drives both backends; the server is started as a subprocess.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,439 @@
+"""``uqseg bench``: inference time, peak memory and training cost of every method as ratios to the
+deterministic U-Net, measured side by side in one run on the same inputs and device.
+
+Timing runs in this process, each method paired with a deterministic run right before it (the ratio of
+the pair, so load from other processes cancels out), after one warm-up call; the median and the
+inter-quartile range of the per-repeat ratios are reported. Peak memory is the resident-set high-water
+mark (and, on CUDA, the allocator's peak) of a *fresh* subprocess per measurement: torch's CPU
+allocations are invisible to ``tracemalloc``, and a fresh process keeps allocator caches of earlier
+methods out of the figure. Weights are untrained or trained for a few steps only: time and memory do
+not depend on the weights' values. Formatting and targets live in ``bench_report``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from napari_uqseg.core.errors import InputError, UQSegError
+from napari_uqseg.core.progress import Progress, no_progress
+from napari_uqseg.core.volume import Volume
+from napari_uqseg.engine.data import Case, normalise
+from napari_uqseg.engine.device import resolve_device
+from napari_uqseg.engine.inference import predict_volume
+from napari_uqseg.engine.methods.base import TrainingData, UQMethod, method_class, registered_methods
+from napari_uqseg.engine.store import load_model, save_model
+from napari_uqseg.engine.training import TrainConfig
+from napari_uqseg.engine.unet import UNetConfig
+from napari_uqseg.testing.synthetic import synthetic_case
+
+LABELS = {"0": "background", "1": "class_1", "2": "class_2"}
+CASES = ("patch", "hippocampus", "ct")
+AFFINE = np.eye(4)
+
+
+@dataclass
+class BenchSettings:
+    """What ``uqseg bench`` measures; shapes are voxels ``(I, J, K)``.
+
+    Attributes
+    ----------
+    device : str
+        ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+    methods : tuple of str
+        Methods to measure (empty: every registered one); ``deterministic`` is always added.
+    channels, patch : tuple of int
+        U-Net widths and sliding-window patch of the patch and hippocampus cases.
+    small_patch, hippocampus_shape : tuple of int
+        One window through ``window_statistics``; one volume through ``predict_volume``.
+    ct_shape, ct_channels, ct_patch, ct_methods : ...
+        The CT-sized case: one ``predict_volume`` per listed method (name -> options), peak memory and
+        time; a narrower U-Net keeps its time affordable on a CPU (the full-size accumulators, which
+        dominate memory, do not depend on the width).
+    stream_samples : tuple of int
+        MC-Dropout sample counts whose peak memory is compared (streaming statistics).
+    repeats : int
+        Timed repeats per method and case (after one warm-up call).
+    train_patch, train_batch, train_iterations : ...
+        The short training run every method does (same config for all): training cost and ready weights.
+    cases : tuple of str
+        Among ``patch``, ``hippocampus`` (time, and peak memory per method) and ``ct``.
+    memory : bool
+        Measure peak memory (fresh subprocesses); ``False`` skips the memory and CT measurements.
+    """
+
+    device: str = "cpu"
+    methods: tuple[str, ...] = ()
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    patch: tuple[int, ...] = (40, 56, 40)
+    small_patch: tuple[int, ...] = (32, 32, 32)
+    hippocampus_shape: tuple[int, ...] = (36, 50, 36)
+    ct_shape: tuple[int, ...] = (512, 512, 300)
+    ct_channels: tuple[int, ...] = (4, 8, 16, 32)
+    ct_patch: tuple[int, ...] = (128, 128, 128)
+    ct_methods: dict[str, dict] = field(default_factory=lambda: {"deterministic": {}, "mc_dropout": {"samples": 2}})
+    stream_samples: tuple[int, int] = (2, 20)
+    repeats: int = 3
+    train_patch: tuple[int, ...] = (32, 32, 32)
+    train_batch: int = 2
+    train_iterations: int = 48
+    cases: tuple[str, ...] = CASES
+    memory: bool = True
+    quick: bool = False
+
+    def __post_init__(self) -> None:
+        bad = [c for c in self.cases if c not in CASES]
+        if bad:
+            raise InputError("--size", f"unknown size(s) {bad}; known: {', '.join(CASES)}")
+
+
+#: ``--quick``: the same measurements on tiny sizes (about a minute on two CPU cores)
+QUICK = {
+    "channels": (4, 8, 16),
+    "patch": (16, 16, 16),
+    "small_patch": (16, 16, 16),
+    "hippocampus_shape": (20, 24, 20),
+    "ct_shape": (64, 64, 48),
+    "ct_channels": (4, 8, 16),
+    "ct_patch": (32, 32, 32),
+    "repeats": 2,
+    "train_patch": (16, 16, 16),
+    "quick": True,
+}
+
+
+def bench_settings(quick: bool = False, **overrides: Any) -> BenchSettings:
+    """Full or ``quick`` settings with ``overrides`` (unknown names raise ``InputError``)."""
+    base = BenchSettings(**QUICK) if quick else BenchSettings()
+    try:
+        return replace(base, **overrides)
+    except TypeError as exc:
+        raise InputError("bench settings", str(exc)) from exc
+
+
+# -- measurement primitives ---------------------------------------------------------------------
+
+
+def _status_kb(key: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _rss_bytes() -> int:
+    kb = _status_kb("VmRSS")
+    if kb is not None:
+        return kb * 1024
+    import psutil  # not Linux: psutil (a server dependency) reads the RSS
+
+    return int(psutil.Process().memory_info().rss)
+
+
+class PeakMemory:
+    """Peak resident memory of this process inside a ``with`` block, as bytes above the level at entry.
+
+    Linux: the kernel's high-water mark ``VmHWM``, reset at entry through ``/proc/self/clear_refs``
+    (exact, no sampling). Elsewhere: RSS sampled every 2 ms by a thread. On CUDA also the allocator's
+    peak ``vram_peak`` (bytes).
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.peak = self.start = self.vram_peak = 0
+
+    def __enter__(self) -> PeakMemory:
+        gc.collect()
+        self.start = _rss_bytes()
+        self._hwm = False
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS to the current RSS
+            self._hwm = _status_kb("VmHWM") is not None
+        except OSError:
+            pass
+        if not self._hwm:
+            self._samples = [self.start]
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self._samples.append(_rss_bytes())
+
+    def __exit__(self, *exc: object) -> None:
+        if self._hwm:
+            self.peak = (_status_kb("VmHWM") or 0) * 1024
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self._samples + [_rss_bytes()])
+        if self.device.type == "cuda":
+            self.vram_peak = int(torch.cuda.max_memory_allocated(self.device))
+
+    @property
+    def increment(self) -> int:
+        return max(0, self.peak - self.start)
+
+
+def _timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Wall seconds of ``fn()`` (device work included)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    q25, q50, q75 = np.percentile(values, [25, 50, 75])
+    return {"median": float(q50), "q25": float(q25), "q75": float(q75)}
+
+
+def bench_volume(shape: tuple[int, ...], seed: int = 0) -> Volume:
+    """A random MRI-like volume (content does not change time or memory)."""
+    rng = np.random.default_rng(seed)
+    return Volume((rng.standard_normal(shape, dtype=np.float32) * 100 + 300).astype(np.float32), AFFINE)
+
+
+def build_untrained(
+    name: str, channels: tuple[int, ...], patch: tuple[int, ...], options: dict | None = None
+) -> UQMethod:
+    """A method at its default (or given) options with freshly initialised weights."""
+    method = method_class(name)(UNetConfig(channels=channels, num_classes=len(LABELS)), options or {})
+    method.patch_size = tuple(patch)
+    return method
+
+
+# -- the memory worker (a fresh process per measurement) ----------------------------------------
+
+
+def measure_memory(spec: dict[str, Any]) -> dict[str, Any]:
+    """Peak memory and time of one ``predict_volume`` (this process must be fresh for a clean figure).
+
+    ``spec``: ``device``, ``shape``, and either ``model_dir`` or ``method``/``channels``/``patch``/``options``.
+    Returns ``seconds``, ``rss_start_mb``, ``rss_peak_mb``, ``increment_mb`` (and ``vram_peak_mb`` on CUDA).
+    """
+    device = resolve_device(spec["device"])
+    if "model_dir" in spec:
+        method = load_model(spec["model_dir"], str(device))
+    else:
+        method = build_untrained(spec["method"], tuple(spec["channels"]), tuple(spec["patch"]), spec.get("options"))
+        method.to(device)
+    volume = bench_volume(tuple(spec["shape"]))
+    with PeakMemory(device) as peak:
+        start = time.perf_counter()
+        predict_volume(method, volume)
+        seconds = time.perf_counter() - start
+    mb = 2.0**20
+    out = {"seconds": seconds, "rss_start_mb": peak.start / mb, "rss_peak_mb": peak.peak / mb}
+    out["increment_mb"] = peak.increment / mb
+    if device.type == "cuda":
+        out["vram_peak_mb"] = peak.vram_peak / mb
+    return out
+
+
+def memory_in_subprocess(spec: dict[str, Any], timeout_s: float = 3600) -> dict[str, Any]:
+    """Run ``measure_memory(spec)`` in a fresh Python process; errors come back as ``{"error": ...}``."""
+    cmd = [sys.executable, "-m", "napari_uqseg.engine.bench", json.dumps(spec)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-400:]}"}
+    return json.loads(lines[-1])
+
+
+# -- training -----------------------------------------------------------------------------------
+
+
+def _training_data(settings: BenchSettings) -> TrainingData:
+    shape = tuple(max(s, 24) for s in settings.train_patch)
+    cases = []
+    for i in range(5):
+        image, label = synthetic_case(shape, seed=i, num_classes=len(LABELS))
+        cases.append(Case(f"bench_{i + 1:03d}", normalise(image.array), label.array, image.affine))
+    return TrainingData(cases[:4], cases[4:], len(LABELS))
+
+
+def _network_histories(summary: Any) -> list[dict]:
+    """Every ``fit_network`` history inside a method's training summary."""
+    if isinstance(summary, dict):
+        if {"iterations", "seconds", "losses"} <= set(summary):
+            return [summary]
+        return [h for value in summary.values() for h in _network_histories(value)]
+    return []
+
+
+def train_briefly(method: UQMethod, settings: BenchSettings, data: TrainingData) -> dict[str, float]:
+    """Fit ``method`` for ``settings.train_iterations`` steps per network; its cost figures.
+
+    Returns ``seconds`` (the whole recipe: every network, saliency, distillation, calibration),
+    ``steps`` (optimiser steps over all networks) and ``step_seconds`` (mean time of one step).
+    """
+    cfg = TrainConfig(
+        patch_size=settings.train_patch,
+        batch_size=settings.train_batch,
+        iterations=settings.train_iterations,
+        checkpoint_every=10**9,
+        optimizer="adam",
+        lr=1e-3,
+    )
+    start = time.perf_counter()
+    summary = method.fit(data, cfg, no_progress, None)
+    seconds = time.perf_counter() - start
+    histories = _network_histories(summary)
+    steps = sum(int(h["iterations"]) for h in histories)
+    loop = sum(float(h["seconds"]) for h in histories)
+    return {"seconds": seconds, "steps": steps, "step_seconds": loop / steps if steps else float("nan")}
+
+
+# -- the harness --------------------------------------------------------------------------------
+
+
+def _time_inference(
+    methods: dict[str, UQMethod], settings: BenchSettings, device: torch.device, progress: Progress
+) -> dict[str, dict]:
+    """Per method and case: median seconds and the paired ratio to the deterministic net (median, IQR)."""
+    x = torch.randn(1, 1, *settings.small_patch).to(device)
+    volume = bench_volume(settings.hippocampus_shape)
+    calls: dict[str, Callable[[UQMethod], object]] = {
+        "patch": lambda m: m.window_statistics(x),
+        "hippocampus": lambda m: predict_volume(m, volume),
+    }
+    cases = {case: fn for case, fn in calls.items() if case in settings.cases}
+    det = methods["deterministic"]
+    out: dict[str, dict] = {name: {} for name in methods}
+    total, done = len(cases) * len(methods), 0
+    with torch.no_grad():
+        for case, fn in cases.items():
+            for name, method in methods.items():
+                done += 1
+                progress(done, total, f"timing {name} on {case}")
+                method.eval()
+                fn(method)  # warm-up: lazy stacks, allocator, oneDNN primitives
+                seconds, ratios = [], []
+                for _ in range(settings.repeats):
+                    base = _timed(partial(fn, det), device)
+                    took = base if method is det else _timed(partial(fn, method), device)
+                    seconds.append(took)
+                    ratios.append(took / base)
+                out[name][case] = {"seconds": _summary(seconds), "ratio": _summary(ratios)}
+    return out
+
+
+def run_bench(settings: BenchSettings, progress: Progress = no_progress) -> dict[str, Any]:
+    """Measure every method; returns the JSON-able results ``bench_report`` formats.
+
+    Keys: ``settings``, ``machine``, ``methods`` (per method: ``passes``, ``samples``, ``parameters``,
+    ``train``, ``inference``, ``memory``), ``streaming``, ``ct``, ``errors``.
+
+    Raises
+    ------
+    InputError
+        Unknown method names or device; the deterministic baseline failing.
+    """
+    from napari_uqseg.engine.bench_report import machine_description
+
+    device = resolve_device(settings.device)
+    known = registered_methods()
+    names = ["deterministic"] + [n for n in (settings.methods or sorted(known)) if n != "deterministic"]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InputError("--methods", f"unknown method(s) {unknown}; known: {', '.join(sorted(known))}")
+    results: dict[str, Any] = {
+        "settings": asdict(settings),
+        "machine": machine_description(device),
+        "methods": {},
+        "errors": {},
+    }
+    data = _training_data(settings)
+    methods: dict[str, UQMethod] = {}
+    with tempfile.TemporaryDirectory(prefix="uqseg-bench-") as tmp:
+        for i, name in enumerate(names):
+            progress(i, len(names), f"training {name} for {settings.train_iterations} steps")
+            try:
+                method = build_untrained(name, settings.channels, settings.patch).to(device)
+                train = train_briefly(method, settings, data)
+                method.to("cpu")
+                save_model(method, Path(tmp) / name, LABELS, {})  # the memory worker loads it
+                methods[name] = method.to(device)
+            except (UQSegError, RuntimeError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+                if name == "deterministic":
+                    raise
+                results["errors"][name] = f"{exc.__class__.__name__}: {exc}"
+                continue
+            results["methods"][name] = {
+                "passes": method.forward_passes(),
+                "samples": method.n_samples(),
+                "parameters": method.parameter_count(),
+                "train": train,
+            }
+        base = results["methods"]["deterministic"]["train"]
+        for entry in results["methods"].values():
+            entry["train"]["ratio"] = entry["train"]["seconds"] / base["seconds"]
+            entry["train"]["step_ratio"] = entry["train"]["step_seconds"] / base["step_seconds"]
+        for name, timing in _time_inference(methods, settings, device, progress).items():
+            results["methods"][name]["inference"] = timing
+        if settings.memory:
+            _measure_memories(results, methods, settings, Path(tmp), progress)
+    return results
+
+
+def _measure_memories(
+    results: dict[str, Any], methods: dict[str, UQMethod], settings: BenchSettings, tmp: Path, progress: Progress
+) -> None:
+    """Peak memory per method (hippocampus volume), of MC-Dropout at two sample counts, and the CT case."""
+    hippo, ct = "hippocampus" in settings.cases, "ct" in settings.cases
+    total = (len(methods) + len(settings.stream_samples)) * hippo + len(settings.ct_methods) * ct
+    step = 0
+    for name in methods if hippo else []:
+        step += 1
+        progress(step, total, f"peak memory of {name}")
+        spec = {"device": settings.device, "shape": settings.hippocampus_shape, "model_dir": str(tmp / name)}
+        results["methods"][name]["memory"] = memory_in_subprocess(spec)
+    base = results["methods"]["deterministic"].get("memory", {}).get("increment_mb")
+    for entry in results["methods"].values():
+        if base and "increment_mb" in entry.get("memory", {}):
+            entry["memory"]["ratio"] = entry["memory"]["increment_mb"] / base
+    streaming = {}
+    for samples in settings.stream_samples if hippo else []:
+        step += 1
+        progress(step, total, f"peak memory of mc_dropout with {samples} samples")
+        spec = {"device": settings.device, "shape": settings.hippocampus_shape, "method": "mc_dropout"}
+        spec |= {"channels": settings.channels, "patch": settings.patch, "options": {"samples": samples}}
+        streaming[str(samples)] = memory_in_subprocess(spec)
+    results["streaming"] = {"method": "mc_dropout", "by_samples": streaming}
+    if not ct:
+        return
+    results["ct"] = {"shape": settings.ct_shape, "channels": settings.ct_channels, "patch": settings.ct_patch}
+    for name, options in settings.ct_methods.items():
+        step += 1
+        progress(step, total, f"{name} on a {'x'.join(map(str, settings.ct_shape))} volume")
+        spec = {"device": settings.device, "shape": settings.ct_shape, "method": name, "options": options}
+        spec |= {"channels": settings.ct_channels, "patch": settings.ct_patch}
+        results["ct"][name] = {"options": options, **memory_in_subprocess(spec)}
+
+
+if __name__ == "__main__":  # the memory worker: one measurement, one JSON line on stdout
+    print(json.dumps(measure_memory(json.loads(sys.argv[1]))))

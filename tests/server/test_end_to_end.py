@@ -1,0 +1,102 @@
+"""The whole loop over real HTTP: upload, predict (two methods), outputs, correction, fine-tune, promote, roll back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import requests
+
+from napari_uqseg.client.remote import RemoteBackend
+from napari_uqseg.core.nifti_io import float_map_from_bytes
+from napari_uqseg.testing.server import start_server
+from napari_uqseg.testing.synthetic import synthetic_case
+
+
+@pytest.fixture(scope="module")
+def server(tiny_models, tmp_path_factory):
+    handle = start_server(tmp_path_factory.mktemp("e2e") / "data", tiny_models)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="module")
+def backend(server):
+    with RemoteBackend(server.url, server.token) as b:
+        yield b
+
+
+def test_capabilities_list_methods_models_device_limits(backend):
+    caps = backend.capabilities()
+    assert caps["protocol"] == 1 and caps["device"] == "cpu"
+    names = {m["name"] for m in caps["methods"]}
+    assert {"deterministic", "mc_dropout", "deep_ensemble", "masksembles"} <= names
+    assert {m["name"]: m["serving"] for m in caps["models"]} == {"tiny_det": "v1", "tiny_mcd": "v1"}
+    assert caps["limits"]["max_upload_bytes"] > 0 and caps["limits"]["max_voxels"] > 0
+    assert next(m for m in backend.methods() if m.name == "mc_dropout").forward_passes == 10
+
+
+def test_full_loop(backend, server):
+    image, label = synthetic_case((24, 24, 24), seed=21)
+    results = {}
+    for model in ("tiny_det", "tiny_mcd"):
+        r = backend.predict(image, model)
+        results[model] = r
+        pred = r.prediction
+        assert pred.mask.shape == image.shape and pred.probabilities.shape == (3, *image.shape)
+        np.testing.assert_allclose(pred.mask.affine, image.affine)
+        np.testing.assert_allclose(pred.probabilities.array.sum(axis=0), 1.0, atol=0.02)  # uint8 quantisation
+        for name, volume in pred.maps.items():
+            assert volume.shape == image.shape, name
+            np.testing.assert_allclose(volume.affine, image.affine)
+        assert set(r.timings) >= {"upload", "request", "download", "inference", "queue"}
+        assert r.review.map_name in pred.maps and len(r.review.slice_scores) == image.shape[0]
+    assert set(results["tiny_mcd"].prediction.maps) == {
+        "entropy",
+        "expected_entropy",
+        "mutual_information",
+        "class_std",
+    }
+    assert set(results["tiny_det"].prediction.maps) == {"entropy"}
+
+    r = results["tiny_mcd"]
+    correction = backend.submit_correction(r.id, label, r.review, client_key="e2e-key-1")
+    assert backend.submit_correction(r.id, label, r.review, client_key="e2e-key-1") == correction  # idempotent
+
+    job = backend.start_job("finetune", "tiny_mcd", {"options": {"iterations": 6, "checkpoint_every": 3}})
+    status = backend.wait_job(job.id, timeout=180)
+    assert status.state == "succeeded", status.error
+    new = status.result["version"]
+    assert new == "v2" and status.result["parent"] == "v1"
+    assert set(status.result["before"]["dice"]) == {correction} and 0 <= status.result["after"]["mean_dice"] <= 1
+    model = next(m for m in backend.models() if m.name == "tiny_mcd")
+    assert model.serving == "v1" and [v.version for v in model.versions] == ["v1", "v2"]  # not served until promoted
+
+    assert backend.promote("tiny_mcd", new).serving == "v2"
+    after = backend.predict(image, "tiny_mcd")
+    assert after.version == "v2" and after.prediction.mask.shape == image.shape
+    assert backend.rollback("tiny_mcd").serving == "v1"
+    assert backend.predict(image, "tiny_mcd").version == "v1"
+    assert backend.predict(image, "tiny_mcd", version="v2").version == "v2"  # explicit versions stay usable
+
+
+def test_float32_outputs_are_exact_and_uint8_close(backend, server):
+    image, _ = synthetic_case((24, 24, 24), seed=22)
+    sha = backend.upload_image(image)
+    summary = requests.post(
+        f"{server.url}/v1/predictions",
+        json={"image": sha, "model": "tiny_det", "options": {"float32": True}},
+        headers={"Authorization": f"Bearer {server.token}"},
+        timeout=60,
+    ).json()
+    exact = float_map_from_bytes(backend.output(summary["id"], "entropy", dtype="float32")).array
+    quantised = float_map_from_bytes(backend.output(summary["id"], "entropy")).array
+    assert exact.dtype == np.float32 and exact.shape == image.shape
+    assert np.abs(exact - quantised).max() <= max(exact.max(), 1.0) / 255 / 2 + 1e-6
+
+
+def test_same_image_is_stored_once(backend, server):
+    image, _ = synthetic_case((24, 24, 24), seed=23)
+    sha = backend.upload_image(image)
+    assert backend.upload_image(image) == sha
+    assert (server.data_dir / "images" / sha).is_file()
+    assert len([p for p in (server.data_dir / "images").iterdir() if p.name == sha]) == 1

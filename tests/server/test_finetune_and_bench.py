@@ -1,0 +1,48 @@
+"""engine.finetune on its own (options, resume point, before/after) and the loopback benchmark function."""
+
+from __future__ import annotations
+
+import pytest
+
+from napari_uqseg.core.errors import InputError
+from napari_uqseg.engine.finetune import CorrectedCase, FinetuneOptions, finetune, resume_point
+from napari_uqseg.engine.store import read_card
+from napari_uqseg.client.loopback_bench import loopback_bench
+from napari_uqseg.testing.synthetic import synthetic_case
+
+
+@pytest.mark.parametrize("bad", [{"iterations": 0}, {"lr_factor": -1}, {"checkpoint_every": 0}, {"epochs": 3}])
+def test_finetune_options_are_validated(bad):
+    with pytest.raises(InputError):
+        FinetuneOptions.from_dict(bad)
+
+
+def test_finetune_writes_new_folder_with_before_after(tiny_models, tmp_path):
+    image, label = synthetic_case((24, 24, 24), seed=81)
+    cases = [CorrectedCase("c1", image, label)]
+    report = finetune(
+        tiny_models["tiny_det"],
+        cases,
+        tmp_path / "out",
+        tmp_path / "work",
+        FinetuneOptions(iterations=4, checkpoint_every=2),
+    )
+    card = read_card(tmp_path / "out")
+    assert card.method == "deterministic" and card.training["finetune"]["cases"] == ["c1"]
+    assert set(report["before"]["dice"]) == set(report["after"]["dice"]) == {"c1"}
+    assert report["resumed_from_step"] == 0 and resume_point(tmp_path / "work") == 0  # finished: no resume file left
+    assert (tiny_models["tiny_det"] / "model.json").is_file()  # the parent is untouched
+
+
+def test_finetune_refuses_labels_off_grid(tiny_models, tmp_path):
+    image, label = synthetic_case((24, 24, 24), seed=82)
+    small, _ = synthetic_case((16, 16, 16), seed=82)
+    with pytest.raises(InputError, match="differs"):
+        finetune(tiny_models["tiny_det"], [CorrectedCase("c", small, label)], tmp_path / "o", tmp_path / "w")
+
+
+def test_loopback_bench_reports_both_sides(tiny_models, tmp_path):
+    result = loopback_bench(tiny_models["tiny_det"], shape=(32, 32, 32), repeats=1, work_dir=tmp_path)
+    assert result["remote_s"] > 0 and result["local_s"] > 0
+    assert result["ratio"] == pytest.approx(result["remote_s"] / result["local_s"])
+    assert set(result["remote_phases"]) == {"upload", "request", "download"}
