@@ -228,13 +228,17 @@ class RayExecutor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ray-executor", daemon=True)
 
-    def start(self) -> None:
+    def start(self) -> bool:
         from napari_uqseg.server.job_runner import run_job
 
+        self._lock_file = acquire_lock(self.store.root / "executor.lock")
+        if self._lock_file is None:
+            return False
         self.ray.init(address=self.address, ignore_reinit_error=True)
         self._remote = self.ray.remote(num_gpus=self.num_gpus)(run_job)
         recover(self.store)
         self._thread.start()
+        return True
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -57,3 +57,25 @@ def test_batch_norm_statistics_are_re_estimated(synthetic_dataset, tiny_config, 
 def test_instance_norm_needs_no_update(norm):
     swa = method_class("swa")(UNetConfig(channels=(4, 8), norm=norm), OPTIONS)
     assert not [m for m in swa.nets.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def test_swa_from_a_trained_checkpoint_ensemble(synthetic_dataset, tiny_config, tmp_path):
+    config = {**tiny_config, "train": {**tiny_config["train"], "iterations": 8}, "method": OPTIONS}
+    ensemble = train("checkpoint_ensemble", synthetic_dataset, tmp_path / "ens", config)
+    swa_config = {**config, "method": {**OPTIONS, "from_model": str(ensemble)}}
+    swa = load_model(train("swa", synthetic_dataset, tmp_path / "swa", swa_config))
+    ens = load_model(ensemble)
+    last = [n for n in ens.checkpoint_files if "_c1_" in n]
+    assert swa.averaged_count == len(last) == 2
+    states = [torch.load(ensemble / "checkpoints" / n, weights_only=True) for n in last]
+    for key, value in swa.nets["net"].state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(value, (states[0][key].float() + states[1][key].float()) / 2, atol=1e-6)
+
+
+def test_swa_from_a_model_of_another_method_is_rejected(synthetic_dataset, tiny_config, tmp_path):
+    from napari_uqseg.core.errors import InputError
+
+    det = train("deterministic", synthetic_dataset, tmp_path / "det", tiny_config)
+    with pytest.raises(InputError, match="not a checkpoint_ensemble"):
+        train("swa", synthetic_dataset, tmp_path / "swa", {**tiny_config, "method": {"from_model": str(det)}})

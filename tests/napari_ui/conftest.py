@@ -22,12 +22,12 @@ def _isolated_settings(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def local_data_dir(tiny_models, tmp_path_factory) -> Path:
+def local_data_dir(request, tmp_path_factory) -> Path:
     """A local-backend data folder holding the tiny models (as a user's folder after importing them)."""
     from napari_uqseg.client.local import LocalBackend
 
     folder = tmp_path_factory.mktemp("local") / "data"
-    LocalBackend(folder, "cpu", models=tiny_models).close()
+    LocalBackend(folder, "cpu", models=request.getfixturevalue("tiny_models")).close()
     return folder
 
 

@@ -143,7 +143,9 @@ def test_review_panel_moves_the_viewer_and_walks_by_keyboard(driver, qtbot, loca
     # another case: its own queue, untouched review state
     other = [i for i in range(widget.review.cases.count()) if "second scan" in widget.review.cases.item(i).text()][0]
     item = widget.review.cases.item(other)
-    qtbot.mouseClick(widget.review.cases.viewport(), Qt.MouseButton.LeftButton, pos=widget.review.cases.visualItemRect(item).center())
+    qtbot.mouseClick(
+        widget.review.cases.viewport(), Qt.MouseButton.LeftButton, pos=widget.review.cases.visualItemRect(item).center()
+    )
     assert widget.current == "second scan"
     assert widget.review.queue is widget.cases["second scan"].queue
     assert widget.review.progress.text() == f"0 of {widget.cases['second scan'].queue.total} reviewed"

@@ -133,7 +133,12 @@ def test_connection_is_remembered(driver, uqseg_server):
     driver.connect_remote(widget, uqseg_server.url, uqseg_server.token)
     driver.predict(widget, "tiny_det")
     saved = load_settings()
-    assert (saved.mode, saved.url, saved.token, saved.model) == ("remote", uqseg_server.url, uqseg_server.token, "tiny_det")
+    assert (saved.mode, saved.url, saved.token, saved.model) == (
+        "remote",
+        uqseg_server.url,
+        uqseg_server.token,
+        "tiny_det",
+    )
     _, again = driver.open()
     assert again.connection.remote.isChecked() and again.connection.url.text() == uqseg_server.url
     assert again.connection.token.text() == uqseg_server.token
@@ -151,3 +156,16 @@ def test_local_backend_predicts_in_process(driver, local_data_dir):
     # a deterministic net has one map: nothing to switch between
     assert [widget.map_combo.itemData(i) for i in range(widget.map_combo.count())] == ["entropy"]
     assert load_settings().mode == "local" and load_settings().data_dir == str(local_data_dir)
+
+
+def test_prediction_can_be_cancelled(driver, qtbot, local_data_dir):
+    viewer, widget = driver.open()
+    driver.connect_local(widget, local_data_dir)
+    widget.model_combo.setCurrentText("tiny_mcd")
+    widget.predict_button.click()
+    assert widget.cancel_button.isEnabled() and not widget.predict_button.isEnabled()
+    widget.cancel_button.click()
+    qtbot.waitUntil(lambda: widget.predict_worker is None, timeout=120_000)
+    assert widget.predict_status.text() == "Prediction cancelled."
+    assert "synthetic scan mask" not in viewer.layers and not widget.cases
+    assert widget.predict_button.isEnabled() and not widget.cancel_button.isEnabled()

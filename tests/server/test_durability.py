@@ -62,7 +62,7 @@ def test_acknowledged_correction_survives_kill9(server):
 def test_finetune_resumes_after_kill9(server):
     backend = RemoteBackend(server.url, server.token)
     corrected(backend, "resume-key")
-    job = backend.start_job("finetune", "tiny_det", {"options": {"iterations": 400, "checkpoint_every": 10}})
+    job = backend.start_job("finetune", "tiny_det", {"options": {"iterations": 150, "checkpoint_every": 10}})
     ledger = Ledger(server.data_dir / "ledger.sqlite")
     work = server.data_dir / "jobs" / job.id / "work"
     wait_for(lambda: list(work.glob("*.resume.pt")), 240, "a fine-tune checkpoint")
@@ -87,7 +87,8 @@ def test_cancel_stops_quickly_and_leaves_no_process(server):
     corrected(backend, "cancel-key")
     job = backend.start_job("finetune", "tiny_det", {"options": {"iterations": 100000}})
     ledger = Ledger(server.data_dir / "ledger.sqlite")
-    wait_for(lambda: ledger.job_row(job.id)["progress"] > 0, 240, "the fine-tune to make progress")
+    wait_for(lambda: backend.job(job.id).eta_s is not None, 240, "the fine-tune to report progress and an ETA")
+    assert 0 < backend.job(job.id).progress < 1
     proc = psutil.Process(ledger.job_row(job.id)["pid"])
     family = [proc, *proc.children(recursive=True)]
     start = time.monotonic()

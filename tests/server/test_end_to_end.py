@@ -75,6 +75,10 @@ def test_full_loop(backend, server):
     after = backend.predict(image, "tiny_mcd")
     assert after.version == "v2" and after.prediction.mask.shape == image.shape
     assert backend.rollback("tiny_mcd").serving == "v1"
+    events = requests.get(
+        f"{server.url}/v1/jobs/{job.id}/events", headers={"Authorization": f"Bearer {server.token}"}, timeout=30
+    ).text
+    assert events.startswith("event: status") and '"state": "succeeded"' in events
     assert backend.predict(image, "tiny_mcd").version == "v1"
     assert backend.predict(image, "tiny_mcd", version="v2").version == "v2"  # explicit versions stay usable
 

@@ -63,3 +63,17 @@ def test_path_like_names_are_refused(tmp_path, bad):
 def test_malformed_ids_are_refused(bad):
     with pytest.raises(InputError):
         check_id(bad, "job id")
+
+
+def test_ray_executor_import_guard(tmp_path):
+    pytest.importorskip("napari_uqseg.server.executor")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        from napari_uqseg.server.executor import RayExecutor
+        from napari_uqseg.server.stores import DataDir
+
+        with pytest.raises(InputError, match=r"napari-uqseg\[ray\]"):
+            RayExecutor(DataDir(tmp_path / "data"))
+    else:
+        pytest.skip("ray is installed: the import guard does not apply")

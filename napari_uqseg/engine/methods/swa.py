@@ -8,10 +8,12 @@ from pathlib import Path
 import torch
 from torch.optim.swa_utils import AveragedModel, update_bn
 
+from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
-from napari_uqseg.engine.methods.checkpoint_ensemble import CyclicalOptions
+from napari_uqseg.engine.methods.checkpoint_ensemble import CHECKPOINT_DIR, CyclicalOptions
 from napari_uqseg.engine.statistics import single_sample_statistics
+from napari_uqseg.engine.store import read_card
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet
 
@@ -26,9 +28,27 @@ class SWAOptions(CyclicalOptions):
     bn_batches : int
         Training batches used to re-estimate batch-norm statistics of the averaged weights (the paper's
         "one more epoch of forward passes"); unused with instance norm, which keeps no running statistics.
+    from_model : str or None
+        Folder of a trained ``checkpoint_ensemble``: average its last cycle's saved checkpoints instead of
+        training the same trajectory a second time (the paper's SWA baseline shares the SGD run).
     """
 
     bn_batches: int = 50
+    from_model: str | None = None
+
+
+def last_cycle_checkpoints(model_dir: Path):
+    """Yield the float32 state dicts of a checkpoint-ensemble folder's last cycle, one at a time."""
+    card = read_card(model_dir)
+    if card.method != "checkpoint_ensemble":
+        raise InputError("swa from_model", f"{model_dir} is a {card.method} model, not a checkpoint_ensemble")
+    last = int(card.options.get("cycles", 3)) - 1
+    files = [f for f in card.extra.get("checkpoints", []) if f"_c{last}_" in f]
+    if not files:
+        raise InputError("swa from_model", f"{model_dir} has no checkpoints of its last cycle")
+    for name in files:
+        state = torch.load(model_dir / CHECKPOINT_DIR / name, map_location="cpu", weights_only=True)
+        yield {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
 @register
@@ -45,6 +65,14 @@ class SWA(UQMethod):
     def fit(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:
         o = self.options
         cfg = o.train_config(cfg)
+        if o.from_model:
+            net = self.nets["net"]
+            averaged = AveragedModel(net)
+            for state in last_cycle_checkpoints(Path(o.from_model)):
+                net.load_state_dict(state)
+                averaged.update_parameters(net)
+            history = {"averaged_from": o.from_model}
+            return self._finish(net, averaged, history, data, cfg, progress)
         schedule = o.schedule(cfg)
         wanted = set(schedule.checkpoint_steps(o.checkpoints_per_cycle, [o.cycles - 1]))
         net, loss = self.nets["net"], segmentation_loss()
@@ -65,6 +93,13 @@ class SWA(UQMethod):
             on_step=on_step,
             tracked={"swa": averaged},
         )
+        return self._finish(net, averaged, history, data, cfg, progress)
+
+    def _finish(
+        self, net, averaged: AveragedModel, history: dict, data: TrainingData, cfg: TrainConfig, progress
+    ) -> dict:
+        """Load the running average into the network (re-estimating batch-norm statistics if any)."""
+        o = self.options
         self.averaged_count = int(averaged.n_averaged)
         if self.averaged_count == 0:  # stopped by the time budget before the constant phase: keep the last weights
             averaged.update_parameters(net)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Train and evaluate every method on the MSD hippocampus data (../shared/data/msd_hippocampus), two training
+# chains side by side (one CPU core each), then write the table of docs/results.md to runs/results_table.md.
+# Usage: bash scripts/results_hippocampus.sh [DATA_DIR]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. .venv/bin/activate
+data="${1:-../shared/data/msd_hippocampus}"
+mkdir -p runs/logs runs/hippo_models runs/hippo_reports
+[ -f runs/hippo_split/test.txt ] || uqseg split --data "$data" --out runs/hippo_split
+
+run_method() {  # train (unless the model exists) and evaluate one method
+  local m=$1 start
+  start=$(date +%s)
+  if [ ! -f "runs/hippo_models/$m/model.json" ]; then
+    uqseg train --method "$m" --data "$data" --cases runs/hippo_split/train.txt \
+      --config "configs/hippocampus/$m.json" --out "runs/hippo_models/$m" --device cpu > "runs/logs/train_$m.log" 2>&1 \
+      || { echo "$m: training failed (runs/logs/train_$m.log)"; return 1; }
+  fi
+  OMP_NUM_THREADS=1 uqseg evaluate --model "runs/hippo_models/$m" --data "$data" --cases runs/hippo_split/test.txt \
+    --report "runs/hippo_reports/$m" --overwrite --device cpu > "runs/logs/evaluate_$m.log" 2>&1 \
+    || { echo "$m: evaluation failed (runs/logs/evaluate_$m.log)"; return 1; }
+  echo "$m done in $(( $(date +%s) - start )) s"
+}
+
+chain_a() { for m in deterministic mc_dropout masksembles checkpoint_ensemble swa vi_multihead; do run_method $m; done; }
+chain_b() { for m in deep_ensemble dudes partial_bayes; do run_method $m; done; }  # dudes distils deep_ensemble
+chain_a & chain_b & wait
+
+python scripts/results_table.py runs/hippo_reports/{deterministic,mc_dropout,deep_ensemble,masksembles,vi_multihead,checkpoint_ensemble,swa,partial_bayes,dudes} \
+  > runs/results_table.md
+python scripts/dudes_fidelity.py --student runs/hippo_models/dudes --teacher runs/hippo_models/deep_ensemble \
+  --data "$data" --cases runs/hippo_split/test.txt --out runs/dudes_fidelity.json
+cat runs/results_table.md
