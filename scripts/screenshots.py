@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 CONFIG = {
     "net": {"channels": [8, 16, 32, 64]},
     "train": {"patch_size": [32, 32, 32], "batch_size": 2, "optimizer": "adam", "lr": 3e-3},
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--out", default="docs/img", help="folder for the PNGs")
     parser.add_argument("--work", default="runs/screenshots", help="cache for data, model and local backend")
     parser.add_argument("--iterations", type=int, default=200, help="training steps (more: smoother maps)")
-    parser.add_argument("--size", default="1500x950", help="window size WIDTHxHEIGHT in pixels")
+    parser.add_argument("--size", default="1700x1000", help="window size WIDTHxHEIGHT in pixels")
     args = parser.parse_args(argv)
 
     import napari
@@ -95,15 +97,18 @@ def main(argv: list[str] | None = None) -> list[Path]:
         raise RuntimeError(widget.predict_status.text())
 
     maps = [widget.map_combo.itemData(i) for i in range(widget.map_combo.count())]
-    widget.map_combo.setCurrentIndex(maps.index("mutual_information") if "mutual_information" in maps else 0)
-    widget.threshold.setValue(10)
-    widget.opacity.setValue(80)
+    widget.map_combo.setCurrentIndex(maps.index("mutual_information"))  # epistemic: where the samples disagree
+    widget.threshold.setValue(8)
+    widget.opacity.setValue(100)
     case = widget.cases[widget.current]
-    case.layers.mask.opacity = 0.35
-    case.layers.mask.contour = 1  # outlines keep the heatmap visible under the mask
+    case.layers.mask.opacity = 0.15
+    heat = case.layers.heatmap  # window the colour range as a user would in napari's layer controls:
+    top = float(np.percentile(heat.data, 99.5))  # a briefly trained model's epistemic values sit far below log C
+    heat.contrast_limits = (0.15 * top, top)
     widget.review.select_row(0)
     widget.review.buttons["done"].click()  # shows a reviewed row and the "k of n" counter moving
     widget.review.select_row(1)
+    viewer.camera.zoom = viewer.camera.zoom / 2  # the 4 mm sample looks blocky that close: show more context
     wait(lambda: True)
 
     written = [out / "heatmap_overlay.png", out / "review_table.png"]

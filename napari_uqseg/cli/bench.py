@@ -52,7 +52,7 @@ def remote_vs_local(settings, shape: tuple[int, ...]) -> dict:
     try:
         from napari_uqseg.client.loopback_bench import loopback_bench
     except ImportError as exc:  # the server extra (fastapi, uvicorn) is not installed
-        return {"error": f"server not available ({exc})"}
+        return {"error": f"loopback bench not available ({exc})"}
     with tempfile.TemporaryDirectory(prefix="uqseg-bench-remote-") as tmp:
         model = save_model(
             build_untrained("deterministic", settings.channels, settings.patch), Path(tmp) / "m", LABELS, {}

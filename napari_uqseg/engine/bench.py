@@ -69,6 +69,11 @@ class BenchSettings:
         Timed repeats per method and case (after one warm-up call).
     train_patch, train_batch, train_iterations : ...
         The short training run every method does (same config for all): training cost and ready weights.
+        48 steps is the least that gives a checkpoint ensemble its default 3 cycles x 4 checkpoints.
+    options : dict
+        Method name -> options replacing defaults (``--quick`` shrinks the recipes that need many steps).
+    slow_call_s : float
+        A method whose warm-up call takes longer than this is timed once instead of ``repeats`` times.
     cases : tuple of str
         Among ``patch``, ``hippocampus`` (time, and peak memory per method) and ``ct``.
     memory : bool
@@ -87,9 +92,11 @@ class BenchSettings:
     ct_methods: dict[str, dict] = field(default_factory=lambda: {"deterministic": {}, "mc_dropout": {"samples": 2}})
     stream_samples: tuple[int, int] = (2, 20)
     repeats: int = 3
-    train_patch: tuple[int, ...] = (32, 32, 32)
+    train_patch: tuple[int, ...] = (16, 16, 16)
     train_batch: int = 2
     train_iterations: int = 48
+    options: dict[str, dict] = field(default_factory=dict)
+    slow_call_s: float = 60.0
     cases: tuple[str, ...] = CASES
     memory: bool = True
     quick: bool = False
@@ -111,6 +118,12 @@ QUICK = {
     "ct_patch": (32, 32, 32),
     "repeats": 2,
     "train_patch": (16, 16, 16),
+    "train_iterations": 8,
+    "options": {
+        "checkpoint_ensemble": {"cycles": 2, "checkpoints_per_cycle": 2, "gamma": 0.5},
+        "swa": {"cycles": 2, "checkpoints_per_cycle": 2, "gamma": 0.5},
+        "dudes": {"teacher_members": 2},
+    },
     "quick": True,
 }
 
@@ -331,9 +344,9 @@ def _time_inference(
                 done += 1
                 progress(done, total, f"timing {name} on {case}")
                 method.eval()
-                fn(method)  # warm-up: lazy stacks, allocator, oneDNN primitives
+                warm = _timed(partial(fn, method), device)  # warm-up: lazy stacks, allocator, oneDNN primitives
                 seconds, ratios = [], []
-                for _ in range(settings.repeats):
+                for _ in range(1 if warm > settings.slow_call_s else settings.repeats):
                     base = _timed(partial(fn, det), device)
                     took = base if method is det else _timed(partial(fn, method), device)
                     seconds.append(took)
@@ -369,11 +382,14 @@ def run_bench(settings: BenchSettings, progress: Progress = no_progress) -> dict
     }
     data = _training_data(settings)
     methods: dict[str, UQMethod] = {}
+    warm_up = replace(settings, train_iterations=2)  # first fit in a process pays one-off costs: not measured
+    train_briefly(build_untrained("deterministic", settings.channels, settings.patch).to(device), warm_up, data)
     with tempfile.TemporaryDirectory(prefix="uqseg-bench-") as tmp:
         for i, name in enumerate(names):
             progress(i, len(names), f"training {name} for {settings.train_iterations} steps")
             try:
-                method = build_untrained(name, settings.channels, settings.patch).to(device)
+                options = settings.options.get(name, {})
+                method = build_untrained(name, settings.channels, settings.patch, options).to(device)
                 train = train_briefly(method, settings, data)
                 method.to("cpu")
                 save_model(method, Path(tmp) / name, LABELS, {})  # the memory worker loads it
@@ -384,6 +400,7 @@ def run_bench(settings: BenchSettings, progress: Progress = no_progress) -> dict
                 results["errors"][name] = f"{exc.__class__.__name__}: {exc}"
                 continue
             results["methods"][name] = {
+                "options": options,
                 "passes": method.forward_passes(),
                 "samples": method.n_samples(),
                 "parameters": method.parameter_count(),

@@ -37,6 +37,8 @@ MAP_TITLES = {
 }
 #: fraction of the fitted field of view a focused region's box takes up
 FOCUS_FILL = 0.35
+#: never zoom in more than this factor over the fitted view (a tiny region would fill the screen with pixels)
+MAX_FOCUS_ZOOM = 3.0
 _TOL = 1e-6
 
 
@@ -220,7 +222,8 @@ def focus_region(viewer: napari.Viewer, layer: Layer, region: Region, axis: int,
     full = np.asarray(viewer.layers.extent.world[1] - viewer.layers.extent.world[0])[displayed]
     box = np.maximum(extent[displayed], 1e-3)
     viewer.camera.center = tuple(centre[displayed])
-    viewer.camera.zoom = viewer.camera.zoom * max(1.0, float(np.min(full * FOCUS_FILL / box)))
+    factor = min(max(1.0, float(np.min(full * FOCUS_FILL / box))), MAX_FOCUS_ZOOM)
+    viewer.camera.zoom = viewer.camera.zoom * factor
     if outline is not None:
         outline.data = []
         outline.add_rectangles([_slice_rectangle(region, axis)], edge_color="cyan", face_color="transparent")

@@ -104,7 +104,7 @@ class SegmentWidget(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.setMinimumWidth(340)
+        self.setMinimumWidth(400)
 
         events = self.viewer.layers.events
         for event in (events.inserted, events.removed):

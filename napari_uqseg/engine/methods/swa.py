@@ -13,7 +13,6 @@ from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
 from napari_uqseg.engine.methods.checkpoint_ensemble import CHECKPOINT_DIR, CyclicalOptions
 from napari_uqseg.engine.statistics import single_sample_statistics
-from napari_uqseg.engine.store import read_card
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet
 
@@ -39,6 +38,8 @@ class SWAOptions(CyclicalOptions):
 
 def last_cycle_checkpoints(model_dir: Path):
     """Yield the float32 state dicts of a checkpoint-ensemble folder's last cycle, one at a time."""
+    from napari_uqseg.engine.store import read_card  # store imports the method registry: a top-level import cycles
+
     card = read_card(model_dir)
     if card.method != "checkpoint_ensemble":
         raise InputError("swa from_model", f"{model_dir} is a {card.method} model, not a checkpoint_ensemble")
