@@ -48,6 +48,8 @@ class CyclicalOptions:
     force_sgd : bool
         Train with SGD whatever ``train.optimizer`` says: constant-LR SGD is what makes the checkpoints
         approximate posterior samples (Mandt et al. 2017), the paper's premise.
+    sgd_lr : float
+        Peak LR when SGD replaces the configured Adam (nnU-Net's 0.01; Adam's 2e-3 would crawl with SGD).
     """
 
     cycles: int = 3
@@ -57,6 +59,7 @@ class CyclicalOptions:
     restart_fraction: float = 0.001
     checkpoints_per_cycle: int = 4
     force_sgd: bool = True
+    sgd_lr: float = 1e-2
 
     def schedule(self, cfg: TrainConfig) -> CyclicalSchedule:
         """The LR schedule over ``cfg.iterations`` steps starting at ``cfg.lr``."""
@@ -66,7 +69,10 @@ class CyclicalOptions:
         )
 
     def train_config(self, cfg: TrainConfig) -> TrainConfig:
-        return TrainConfig.from_dict({**cfg.to_dict(), "optimizer": "sgd"}) if self.force_sgd else cfg
+        """SGD when forced; an Adam-sized LR (< 5e-3) is raised to ``sgd_lr``, nnU-Net's SGD LR."""
+        if not self.force_sgd or cfg.optimizer == "sgd":
+            return cfg
+        return TrainConfig.from_dict({**cfg.to_dict(), "optimizer": "sgd", "lr": max(cfg.lr, self.sgd_lr)})
 
 
 @dataclass
