@@ -3,21 +3,14 @@ deterministic U-Net, measured side by side in one run on the same inputs and dev
 
 Timing runs in this process, each method paired with a deterministic run right before it (the ratio of
 the pair, so load from other processes cancels out), after one warm-up call; the median and the
-inter-quartile range of the per-repeat ratios are reported. Peak memory is the resident-set high-water
-mark (and, on CUDA, the allocator's peak) of a *fresh* subprocess per measurement: torch's CPU
-allocations are invisible to ``tracemalloc``, and a fresh process keeps allocator caches of earlier
-methods out of the figure. Weights are untrained or trained for a few steps only: time and memory do
+inter-quartile range of the per-repeat ratios are reported. Peak memory comes from a fresh process
+per measurement (``bench_memory``). Weights are untrained or trained for a few steps only: time and memory do
 not depend on the weights' values. Formatting and targets live in ``bench_report``.
 """
 
 from __future__ import annotations
 
-import gc
-import json
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -30,19 +23,16 @@ import torch
 
 from napari_uqseg.core.errors import InputError, UQSegError
 from napari_uqseg.core.progress import Progress, no_progress
-from napari_uqseg.core.volume import Volume
+from napari_uqseg.engine.bench_memory import LABELS, bench_volume, build_untrained, memory_in_subprocess
 from napari_uqseg.engine.data import Case, normalise
 from napari_uqseg.engine.device import resolve_device
 from napari_uqseg.engine.inference import predict_volume
-from napari_uqseg.engine.methods.base import TrainingData, UQMethod, method_class, registered_methods
-from napari_uqseg.engine.store import load_model, save_model
+from napari_uqseg.engine.methods.base import TrainingData, UQMethod, registered_methods
+from napari_uqseg.engine.store import save_model
 from napari_uqseg.engine.training import TrainConfig
-from napari_uqseg.engine.unet import UNetConfig
 from napari_uqseg.testing.synthetic import synthetic_case
 
-LABELS = {"0": "background", "1": "class_1", "2": "class_2"}
 CASES = ("patch", "hippocampus", "ct")
-AFFINE = np.eye(4)
 
 
 @dataclass
@@ -137,77 +127,6 @@ def bench_settings(quick: bool = False, **overrides: Any) -> BenchSettings:
         raise InputError("bench settings", str(exc)) from exc
 
 
-# -- measurement primitives ---------------------------------------------------------------------
-
-
-def _status_kb(key: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _rss_bytes() -> int:
-    kb = _status_kb("VmRSS")
-    if kb is not None:
-        return kb * 1024
-    import psutil  # not Linux: psutil (a server dependency) reads the RSS
-
-    return int(psutil.Process().memory_info().rss)
-
-
-class PeakMemory:
-    """Peak resident memory of this process inside a ``with`` block, as bytes above the level at entry.
-
-    Linux: the kernel's high-water mark ``VmHWM``, reset at entry through ``/proc/self/clear_refs``
-    (exact, no sampling). Elsewhere: RSS sampled every 2 ms by a thread. On CUDA also the allocator's
-    peak ``vram_peak`` (bytes).
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.peak = self.start = self.vram_peak = 0
-
-    def __enter__(self) -> PeakMemory:
-        gc.collect()
-        self.start = _rss_bytes()
-        self._hwm = False
-        try:
-            Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS to the current RSS
-            self._hwm = _status_kb("VmHWM") is not None
-        except OSError:
-            pass
-        if not self._hwm:
-            self._samples = [self.start]
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.002):
-            self._samples.append(_rss_bytes())
-
-    def __exit__(self, *exc: object) -> None:
-        if self._hwm:
-            self.peak = (_status_kb("VmHWM") or 0) * 1024
-        else:
-            self._stop.set()
-            self._thread.join()
-            self.peak = max(self._samples + [_rss_bytes()])
-        if self.device.type == "cuda":
-            self.vram_peak = int(torch.cuda.max_memory_allocated(self.device))
-
-    @property
-    def increment(self) -> int:
-        return max(0, self.peak - self.start)
-
-
 def _timed(fn: Callable[[], object], device: torch.device) -> float:
     """Wall seconds of ``fn()`` (device work included)."""
     if device.type == "cuda":
@@ -222,59 +141,6 @@ def _timed(fn: Callable[[], object], device: torch.device) -> float:
 def _summary(values: list[float]) -> dict[str, float]:
     q25, q50, q75 = np.percentile(values, [25, 50, 75])
     return {"median": float(q50), "q25": float(q25), "q75": float(q75)}
-
-
-def bench_volume(shape: tuple[int, ...], seed: int = 0) -> Volume:
-    """A random MRI-like volume (content does not change time or memory)."""
-    rng = np.random.default_rng(seed)
-    return Volume((rng.standard_normal(shape, dtype=np.float32) * 100 + 300).astype(np.float32), AFFINE)
-
-
-def build_untrained(
-    name: str, channels: tuple[int, ...], patch: tuple[int, ...], options: dict | None = None
-) -> UQMethod:
-    """A method at its default (or given) options with freshly initialised weights."""
-    method = method_class(name)(UNetConfig(channels=channels, num_classes=len(LABELS)), options or {})
-    method.patch_size = tuple(patch)
-    return method
-
-
-# -- the memory worker (a fresh process per measurement) ----------------------------------------
-
-
-def measure_memory(spec: dict[str, Any]) -> dict[str, Any]:
-    """Peak memory and time of one ``predict_volume`` (this process must be fresh for a clean figure).
-
-    ``spec``: ``device``, ``shape``, and either ``model_dir`` or ``method``/``channels``/``patch``/``options``.
-    Returns ``seconds``, ``rss_start_mb``, ``rss_peak_mb``, ``increment_mb`` (and ``vram_peak_mb`` on CUDA).
-    """
-    device = resolve_device(spec["device"])
-    if "model_dir" in spec:
-        method = load_model(spec["model_dir"], str(device))
-    else:
-        method = build_untrained(spec["method"], tuple(spec["channels"]), tuple(spec["patch"]), spec.get("options"))
-        method.to(device)
-    volume = bench_volume(tuple(spec["shape"]))
-    with PeakMemory(device) as peak:
-        start = time.perf_counter()
-        predict_volume(method, volume)
-        seconds = time.perf_counter() - start
-    mb = 2.0**20
-    out = {"seconds": seconds, "rss_start_mb": peak.start / mb, "rss_peak_mb": peak.peak / mb}
-    out["increment_mb"] = peak.increment / mb
-    if device.type == "cuda":
-        out["vram_peak_mb"] = peak.vram_peak / mb
-    return out
-
-
-def memory_in_subprocess(spec: dict[str, Any], timeout_s: float = 3600) -> dict[str, Any]:
-    """Run ``measure_memory(spec)`` in a fresh Python process; errors come back as ``{"error": ...}``."""
-    cmd = [sys.executable, "-m", "napari_uqseg.engine.bench", json.dumps(spec)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-400:]}"}
-    return json.loads(lines[-1])
 
 
 # -- training -----------------------------------------------------------------------------------
@@ -450,7 +316,3 @@ def _measure_memories(
         spec = {"device": settings.device, "shape": settings.ct_shape, "method": name, "options": options}
         spec |= {"channels": settings.ct_channels, "patch": settings.ct_patch}
         results["ct"][name] = {"options": options, **memory_in_subprocess(spec)}
-
-
-if __name__ == "__main__":  # the memory worker: one measurement, one JSON line on stdout
-    print(json.dumps(measure_memory(json.loads(sys.argv[1]))))

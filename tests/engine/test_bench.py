@@ -10,7 +10,8 @@ import torch
 
 from napari_uqseg.cli import main
 from napari_uqseg.core.errors import InputError
-from napari_uqseg.engine.bench import PeakMemory, bench_settings, run_bench
+from napari_uqseg.engine.bench import bench_settings, run_bench
+from napari_uqseg.engine.bench_memory import PeakMemory
 from napari_uqseg.engine.bench_report import evaluate_targets, format_table, markdown_section
 
 TINY = {
