@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     import napari
 
     from napari_uqseg.client.local import LocalBackend
+    from napari_uqseg.napari_ui.layers import viewer_camera
     from napari_uqseg.napari_ui.segment_widget import SegmentWidget
 
     work, out = Path(args.work), Path(args.out)
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     widget.review.select_row(0)
     widget.review.buttons["done"].click()  # shows a reviewed row and the "k of n" counter moving
     widget.review.select_row(1)
-    viewer.camera.zoom = viewer.camera.zoom / 2  # the 4 mm sample looks blocky that close: show more context
+    camera = viewer_camera(viewer)
+    camera.zoom = camera.zoom / 2  # the 4 mm sample looks blocky that close: show more context
     wait(lambda: True)
 
     written = [out / "heatmap_overlay.png", out / "review_table.png"]

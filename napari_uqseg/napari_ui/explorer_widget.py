@@ -33,6 +33,7 @@ from napari_uqseg.core.errors import InputError, UQSegError
 from napari_uqseg.core.report import read_report
 from napari_uqseg.engine.report_plots import draw_case_scatter, draw_reliability, draw_risk_coverage
 from napari_uqseg.napari_ui.explorer_model import ExplorerModel, LayerSpec
+from napari_uqseg.napari_ui.layers import viewer_camera
 
 if TYPE_CHECKING:
     import napari
@@ -219,7 +220,7 @@ class ExplorerWidget(QWidget):
         point = tuple(float(p) for p in self.model.worst_point(case_id))
         self.viewer.dims.ndisplay = 2
         self.viewer.dims.set_point(range(3), point)
-        _camera(self.viewer).center = point
+        viewer_camera(self.viewer).center = point
         self.plot_data = self.model.plot_data(case_id)
         self._draw_plots()
         self.status.setText(f"{case_id}: error map vermillion = false positive, blue = false negative")
@@ -248,8 +249,3 @@ class ExplorerWidget(QWidget):
 def _grid(viewer: napari.Viewer) -> Any:
     """The grid model: ``viewer.canvas.grid`` since napari 0.9, ``viewer.grid`` before."""
     return viewer.canvas.grid if hasattr(viewer, "canvas") else viewer.grid
-
-
-def _camera(viewer: napari.Viewer) -> Any:
-    """The camera: ``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before."""
-    return viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera

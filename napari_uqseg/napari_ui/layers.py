@@ -221,9 +221,10 @@ def focus_region(viewer: napari.Viewer, layer: Layer, region: Region, axis: int,
     displayed = list(viewer.dims.displayed)
     full = np.asarray(viewer.layers.extent.world[1] - viewer.layers.extent.world[0])[displayed]
     box = np.maximum(extent[displayed], 1e-3)
-    viewer.camera.center = tuple(centre[displayed])
+    camera = viewer_camera(viewer)
+    camera.center = tuple(centre[displayed])
     factor = min(max(1.0, float(np.min(full * FOCUS_FILL / box))), MAX_FOCUS_ZOOM)
-    viewer.camera.zoom = viewer.camera.zoom * factor
+    camera.zoom = camera.zoom * factor
     if outline is not None:
         outline.data = []
         outline.add_rectangles([_slice_rectangle(region, axis)], edge_color="cyan", face_color="transparent")
@@ -241,3 +242,8 @@ def _slice_rectangle(region: Region, axis: int) -> np.ndarray:
         if ndim == 3:
             rect[row, axis] = region.slice_index
     return rect
+
+
+def viewer_camera(viewer: napari.Viewer) -> Any:
+    """The camera: ``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before."""
+    return viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera

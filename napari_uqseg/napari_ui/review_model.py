@@ -13,7 +13,8 @@ from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.review import Region, ReviewRanking
 
 #: table columns of the region queue, in display order
-REGION_COLUMNS = ("#", "score", "voxels", "slice", "state")
+#: "mass" (sum of uncertainty over the region) is the ranking key; "mean" its average per voxel
+REGION_COLUMNS = ("#", "mass", "mean", "voxels", "slice", "state")
 
 
 class ReviewQueue:
@@ -111,7 +112,10 @@ class ReviewQueue:
 
     def rows(self) -> list[tuple[str, ...]]:
         """One tuple of display strings per region, in :data:`REGION_COLUMNS` order."""
-        return [(str(r.id), f"{r.score:.3f}", str(r.voxels), str(r.slice_index), r.state) for r in self.ranking.regions]
+        return [
+            (str(r.id), f"{r.mass:.2f}", f"{r.score:.3f}", str(r.voxels), str(r.slice_index), r.state)
+            for r in self.ranking.regions
+        ]
 
     def slice_rows(self, top: int | None = 20) -> list[tuple[int, float]]:
         """``(slice index, score)`` of the most uncertain slices along the ranking's axis, worst first."""

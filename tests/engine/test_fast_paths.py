@@ -138,3 +138,38 @@ def test_fast_paths_through_the_sliding_window():
             method.patch_size = (16, 16, 16)
             method.eval()
         _assert_close(window_statistics_over_volume(fast, image), window_statistics_over_volume(plain, image))
+
+
+def _partial_bayes_pair(config: UNetConfig, samples: int):
+    fast = method_class("partial_bayes")(config, {"samples": samples, "batched": True})
+    plain = method_class("partial_bayes")(config, {"samples": samples, "batched": False})
+    generator = torch.Generator().manual_seed(0)
+    for layer in fast.layers():  # 10 % of every layer Bayesian, prefix included: every kind of conv is batched
+        n = layer.conv.weight.numel()
+        index = torch.randperm(n, generator=generator)[: max(1, n // 10)]
+        layer.set_bayesian(index, torch.full((index.numel(),), -1.0))
+    plain.nets.load_state_dict(fast.nets.state_dict())
+    fast.eval()
+    plain.eval()
+    return fast, plain
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_partial_bayes_grouped_samples_equal_the_loop(dims):
+    # both paths draw every layer's S weight samples up front, so the same seed gives the same samples
+    fast, plain = _partial_bayes_pair(UNetConfig(spatial_dims=dims, channels=(4, 8, 16)), samples=4)
+    x = torch.randn(2, 1, *(16,) * dims, generator=torch.Generator().manual_seed(1))
+    out = _stats(fast, x, seed=7)
+    _assert_close(out, _stats(plain, x, seed=7))
+    assert float((out["mean_sq_prob"] - out["mean_prob"] ** 2).max()) > 1e-6, "weight samples differ"
+
+
+def test_partial_bayes_grouped_samples_through_the_sliding_window():
+    fast, plain = _partial_bayes_pair(CONFIG, samples=3)
+    image = torch.randn(1, 1, 24, 20, 28, generator=torch.Generator().manual_seed(5))
+    results = []
+    for method in (fast, plain):
+        method.patch_size = (16, 16, 16)
+        torch.manual_seed(11)
+        results.append(window_statistics_over_volume(method, image))
+    _assert_close(*results)

@@ -9,7 +9,8 @@ import pytest
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.review import build_review
-from napari_uqseg.napari_ui.review_model import ReviewQueue, sorted_cases
+from napari_uqseg.napari_ui.layers import viewer_camera
+from napari_uqseg.napari_ui.review_model import REGION_COLUMNS, ReviewQueue, sorted_cases
 
 
 def _ranking():
@@ -29,7 +30,10 @@ def test_queue_walks_marks_and_counts():
     assert queue.total == 3 and queue.index == 0 and queue.current.id == 1
     assert queue.progress_text() == "0 of 3 reviewed"
     assert [r[0] for r in queue.rows()] == ["1", "2", "3"]
-    assert queue.rows()[0][4] == "todo" and float(queue.rows()[0][1]) > 0.5
+    first = dict(zip(REGION_COLUMNS, queue.rows()[0]))
+    assert first["state"] == "todo" and float(first["mean"]) > 0.5
+    masses = [float(dict(zip(REGION_COLUMNS, r))["mass"]) for r in queue.rows()]
+    assert masses == sorted(masses, reverse=True)  # the shown ranking key explains the order
     assert queue.next().id == 2 and queue.next().id == 3 and queue.next().id == 3  # stays on the last
     assert queue.previous().id == 2 and queue.select(0).id == 1 and queue.previous().id == 1
     assert queue.mark("done").id == 2  # moves on to the next to-do
@@ -117,7 +121,7 @@ def test_review_panel_moves_the_viewer_and_walks_by_keyboard(driver, qtbot, loca
     region = case.queue.current
     assert region.id == 3
     assert abs(viewer.dims.point[0] - _world_slice(mask, region)) <= abs(mask.scale[0]) / 2 + 1e-6
-    np.testing.assert_allclose(viewer.camera.center[-2:], mask.data_to_world(region.centroid)[-2:], atol=1e-3)
+    np.testing.assert_allclose(viewer_camera(viewer).center[-2:], mask.data_to_world(region.centroid)[-2:], atol=1e-3)
 
     # keyboard: P goes back, D marks done and moves on, F flags
     regions.setFocus()
@@ -133,7 +137,8 @@ def test_review_panel_moves_the_viewer_and_walks_by_keyboard(driver, qtbot, loca
     assert case.queue.current.id == 3  # F moved on to region 4; P comes back
     qtbot.keyClick(regions, Qt.Key.Key_N)
     assert case.queue.current.id == 4
-    assert regions.item(1, 4).text() == "done" and regions.item(2, 4).text() == "flagged"
+    state = REGION_COLUMNS.index("state")
+    assert regions.item(1, state).text() == "done" and regions.item(2, state).text() == "flagged"
 
     # a slice row jumps to that slice
     target = int(widget.review.slices.item(0, 0).text())

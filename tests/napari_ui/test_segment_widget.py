@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_uqseg.napari_ui.layers import HEATMAP_COLORMAP, layer_affine
+from napari_uqseg.napari_ui.layers import HEATMAP_COLORMAP, layer_affine, viewer_camera
 from napari_uqseg.napari_ui.settings import load_settings
 from napari_uqseg.testing.server import free_port
 
@@ -70,7 +70,7 @@ def test_remote_predict_review_correct_finetune(driver, qtbot, uqseg_server):
     step = abs(mask.scale[0])
     slice_world = mask.data_to_world([region.slice_index, *region.centroid[1:]])[0]
     assert abs(viewer.dims.point[0] - slice_world) <= step / 2 + 1e-6
-    np.testing.assert_allclose(viewer.camera.center[-2:], world[-2:], atol=1e-3)
+    np.testing.assert_allclose(viewer_camera(viewer).center[-2:], world[-2:], atol=1e-3)
     outline = viewer.layers["synthetic scan review region"]
     assert len(outline.data) == 1 and np.all(outline.data[0][:, 0] == region.slice_index)
 

@@ -23,7 +23,8 @@ class PartialGaussian(nn.Module):
     the point estimate of the others. ``index`` (persistent buffer, int64, sorted flat positions) and
     ``rho`` (one entry per Bayesian weight) define the posterior; both are empty until
     ``set_bayesian``. A forward pass draws one weight sample for the whole batch,
-    ``w = weight + scatter(index, softplus(rho) * eps)``; gradients are dense.
+    ``w = weight + scatter(index, softplus(rho) * eps)``; gradients are dense. Setting ``noise`` to
+    ``S`` draws runs ``S`` weight samples over an ``S``-times tiled batch in one grouped convolution.
 
     Parameters
     ----------
@@ -39,6 +40,7 @@ class PartialGaussian(nn.Module):
         self.register_buffer("index", torch.zeros(0, dtype=torch.long))
         self.rho = nn.Parameter(torch.zeros(0))
         self.sample = True
+        self.noise: torch.Tensor | None = None  # (S, k) draws for the next forwards; None: one fresh draw each
 
     @property
     def bayesian_count(self) -> int:
@@ -67,20 +69,44 @@ class PartialGaussian(nn.Module):
             self.set_bayesian(index, rho.detach())
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def weight_sample(self) -> torch.Tensor:
-        """One weight draw (the mean weight when ``sample`` is off or nothing is Bayesian)."""
+    def weight_samples(self, eps: torch.Tensor) -> torch.Tensor:
+        """Weights ``(S, *weight.shape)`` for standard-normal draws ``eps`` ``(S, k)`` of the Bayesian entries."""
         weight = self.conv.weight
-        if not self.sample or self.index.numel() == 0:
-            return weight
-        noise = self.sigma * torch.randn_like(self.rho)
-        return weight + torch.zeros(weight.numel(), device=weight.device, dtype=weight.dtype).index_put(
-            (self.index,), noise
-        ).view_as(weight)
+        flat = weight.reshape(1, -1).repeat(eps.shape[0], 1)
+        flat[:, self.index] += self.sigma * eps
+        return flat.view(eps.shape[0], *weight.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, C_in, *S)``; with ``noise`` of ``S > 1`` draws set, ``x`` is ``(S * B, C_in, *S)``
+        sample-major and sample ``s`` of the batch goes through weight draw ``s``."""
         if not self.sample or self.index.numel() == 0:
             return self.conv(x)
-        return functional_call(self.conv, {"weight": self.weight_sample()}, (x,))
+        eps = self.noise if self.noise is not None else torch.randn((1, self.bayesian_count), device=x.device)
+        weights = self.weight_samples(eps.to(self.rho.dtype))
+        if weights.shape[0] == 1:
+            return functional_call(self.conv, {"weight": weights[0]}, (x,))
+        return self._grouped(x, weights)
+
+    def _grouped(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """All ``S`` weight draws in one grouped convolution (the batch is sample-major)."""
+        conv, samples = self.conv, weights.shape[0]
+        if conv.padding_mode != "zeros":
+            raise ValueError("batched weight samples need zero padding")
+        batch = x.shape[0] // samples
+        spatial = x.shape[2:]
+        # (S*B, C, *S) -> (B, S*C, *S): a view when B == 1, the sliding window's usual case
+        xs = x.view(samples, batch, -1, *spatial).transpose(0, 1).reshape(batch, -1, *spatial)
+        w = weights.reshape(-1, *weights.shape[2:])
+        bias = None if conv.bias is None else conv.bias.repeat(samples)
+        groups = samples * conv.groups
+        dims = len(spatial)
+        if isinstance(conv, nn.ConvTranspose2d | nn.ConvTranspose3d):
+            op = F.conv_transpose3d if dims == 3 else F.conv_transpose2d
+            out = op(xs, w, bias, conv.stride, conv.padding, conv.output_padding, groups, conv.dilation)
+        else:
+            op = F.conv3d if dims == 3 else F.conv2d
+            out = op(xs, w, bias, conv.stride, conv.padding, conv.dilation, groups)
+        return out.view(batch, samples, -1, *out.shape[2:]).transpose(0, 1).reshape(x.shape[0], -1, *out.shape[2:])
 
     def kl(self, prior_sigma: float) -> torch.Tensor:
         """Per-entry ``KL(q || N(0, prior_sigma^2))`` of the Bayesian weights, ``(k,)`` nats."""

@@ -58,6 +58,10 @@ class PartialBayesOptions:
         ``rho ~ N(mean, std)``, ``sigma = softplus(rho)`` (official: N(-3, 1), median sigma 0.049).
     seed : int
         Seed of the ``rho`` initialisation.
+    batched : bool
+        Inference runs the ``S`` samples after the shared prefix as one ``S``-times tiled batch, each
+        Bayesian layer drawing its ``S`` weights into one grouped convolution (activation memory ``S``
+        times one sample's); ``False``: one sample at a time. Both consume the same random numbers.
     """
 
     r_bayes: float = 0.01
@@ -72,6 +76,7 @@ class PartialBayesOptions:
     rho_init_mean: float = -3.0
     rho_init_std: float = 1.0
     seed: int = 0
+    batched: bool = True
 
     def __post_init__(self) -> None:
         if self.saliency not in SALIENCY_MODES:
@@ -233,10 +238,33 @@ class PartialBayes(UQMethod):
 
     def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.nets.eval()  # weight noise is independent of train/eval mode: norm layers use eval behaviour
+        net, samples = self.nets["net"], self.options.samples
+        n_stages, first = len(net.stages()), self.first_bayesian_stage()
+        h, skips = net.run_stages(x, [], 0, first)
         stats = SampleStatistics()
-        for logits in self.sample_logits(x, self.options.samples):
-            stats.add(torch.softmax(logits, dim=1))
-        return stats.result()
+        if first == n_stages:  # nothing Bayesian: every sample is the same
+            for _ in range(samples):
+                stats.add(torch.softmax(h, dim=1))
+            return stats.result()
+        layers = [layer for layer in self.layers() if layer.bayesian_count]
+        # every draw up front, layer by layer, so both paths consume the same random numbers
+        noise = [torch.randn(samples, layer.bayesian_count, device=x.device) for layer in layers]
+        try:
+            if self.options.batched and not torch.is_grad_enabled():
+                for layer, eps in zip(layers, noise, strict=True):
+                    layer.noise = eps
+                tile = (samples,) + (1,) * (x.ndim - 1)
+                logits = net.run_stages(h.repeat(tile), [s.repeat(tile) for s in skips], first, n_stages)[0]
+                stats.add(torch.softmax(logits, dim=1).view(samples, *h.shape[:1], *logits.shape[1:]), stacked=True)
+                return stats.result()
+            for k in range(samples):
+                for layer, eps in zip(layers, noise, strict=True):
+                    layer.noise = eps[k : k + 1]
+                stats.add(torch.softmax(net.run_stages(h, skips, first, n_stages)[0], dim=1))
+            return stats.result()
+        finally:
+            for layer in layers:
+                layer.noise = None
 
     def n_samples(self) -> int:
         return self.options.samples
