@@ -21,7 +21,8 @@ from napari_uqseg.engine.data import case_pairs, load_cases, num_classes_of, spl
 from napari_uqseg.engine.device import resolve_device
 from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, method_class
-from napari_uqseg.engine.store import load_model, save_model
+from napari_uqseg.engine.store import load_model, read_card, save_model
+from napari_uqseg.engine.temperature import fit_method_temperature
 from napari_uqseg.engine.training import TrainConfig
 from napari_uqseg.engine.unet import UNetConfig
 
@@ -133,6 +134,34 @@ def train(
     save_model(method, out_dir, labels, summary)
     shutil.rmtree(work, ignore_errors=True)
     return out_dir
+
+
+def calibrate(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    data_dir: str | Path | None = None,
+    cases: list[str] | None = None,
+    device: str = "auto",
+) -> tuple[Path, float]:
+    """Fit the temperature of a trained model on validation cases and save the calibrated copy ``out_dir``.
+
+    By default the cases are the validation split the model's training held out, from the dataset it was
+    trained on (both recorded in its card); ``cases`` and ``data_dir`` choose others. The weights are not
+    changed; the mask changes only where blended windows or pooled samples disagree (argmax of one softmax
+    ignores ``T``). Returns the folder and the temperature.
+    """
+    card = read_card(model_dir)
+    data = card.training.get("data", {})
+    data_dir = data_dir or data.get("dir")
+    cases = cases or data.get("val_cases")
+    if not data_dir or not cases:
+        raise InputError(str(model_dir), "the card names no validation cases: pass --data and --cases")
+    method = load_model(model_dir, str(resolve_device(device)))
+    val = load_cases(data_dir, cases, method.normalisation, method.net_config.spatial_dims)
+    method.temperature = fit_method_temperature(method, val)
+    method.to("cpu")
+    training = {**card.training, "calibration": {"temperature": method.temperature, "cases": cases}}
+    return save_model(method, out_dir, card.labels, training), method.temperature
 
 
 def predict_file(

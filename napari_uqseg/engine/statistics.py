@@ -52,6 +52,12 @@ class SampleStatistics:
         }
 
 
+def tile_samples(t: torch.Tensor, k: int) -> torch.Tensor:
+    """``(B, ...) -> (k * B, ...)``: chunk ``j`` of the result is sample ``j`` of every window
+    (sample-major, so ``result.view(k, B, ...)`` separates the samples again)."""
+    return t.repeat(k, *([1] * (t.ndim - 1)))
+
+
 def single_sample_statistics(prob: torch.Tensor) -> dict[str, torch.Tensor]:
     """Statistics of a deterministic prediction (one sample)."""
     stats = SampleStatistics()

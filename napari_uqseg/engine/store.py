@@ -78,7 +78,7 @@ def save_model(method: UQMethod, model_dir: str | Path, labels: dict[str, str], 
         patch_size=list(method.patch_size),
         normalisation=method.normalisation,
         labels=labels,
-        extra=method.extra_state(),
+        extra={**method.extra_state(), "temperature": method.temperature},
         training=training,
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
@@ -124,5 +124,6 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> UQMethod:
     method.normalisation = card.normalisation
     method.load_weights(model_dir)
     method.load_extra_state(card.extra)
+    method.temperature = float(card.extra.get("temperature", 1.0))
     method.model_dir = model_dir
     return method.to(device)

@@ -173,3 +173,43 @@ def test_partial_bayes_grouped_samples_through_the_sliding_window():
         torch.manual_seed(11)
         results.append(window_statistics_over_volume(method, image))
     _assert_close(*results)
+
+
+def _vi_pair(samples: int, chunk: int):
+    config = UNetConfig(channels=(4, 8, 16))
+    plain = method_class("vi_multihead")(config, {"heads": 2, "samples": samples, "batch_samples": 1})
+    fast = method_class("vi_multihead")(config, {"heads": 2, "samples": samples, "batch_samples": chunk})
+    fast.nets.load_state_dict(plain.nets.state_dict())
+    plain.eval()
+    fast.eval()
+    return plain, fast
+
+
+def test_vi_multihead_chunked_head_samples_equal_the_loop_without_noise():
+    # sigma ~ 0: every sample is the heads' mean, so any mix-up of windows and samples shows
+    plain, fast = _vi_pair(samples=5, chunk=3)
+    with torch.no_grad():
+        for method in (plain, fast):
+            for name, p in method.nets.named_parameters():
+                if name.endswith("rho"):
+                    p.fill_(-30.0)
+    x = _windows()
+    _assert_close(_stats(fast, x), _stats(plain, x))
+
+
+def test_vi_multihead_chunked_head_samples_match_the_loop_in_distribution():
+    # LRT noise is drawn per output element: tiled rows are independent samples of the same distribution;
+    # 2 heads x 100 samples each, the same Monte-Carlo bound as MC-Dropout's test above
+    plain, fast = _vi_pair(samples=100, chunk=10)
+    with torch.no_grad():
+        for method in (plain, fast):
+            for name, p in method.nets.named_parameters():
+                if name.endswith("rho"):
+                    p.fill_(-1.0)  # sigma ~ 0.31: samples clearly differ
+    x = _windows(batch=1)
+    a, b = _stats(plain, x, seed=1), _stats(fast, x, seed=2)
+    for key in ("mean_prob", "mean_sq_prob", "expected_entropy"):
+        assert float((a[key] - b[key]).abs().mean()) < 0.02, key
+    variance = lambda s: s["mean_sq_prob"] - s["mean_prob"] ** 2  # noqa: E731
+    assert float(variance(a).mean()) > 1e-4
+    assert abs(float(variance(a).mean() - variance(b).mean())) < 0.2 * float(variance(a).mean())

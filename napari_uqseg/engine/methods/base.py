@@ -56,6 +56,7 @@ class UQMethod(ABC):
         self.patch_size: tuple[int, ...] = (64,) * net_config.spatial_dims
         self.normalisation = "zscore"
         self.device = torch.device("cpu")
+        self.temperature = 1.0  # post-hoc calibration of every sample's logits (engine.temperature)
         self.nets = nn.ModuleDict()
         self.build()
 
@@ -85,6 +86,11 @@ class UQMethod(ABC):
         return float(self.n_samples())
 
     # -- shared behaviour ---------------------------------------------------------------------
+    def probabilities(self, logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
+        """Softmax of ``logits / temperature`` along the class axis ``dim``: every sample's class
+        probabilities at inference (calibrate-then-pool; training losses use the raw logits)."""
+        return torch.softmax(logits / self.temperature, dim=dim)
+
     def extra_state(self) -> dict[str, Any]:
         """JSON-able state that defines the model beyond ``self.nets`` (e.g. a temperature)."""
         return {}

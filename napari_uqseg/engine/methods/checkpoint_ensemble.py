@@ -218,7 +218,7 @@ class CheckpointEnsemble(UQMethod):
         stats = SampleStatistics()
         for state in self._checkpoints():
             net.load_state_dict(state)  # copy_ casts fp16 -> fp32 onto the net's device
-            stats.add(torch.softmax(net(x), dim=1))
+            stats.add(self.probabilities(net(x)))
         return stats.result()
 
     def n_samples(self) -> int:

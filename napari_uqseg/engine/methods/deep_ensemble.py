@@ -84,10 +84,10 @@ class DeepEnsemble(UQMethod):
         stats = SampleStatistics()
         if self.options.batched and not torch.is_grad_enabled():  # the stack is a copy: inference only
             forward, params, buffers = self._stacked()
-            stats.add(torch.softmax(forward(params, buffers, x), dim=2), stacked=True)  # (M, B, C, *S)
+            stats.add(self.probabilities(forward(params, buffers, x), dim=2), stacked=True)  # (M, B, C, *S)
             return stats.result()
         for net in self.members():
-            stats.add(torch.softmax(net(x), dim=1))
+            stats.add(self.probabilities(net(x)))
         return stats.result()
 
     def n_samples(self) -> int:

@@ -8,11 +8,9 @@ from pathlib import Path
 import torch
 
 from napari_uqseg.core.progress import Progress
-from napari_uqseg.engine.data import Case
-from napari_uqseg.engine.inference import blend_windows
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
 from napari_uqseg.engine.statistics import single_sample_statistics
-from napari_uqseg.engine.temperature import fit_temperature, roi_logits
+from napari_uqseg.engine.temperature import fit_method_temperature
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet
 
@@ -24,14 +22,6 @@ class DeterministicOptions:
     temperature_scaling: bool = True
 
 
-@torch.no_grad()
-def case_logits(net: torch.nn.Module, case: Case, patch_size: tuple[int, ...], device: torch.device) -> torch.Tensor:
-    """Sliding-window logits ``(C, *S)`` of one network on one normalised case (on the CPU)."""
-    net.eval()
-    x = torch.from_numpy(case.image)[None, None]
-    return blend_windows(net, x, patch_size, device)[0]
-
-
 @register
 class Deterministic(UQMethod):
     name = "deterministic"
@@ -41,7 +31,6 @@ class Deterministic(UQMethod):
 
     def build(self) -> None:
         self.nets["net"] = UNet(self.net_config)
-        self.temperature = 1.0
 
     def fit(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:
         net = self.nets["net"]
@@ -49,18 +38,11 @@ class Deterministic(UQMethod):
         history = fit_network(net, lambda x, y, _: loss(net(x), y), data.sampler(cfg), cfg, progress, work_dir=work_dir)
         if self.options.temperature_scaling and data.val:
             progress(0, 1, "fitting temperature on validation voxels")
-            logits, labels = roi_logits(lambda c: case_logits(net, c, self.patch_size, self.device), data.val)
-            self.temperature = fit_temperature(logits, labels)
+            self.temperature = fit_method_temperature(self, data.val)
         return {"net": history, "temperature": self.temperature}
 
     def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return single_sample_statistics(torch.softmax(self.nets["net"](x) / self.temperature, dim=1))
+        return single_sample_statistics(self.probabilities(self.nets["net"](x)))
 
     def n_samples(self) -> int:
         return 1
-
-    def extra_state(self) -> dict:
-        return {"temperature": self.temperature}
-
-    def load_extra_state(self, state: dict) -> None:
-        self.temperature = float(state.get("temperature", 1.0))

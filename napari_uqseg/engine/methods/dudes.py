@@ -174,7 +174,7 @@ class Dudes(UQMethod):
     def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.nets.eval()
         logits, u = self.student(x)
-        return {**single_sample_statistics(torch.softmax(logits, dim=1)), "class_std": u}
+        return {**single_sample_statistics(self.probabilities(logits)), "class_std": u}
 
     def n_samples(self) -> int:
         return 1

@@ -10,7 +10,7 @@ import torch
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.layers.masksembles import Masksembles
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
-from napari_uqseg.engine.statistics import SampleStatistics
+from napari_uqseg.engine.statistics import SampleStatistics, tile_samples
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet
 
@@ -63,13 +63,13 @@ class MasksemblesMethod(UQMethod):
                 for j in range(n):
                     for layer in layers:
                         layer.only = j
-                    stats.add(torch.softmax(net(x), dim=1))
+                    stats.add(self.probabilities(net(x)))
             finally:
                 for layer in layers:
                     layer.only = None
             return stats.result()
-        tiled = x.repeat(n, *([1] * (x.ndim - 1)))  # chunk j = all windows under mask j
-        prob = torch.softmax(net(tiled), dim=1)
+        tiled = tile_samples(x, n)  # chunk j = all windows under mask j
+        prob = self.probabilities(net(tiled))
         stats.add(prob.view(n, batch, *prob.shape[1:]), stacked=True)
         return stats.result()
 

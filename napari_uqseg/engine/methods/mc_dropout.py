@@ -11,7 +11,7 @@ from torch import nn
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
-from napari_uqseg.engine.statistics import SampleStatistics
+from napari_uqseg.engine.statistics import SampleStatistics, tile_samples
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet
 
@@ -37,11 +37,6 @@ class MCDropoutOptions:
                 "mc_dropout options",
                 f"samples and batch_samples must be >= 1, got {self.samples}, {self.batch_samples}",
             )
-
-
-def _tile(t: torch.Tensor, k: int) -> torch.Tensor:
-    """``(B, ...) -> (k * B, ...)``: chunk ``j`` of the result is sample ``j`` of every window."""
-    return t.repeat(k, *([1] * (t.ndim - 1)))
 
 
 def encoder_without_dropout(net: UNet, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -90,11 +85,11 @@ class MCDropout(UQMethod):
         while done < o.samples:
             k = min(o.batch_samples, o.samples - done)
             if shared:
-                h_k = net.encoder_layers[-1](_tile(h, k))  # the bottleneck dropout draws k masks at once
-                logits = net.head(net.decode(h_k, [_tile(s, k) for s in skips]))
+                h_k = net.encoder_layers[-1](tile_samples(h, k))  # the bottleneck dropout draws k masks at once
+                logits = net.head(net.decode(h_k, [tile_samples(s, k) for s in skips]))
             else:
-                logits = net(_tile(x, k))
-            prob = torch.softmax(logits, dim=1)
+                logits = net(tile_samples(x, k))
+            prob = self.probabilities(logits)
             stats.add(prob.view(k, x.shape[0], *prob.shape[1:]), stacked=True)
             done += k
         return stats.result()

@@ -18,7 +18,7 @@ from napari_uqseg.engine.data import PatchSampler
 from napari_uqseg.engine.layers.lrt_conv import conv_macs
 from napari_uqseg.engine.layers.partial_gaussian import PartialGaussian, partial_layers, wrap_convolutions
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
-from napari_uqseg.engine.statistics import SampleStatistics
+from napari_uqseg.engine.statistics import SampleStatistics, tile_samples
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet
 
@@ -244,7 +244,7 @@ class PartialBayes(UQMethod):
         stats = SampleStatistics()
         if first == n_stages:  # nothing Bayesian: every sample is the same
             for _ in range(samples):
-                stats.add(torch.softmax(h, dim=1))
+                stats.add(self.probabilities(h))
             return stats.result()
         layers = [layer for layer in self.layers() if layer.bayesian_count]
         # every draw up front, layer by layer, so both paths consume the same random numbers
@@ -253,14 +253,14 @@ class PartialBayes(UQMethod):
             if self.options.batched and not torch.is_grad_enabled():
                 for layer, eps in zip(layers, noise, strict=True):
                     layer.noise = eps
-                tile = (samples,) + (1,) * (x.ndim - 1)
-                logits = net.run_stages(h.repeat(tile), [s.repeat(tile) for s in skips], first, n_stages)[0]
-                stats.add(torch.softmax(logits, dim=1).view(samples, *h.shape[:1], *logits.shape[1:]), stacked=True)
+                tiled = [tile_samples(t, samples) for t in (h, *skips)]
+                logits = net.run_stages(tiled[0], tiled[1:], first, n_stages)[0]
+                stats.add(self.probabilities(logits).view(samples, *h.shape[:1], *logits.shape[1:]), stacked=True)
                 return stats.result()
             for k in range(samples):
                 for layer, eps in zip(layers, noise, strict=True):
                     layer.noise = eps[k : k + 1]
-                stats.add(torch.softmax(net.run_stages(h, skips, first, n_stages)[0], dim=1))
+                stats.add(self.probabilities(net.run_stages(h, skips, first, n_stages)[0]))
             return stats.result()
         finally:
             for layer in layers:

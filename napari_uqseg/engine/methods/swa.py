@@ -117,7 +117,7 @@ class SWA(UQMethod):
     def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         net = self.nets["net"]
         net.eval()
-        return single_sample_statistics(torch.softmax(net(x), dim=1))
+        return single_sample_statistics(self.probabilities(net(x)))
 
     def n_samples(self) -> int:
         return 1

@@ -20,7 +20,7 @@ from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.layers.lrt_conv import LRTConv, conv_macs
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
-from napari_uqseg.engine.statistics import SampleStatistics
+from napari_uqseg.engine.statistics import SampleStatistics, tile_samples
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet, UNetConfig
 
@@ -57,6 +57,11 @@ class VIMultiHeadOptions:
         initialised means 0.1 would drown the signal of the small heads, so we start at 0.01.
     seed : int
         Seed of head ``h``'s initialisation is ``seed + 1000 h``.
+    batch_samples : int
+        Samples of one head drawn at once at inference, as one tiled batch (LRT noise is drawn per output
+        element, so the rows are independent samples); activation memory grows with it. 0 (auto): all ``S``
+        on a GPU, one at a time on the CPU, where full-resolution LRT convolutions on a tiled batch measured
+        1.3-2x slower than the loop (2 cores, 40x56x40 window).
     """
 
     heads: int = 4
@@ -69,10 +74,13 @@ class VIMultiHeadOptions:
     prior_sigma: float = 0.1
     sigma_init: float = 0.01
     seed: int = 0
+    batch_samples: int = 0
 
     def __post_init__(self) -> None:
-        if self.heads < 1 or self.samples < 1 or self.train_samples < 1 or self.split < 1:
-            raise InputError("vi_multihead options", "heads, samples, train_samples and split must be >= 1")
+        if min(self.heads, self.samples, self.train_samples, self.split) < 1 or self.batch_samples < 0:
+            raise InputError(
+                "vi_multihead options", "heads, samples, train_samples and split must be >= 1, batch_samples >= 0"
+            )
         if not 0.0 <= self.lam <= 1.0:
             raise InputError("vi_multihead lam", f"must be in [0, 1], got {self.lam}")
         if self.kl_normaliser not in ("train_voxels", "none"):
@@ -182,8 +190,7 @@ class VIMultiHead(UQMethod):
         def step_loss(x: torch.Tensor, y: torch.Tensor, _: int) -> torch.Tensor:
             h, skips = self.base_features(x)
             # the S samples of a head run as one batch: LRT noise is drawn per output element
-            h, skips = h.repeat(s, *[1] * (h.ndim - 1)), [k.repeat(s, *[1] * (k.ndim - 1)) for k in skips]
-            ys = y.repeat(s, *[1] * (y.ndim - 1))
+            h, skips, ys = tile_samples(h, s), [tile_samples(k, s) for k in skips], tile_samples(y, s)
             logits = [head(h, skips) for head in self.heads()]
             head_term = sum(loss(z, ys) for z in logits) / len(logits)
             mean_prob = sum(torch.softmax(z, dim=1) for z in logits) / len(logits)
@@ -200,9 +207,16 @@ class VIMultiHead(UQMethod):
         self.nets.eval()
         h, skips = self.base_features(x)  # once per window
         stats = SampleStatistics()
+        samples, chunk = self.options.samples, self.options.batch_samples
+        if chunk == 0:
+            chunk = samples if self.device.type == "cuda" else 1
         for head in self.heads():
-            for _ in range(self.options.samples):  # one sample at a time: memory independent of S
-                stats.add(torch.softmax(head(h, skips), dim=1))
+            done = 0
+            while done < samples:  # chunks of samples: memory grows with the chunk, not with S
+                k = min(chunk, samples - done)
+                logits = head(tile_samples(h, k), [tile_samples(s, k) for s in skips])
+                stats.add(self.probabilities(logits).view(k, *x.shape[:1], *logits.shape[1:]), stacked=True)
+                done += k
         return stats.result()
 
     def n_samples(self) -> int:
