@@ -71,6 +71,8 @@ def test_finetune_resumes_after_kill9(server):
     orphan = row["pid"]
     server.kill9()
     assert not gone(orphan)  # the job process outlives the crashed server ...
+    # ... paused, so it cannot finish the fine-tune on its own while a slow machine restarts the server
+    psutil.Process(orphan).suspend()
     server.start()
     wait_for(lambda: gone(orphan), 20, "the orphaned job process to be killed")  # ... until the restart kills it
     backend = RemoteBackend(server.url, server.token)
