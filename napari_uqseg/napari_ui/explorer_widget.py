@@ -76,7 +76,7 @@ class ExplorerWidget(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().sectionClicked.connect(self._header_clicked)
         self.table.itemSelectionChanged.connect(self._selection_changed)
-        self.figure = Figure(figsize=(4, 7.5))
+        self.figure = Figure(figsize=(4, 7.5), layout="constrained")  # re-laid out at every canvas size
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(420)
 
@@ -242,7 +242,6 @@ class ExplorerWidget(QWidget):
         draw_risk_coverage(axes[1], data["risk_coverage"], title=f"{data['case_id']}: risk-coverage")
         scatter = data["scatter"]
         draw_case_scatter(axes[2], scatter["case_scores"], scatter["dice"], scatter["highlight"], data["failure_dice"])
-        self.figure.tight_layout()
         self.canvas.draw_idle()
 
 
