@@ -6,11 +6,21 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_uqseg.core.review import foreground_roi
+
+
+def overlay_slice(mask: np.ndarray, uncertainty: np.ndarray, axis: int = 2) -> int:
+    """Index along ``axis`` of the slice with the most uncertainty summed over the dilated predicted
+    foreground (the review's region of interest): noise far from the structure does not choose it."""
+    near = np.where(foreground_roi(mask), uncertainty, 0.0)
+    return int(np.argmax(near.sum(axis=tuple(a for a in range(near.ndim) if a != axis))))
+
 
 def save_overlay_png(
     image: np.ndarray, mask: np.ndarray, uncertainty: np.ndarray, path: str | Path, axis: int = 2, title: str = ""
 ) -> Path:
-    """Write a two-panel PNG of the most uncertain slice along ``axis``.
+    """Write a two-panel PNG of the slice along ``axis`` with the most uncertainty around the prediction
+    (:func:`overlay_slice`).
 
     Parameters
     ----------
@@ -29,7 +39,7 @@ def save_overlay_png(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    index = int(np.argmax(uncertainty.sum(axis=tuple(a for a in range(3) if a != axis))))
+    index = overlay_slice(mask, uncertainty, axis)
     take = [slice(None)] * 3
     take[axis] = index
     img, lab, unc = (np.rot90(a[tuple(take)]) for a in (image, mask, uncertainty))
@@ -45,7 +55,7 @@ def save_overlay_png(
     )
     axes[1].set_title("uncertainty (predictive entropy, nats)")
     fig.colorbar(heat, ax=axes[1], fraction=0.046)
-    fig.suptitle(f"{title}  slice {index} along axis {axis} (most uncertain)")
+    fig.suptitle(f"{title}  slice {index} along axis {axis} (most uncertain around the mask)")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)

@@ -31,14 +31,21 @@ def test_teacher_target_is_the_std_of_the_predicted_class(ddof):
     np.testing.assert_allclose(target[0, 0].numpy(), core["class_std"], atol=1e-5)
 
 
-def test_roi_dilates_label_and_teacher_foreground():
+def test_roi_covers_label_and_teacher_foreground():
     label = torch.zeros(1, 1, 9, 9, 9, dtype=torch.long)
     label[0, 0, 4, 4, 4] = 1
     predicted = torch.zeros_like(label)
     predicted[0, 0, 0, 0, 0] = 2
-    w = roi_weights(label, predicted, margin=1, background=0.01)
+    w = roi_weights(label, predicted, margin=1, background=0.01, mode="dilated_foreground")
     assert float(w[0, 0, 3:6, 3:6, 3:6].min()) == 1.0 and float(w[0, 0, :2, :2, :2].min()) == 1.0
     assert int((w == 1.0).sum()) == 27 + 8 and float(w[0, 0, 8, 8, 8]) == pytest.approx(0.01)
+    # the default box: from the teacher's voxel at the corner to the label's voxel, grown by 1
+    box = roi_weights(label, predicted, margin=1, background=0.01)
+    assert int((box == 1.0).sum()) == 6**3 and float(box[0, 0, 5, 5, 5]) == 1.0
+    assert float(box[0, 0, 6, 0, 0]) == pytest.approx(0.01)
+    # per patch of the batch: an empty patch has no ROI at all
+    both = roi_weights(torch.cat([label, torch.zeros_like(label)]), torch.zeros(2, 1, 9, 9, 9), 0, 0.0)
+    assert int(both[0].sum()) == 1 and int(both[1].sum()) == 0
     u, t = torch.full((1, 1, 9, 9, 9), 0.2), torch.zeros(1, 1, 9, 9, 9)
     assert float(rmsle(u, t)) == pytest.approx(float(torch.log1p(torch.tensor(0.2))))
     assert float(rmsle(u, t, w)) == pytest.approx(float(rmsle(u, t)))  # constant error: weights do not matter
