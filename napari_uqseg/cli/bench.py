@@ -57,7 +57,9 @@ def remote_vs_local(settings, shape: tuple[int, ...]) -> dict:
         model = save_model(
             build_untrained("deterministic", settings.channels, settings.patch), Path(tmp) / "m", LABELS, {}
         )
-        return loopback_bench(model, shape, settings.repeats, settings.device, work_dir=tmp)
+        import torch
+
+        return loopback_bench(model, shape, settings.repeats, settings.device, tmp, torch.get_num_threads())
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ def loopback_bench(
     repeats: int = 3,
     device: str = "cpu",
     work_dir: str | Path | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Median predict time through ``RemoteBackend`` on 127.0.0.1 and through ``LocalBackend``.
 
@@ -47,12 +48,15 @@ def loopback_bench(
         Timed calls per side (after the warm-up).
     device : str
         Device of both the server and the in-process engine.
+    threads : int or None
+        CPU threads of the server process; pass the in-process engine's (``torch.get_num_threads()``) so
+        both sides compute with the same threads.
 
     Returns
     -------
     dict
         ``remote_s``, ``local_s`` (medians, seconds), ``ratio`` (remote / local), ``remote_all_s``,
-        ``local_all_s``, ``remote_phases`` (median upload/request/download s), ``shape``, ``device``.
+        ``local_all_s``, ``remote_phases`` (median upload/request/download s), ``shape``, ``device``, ``threads``.
     """
     from napari_uqseg.client.local import LocalBackend
     from napari_uqseg.client.remote import RemoteBackend
@@ -65,7 +69,7 @@ def loopback_bench(
             local_times = _time_calls(lambda: local.predict(volume, "bench"), repeats)
         finally:
             local.close()
-        server = start_server(Path(tmp) / "server", {"bench": Path(model_dir)}, device=device)
+        server = start_server(Path(tmp) / "server", {"bench": Path(model_dir)}, device=device, threads=threads)
         try:
             remote = RemoteBackend(server.url, server.token)
             phases: list[dict[str, float]] = []
@@ -82,6 +86,7 @@ def loopback_bench(
     return {
         "shape": list(shape),
         "device": device,
+        "threads": threads,
         "repeats": repeats,
         "remote_s": remote_s,
         "local_s": local_s,

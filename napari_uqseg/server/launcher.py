@@ -42,6 +42,8 @@ class ServerHandle:
         Its data folder (ledger, images, models ...).
     models : dict
         Model name -> imported source folder.
+    threads : int or None
+        ``OMP_NUM_THREADS`` of the server (``None``: the caller's, else 1, so test servers stay small).
     """
 
     url: str
@@ -53,6 +55,7 @@ class ServerHandle:
     process: subprocess.Popen | None = None
     log_path: Path | None = None
     extra_args: list[str] = field(default_factory=list)
+    threads: int | None = None
 
     def command(self) -> list[str]:
         imports = [arg for name, path in self.models.items() for arg in ("--import-model", f"{name}={path}")]
@@ -75,7 +78,8 @@ class ServerHandle:
 
     def start(self, timeout: float = 120.0) -> ServerHandle:
         """Start (or restart, on the same port and data folder) and wait until ``/v1/health`` answers."""
-        env = {**os.environ, "UQSEG_TOKEN": self.token, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        threads = str(self.threads) if self.threads else os.environ.get("OMP_NUM_THREADS", "1")
+        env = {**os.environ, "UQSEG_TOKEN": self.token, "OMP_NUM_THREADS": threads}
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115  (the child owns the descriptor after Popen)
         self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -124,10 +128,12 @@ def start_server(
     token: str | None = None,
     device: str = "cpu",
     extra_args: list[str] | None = None,
+    threads: int | None = None,
 ) -> ServerHandle:
     """Start ``uqseg serve`` on a free port with ``data_dir``, importing ``models``; returns the handle.
 
-    ``extra_args`` are appended to the command line (e.g. ``["--max-upload-mb", "1"]``).
+    ``extra_args`` are appended to the command line (e.g. ``["--max-upload-mb", "1"]``); ``threads``
+    sets the server's ``OMP_NUM_THREADS`` (see ``ServerHandle``).
     """
     port = free_port()
     handle = ServerHandle(
@@ -138,5 +144,6 @@ def start_server(
         models=dict(models or {}),
         device=device,
         extra_args=list(extra_args or []),
+        threads=threads,
     )
     return handle.start()
