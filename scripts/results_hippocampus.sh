@@ -9,6 +9,10 @@ data="${1:-../shared/data/msd_hippocampus}"
 mkdir -p runs/logs runs/hippo_models runs/hippo_reports
 [ -f runs/hippo_split/test.txt ] || uqseg split --data "$data" --out runs/hippo_split
 
+score_map() {  # the uncertainty map a method is scored by: DUDES by its distilled std, the others by entropy
+  [ "$1" = dudes ] && echo class_std || echo entropy
+}
+
 run_method() {  # train (unless the model exists) and evaluate one method
   local m=$1 start
   start=$(date +%s)
@@ -18,7 +22,7 @@ run_method() {  # train (unless the model exists) and evaluate one method
       || { echo "$m: training failed (runs/logs/train_$m.log)"; return 1; }
   fi
   OMP_NUM_THREADS=1 uqseg evaluate --model "runs/hippo_models/$m" --data "$data" --cases runs/hippo_split/test.txt \
-    --report "runs/hippo_reports/$m" --overwrite --device cpu > "runs/logs/evaluate_$m.log" 2>&1 \
+    --report "runs/hippo_reports/$m" --map "$(score_map "$m")" --overwrite --device cpu > "runs/logs/evaluate_$m.log" 2>&1 \
     || { echo "$m: evaluation failed (runs/logs/evaluate_$m.log)"; return 1; }
   echo "$m done in $(( $(date +%s) - start )) s"
 }
