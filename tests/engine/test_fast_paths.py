@@ -175,10 +175,15 @@ def test_partial_bayes_grouped_samples_through_the_sliding_window():
     _assert_close(*results)
 
 
-def _vi_pair(samples: int, chunk: int):
+def _vi_pair(samples: int, chunk: int, rho: float):
+    """The loop and the chunked path on the same weights, every posterior ``rho`` set to ``rho``."""
     config = UNetConfig(channels=(4, 8, 16))
     plain = method_class("vi_multihead")(config, {"heads": 2, "samples": samples, "batch_samples": 1})
     fast = method_class("vi_multihead")(config, {"heads": 2, "samples": samples, "batch_samples": chunk})
+    with torch.no_grad():
+        for name, p in plain.nets.named_parameters():
+            if name.endswith("rho"):
+                p.fill_(rho)
     fast.nets.load_state_dict(plain.nets.state_dict())
     plain.eval()
     fast.eval()
@@ -187,12 +192,7 @@ def _vi_pair(samples: int, chunk: int):
 
 def test_vi_multihead_chunked_head_samples_equal_the_loop_without_noise():
     # sigma ~ 0: every sample is the heads' mean, so any mix-up of windows and samples shows
-    plain, fast = _vi_pair(samples=5, chunk=3)
-    with torch.no_grad():
-        for method in (plain, fast):
-            for name, p in method.nets.named_parameters():
-                if name.endswith("rho"):
-                    p.fill_(-30.0)
+    plain, fast = _vi_pair(samples=5, chunk=3, rho=-30.0)
     x = _windows()
     _assert_close(_stats(fast, x), _stats(plain, x))
 
@@ -200,12 +200,7 @@ def test_vi_multihead_chunked_head_samples_equal_the_loop_without_noise():
 def test_vi_multihead_chunked_head_samples_match_the_loop_in_distribution():
     # LRT noise is drawn per output element: tiled rows are independent samples of the same distribution;
     # 2 heads x 100 samples each, the same Monte-Carlo bound as MC-Dropout's test above
-    plain, fast = _vi_pair(samples=100, chunk=10)
-    with torch.no_grad():
-        for method in (plain, fast):
-            for name, p in method.nets.named_parameters():
-                if name.endswith("rho"):
-                    p.fill_(-1.0)  # sigma ~ 0.31: samples clearly differ
+    plain, fast = _vi_pair(samples=100, chunk=10, rho=-1.0)  # sigma ~ 0.31: samples clearly differ
     x = _windows(batch=1)
     a, b = _stats(plain, x, seed=1), _stats(fast, x, seed=2)
     for key in ("mean_prob", "mean_sq_prob", "expected_entropy"):
