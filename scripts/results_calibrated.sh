@@ -19,5 +19,5 @@ for m in "${methods[@]}"; do
   OMP_NUM_THREADS=1 uqseg evaluate --model "runs/hippo_models_ts/$m" --data "$data" --cases runs/hippo_split/test.txt \
     --report "runs/hippo_reports_ts/$m" --map "$map" --overwrite --device cpu > "runs/logs/evaluate_ts_$m.log" 2>&1 \
     || { echo "$m: evaluation failed (runs/logs/evaluate_ts_$m.log)"; continue; }
-  echo "$m calibrated: $(tail -1 "runs/logs/calibrate_$m.log" 2>/dev/null)"
+  echo "$m: temperature $(python -c "import json; print(json.load(open('runs/hippo_models_ts/$m/model.json'))['extra']['temperature'])")"
 done
