@@ -5,13 +5,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
+. scripts/score_map.sh
 data="${1:-../shared/data/msd_hippocampus}"
 mkdir -p runs/logs runs/hippo_models runs/hippo_reports
 [ -f runs/hippo_split/test.txt ] || uqseg split --data "$data" --out runs/hippo_split
 
-score_map() {  # the uncertainty map a method is scored by: DUDES by its distilled std, the others by entropy
-  [ "$1" = dudes ] && echo class_std || echo entropy
-}
 
 run_method() {  # train (unless the model exists) and evaluate one method
   local m=$1 start

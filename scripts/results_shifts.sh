@@ -5,9 +5,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
+. scripts/score_map.sh
 data="${1:-../shared/data/msd_hippocampus}"
 methods=(deterministic mc_dropout deep_ensemble dudes)
-map_of() { [ "$1" = dudes ] && echo class_std || echo entropy; }  # as in results_calibrated.sh
 shifts=(noise:3 bias:3 motion:3)
 mkdir -p runs/logs runs/hippo_reports_shift
 for m in "${methods[@]}"; do
@@ -15,7 +15,7 @@ for m in "${methods[@]}"; do
     out="runs/hippo_reports_shift/${m}_${s/:/_}"
     [ -f "$out/report.json" ] && continue
     OMP_NUM_THREADS=1 uqseg evaluate --model "runs/hippo_models_ts/$m" --data "$data" --cases runs/hippo_split/test.txt \
-      --shift "$s" --map "$(map_of "$m")" --report "$out" --overwrite --device cpu > "runs/logs/evaluate_shift_${m}_${s/:/_}.log" 2>&1 \
+      --shift "$s" --map "$(score_map "$m")" --report "$out" --overwrite --device cpu > "runs/logs/evaluate_shift_${m}_${s/:/_}.log" 2>&1 \
       || echo "$m $s: evaluation failed"
   done
 done

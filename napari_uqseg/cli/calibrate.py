@@ -18,13 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from napari_uqseg.core.errors import InputError
     from napari_uqseg.engine.api import calibrate, read_case_list
 
-    if Path(args.out).resolve() == Path(args.model).resolve():
-        raise InputError("--out", "must differ from --model: the calibrated copy never replaces the original")
     out, temperature = calibrate(args.model, args.out, args.data, read_case_list(args.cases), args.device)
     print(f"temperature {temperature:.4f}; calibrated model written to {out}")
     return 0

@@ -150,6 +150,8 @@ def calibrate(
     changed; the mask changes only where blended windows or pooled samples disagree (argmax of one softmax
     ignores ``T``). Returns the folder and the temperature.
     """
+    if Path(out_dir).resolve() == Path(model_dir).resolve():
+        raise InputError("--out", "must differ from --model: the calibrated copy never replaces the original")
     card = read_card(model_dir)
     data = card.training.get("data", {})
     data_dir = data_dir or data.get("dir")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
 EPS = 1e-12
@@ -42,6 +44,10 @@ class SampleStatistics:
             self._sum_h += h
         self.n += k
 
+    def add_tiled(self, prob: torch.Tensor, k: int) -> None:
+        """Add ``k`` samples computed on a batch tiled by :func:`tile_samples`: ``(k * B, C, *S)``."""
+        self.add(prob.view(k, prob.shape[0] // k, *prob.shape[1:]), stacked=True)
+
     def result(self) -> dict[str, torch.Tensor]:
         if self.n == 0 or self._sum_p is None:
             raise RuntimeError("no samples were added")
@@ -56,6 +62,15 @@ def tile_samples(t: torch.Tensor, k: int) -> torch.Tensor:
     """``(B, ...) -> (k * B, ...)``: chunk ``j`` of the result is sample ``j`` of every window
     (sample-major, so ``result.view(k, B, ...)`` separates the samples again)."""
     return t.repeat(k, *([1] * (t.ndim - 1)))
+
+
+def sample_chunks(samples: int, chunk: int) -> Iterator[int]:
+    """Sizes of consecutive chunks of at most ``chunk`` samples that add up to ``samples``."""
+    done = 0
+    while done < samples:
+        k = min(chunk, samples - done)
+        yield k
+        done += k
 
 
 def single_sample_statistics(prob: torch.Tensor) -> dict[str, torch.Tensor]:

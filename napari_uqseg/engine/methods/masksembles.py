@@ -55,7 +55,7 @@ class MasksemblesMethod(UQMethod):
         }
 
     def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        n, batch, net = self.options.n_masks, x.shape[0], self.nets["net"]
+        n, net = self.options.n_masks, self.nets["net"]
         stats = SampleStatistics()
         if not self.options.batched:
             layers = [m for m in net.modules() if isinstance(m, Masksembles)]
@@ -69,8 +69,7 @@ class MasksemblesMethod(UQMethod):
                     layer.only = None
             return stats.result()
         tiled = tile_samples(x, n)  # chunk j = all windows under mask j
-        prob = self.probabilities(net(tiled))
-        stats.add(prob.view(n, batch, *prob.shape[1:]), stacked=True)
+        stats.add_tiled(self.probabilities(net(tiled)), n)
         return stats.result()
 
     def n_samples(self) -> int:

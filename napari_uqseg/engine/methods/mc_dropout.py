@@ -11,7 +11,7 @@ from torch import nn
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
-from napari_uqseg.engine.statistics import SampleStatistics, tile_samples
+from napari_uqseg.engine.statistics import SampleStatistics, sample_chunks, tile_samples
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet
 
@@ -81,17 +81,13 @@ class MCDropout(UQMethod):
         shared = o.share_encoder and net.config.dropout_where == "decoder"
         if shared:
             h, skips = encoder_without_dropout(net, x)
-        done = 0
-        while done < o.samples:
-            k = min(o.batch_samples, o.samples - done)
+        for k in sample_chunks(o.samples, o.batch_samples):
             if shared:
                 h_k = net.encoder_layers[-1](tile_samples(h, k))  # the bottleneck dropout draws k masks at once
                 logits = net.head(net.decode(h_k, [tile_samples(s, k) for s in skips]))
             else:
                 logits = net(tile_samples(x, k))
-            prob = self.probabilities(logits)
-            stats.add(prob.view(k, x.shape[0], *prob.shape[1:]), stacked=True)
-            done += k
+            stats.add_tiled(self.probabilities(logits), k)
         return stats.result()
 
     def n_samples(self) -> int:

@@ -255,7 +255,7 @@ class PartialBayes(UQMethod):
                     layer.noise = eps
                 tiled = [tile_samples(t, samples) for t in (h, *skips)]
                 logits = net.run_stages(tiled[0], tiled[1:], first, n_stages)[0]
-                stats.add(self.probabilities(logits).view(samples, *h.shape[:1], *logits.shape[1:]), stacked=True)
+                stats.add_tiled(self.probabilities(logits), samples)
                 return stats.result()
             for k in range(samples):
                 for layer, eps in zip(layers, noise, strict=True):

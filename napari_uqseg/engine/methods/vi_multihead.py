@@ -20,7 +20,7 @@ from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.layers.lrt_conv import LRTConv, conv_macs
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
-from napari_uqseg.engine.statistics import SampleStatistics, tile_samples
+from napari_uqseg.engine.statistics import SampleStatistics, sample_chunks, tile_samples
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet, UNetConfig
 
@@ -211,12 +211,8 @@ class VIMultiHead(UQMethod):
         if chunk == 0:
             chunk = samples if self.device.type == "cuda" else 1
         for head in self.heads():
-            done = 0
-            while done < samples:  # chunks of samples: memory grows with the chunk, not with S
-                k = min(chunk, samples - done)
-                logits = head(tile_samples(h, k), [tile_samples(s, k) for s in skips])
-                stats.add(self.probabilities(logits).view(k, *x.shape[:1], *logits.shape[1:]), stacked=True)
-                done += k
+            for k in sample_chunks(samples, chunk):  # memory grows with the chunk, not with S
+                stats.add_tiled(self.probabilities(head(tile_samples(h, k), [tile_samples(s, k) for s in skips])), k)
         return stats.result()
 
     def n_samples(self) -> int:
