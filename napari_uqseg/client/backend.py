@@ -9,7 +9,7 @@ from typing import Any
 
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary, Prediction
-from napari_uqseg.core.review import ReviewRanking
+from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.volume import Volume
 
 

@@ -19,7 +19,7 @@ from napari_uqseg.core.errors import InputError, NotFoundError
 from napari_uqseg.core.nifti_io import nifti_bytes
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
-from napari_uqseg.core.review import ReviewRanking
+from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.volume import Volume, check_image_array
 from napari_uqseg.core.wire import sha256_hex
 

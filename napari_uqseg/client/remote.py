@@ -22,7 +22,7 @@ from napari_uqseg.client.errors import (
 from napari_uqseg.client.wire import image_payload, label_payload, prediction_from_wire
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
-from napari_uqseg.core.review import ReviewRanking
+from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.core.wire import PROTOCOL_VERSION, sha256_hex
 

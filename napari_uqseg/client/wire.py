@@ -11,7 +11,7 @@ import numpy as np
 from napari_uqseg.client.backend import PredictionResult
 from napari_uqseg.core.nifti_io import float_map_from_bytes, nifti_bytes, volume_from_bytes
 from napari_uqseg.core.records import Prediction
-from napari_uqseg.core.review import ReviewRanking
+from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.volume import Volume, check_image_array, check_label_array
 
 

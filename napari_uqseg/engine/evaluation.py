@@ -31,12 +31,12 @@ from napari_uqseg.core.report import (
     error_map,
     worst_region,
 )
+from napari_uqseg.core.report_plots import write_report_plots
 from napari_uqseg.core.shifts import DESCRIPTIONS, apply_shift, case_seed
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.data import case_pairs, num_classes_of
 from napari_uqseg.engine.device import resolve_device
 from napari_uqseg.engine.inference import predict_volume
-from napari_uqseg.engine.report_plots import write_report_plots
 from napari_uqseg.engine.store import load_model, read_card
 
 

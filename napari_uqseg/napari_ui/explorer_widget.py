@@ -31,7 +31,7 @@ from qtpy.QtWidgets import (
 
 from napari_uqseg.core.errors import InputError, UQSegError
 from napari_uqseg.core.report import read_report
-from napari_uqseg.engine.report_plots import draw_case_scatter, draw_reliability, draw_risk_coverage
+from napari_uqseg.core.report_plots import draw_case_scatter, draw_reliability, draw_risk_coverage
 from napari_uqseg.napari_ui.explorer_model import ExplorerModel, LayerSpec
 from napari_uqseg.napari_ui.layers import viewer_camera
 

@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (
 from napari_uqseg.client.backend import Backend
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.records import JobStatus
-from napari_uqseg.core.review import ReviewRanking
+from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.napari_ui.connection import set_status
 from napari_uqseg.napari_ui.workers import describe_error, run_generator, run_task, sleep_unless

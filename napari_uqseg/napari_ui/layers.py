@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_uqseg.core.errors import InputError
-from napari_uqseg.core.review import Region
+from napari_uqseg.core.review_ranking import Region
 from napari_uqseg.core.uncertainty import MAP_DESCRIPTIONS
 from napari_uqseg.core.volume import Volume
 

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 from napari_uqseg.core.errors import InputError
-from napari_uqseg.core.review import Region, ReviewRanking
+from napari_uqseg.core.review_ranking import Region, ReviewRanking
 
 #: table columns of the region queue, in display order
 #: "mass" (sum of uncertainty over the region) is the ranking key; "mean" its average per voxel

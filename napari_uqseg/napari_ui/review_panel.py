@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-from napari_uqseg.core.review import Region
+from napari_uqseg.core.review_ranking import Region
 from napari_uqseg.napari_ui.review_model import REGION_COLUMNS, ReviewQueue, sorted_cases
 
 #: keys that walk the queue while the panel (or a child) has focus

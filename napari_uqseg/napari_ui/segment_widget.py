@@ -25,7 +25,7 @@ from qtpy.QtWidgets import (
 from napari_uqseg.client.backend import Backend, PredictionResult
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.records import MethodInfo, ModelSummary
-from napari_uqseg.core.review import Region
+from napari_uqseg.core.review_ranking import Region
 from napari_uqseg.napari_ui.connection import ConnectionPanel, set_status
 from napari_uqseg.napari_ui.jobs_panel import CorrectionSource, JobsPanel
 from napari_uqseg.napari_ui.layers import (

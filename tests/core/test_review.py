@@ -10,8 +10,6 @@ import pytest
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.review import (
-    Region,
-    ReviewRanking,
     build_review,
     case_score,
     find_regions,
@@ -19,6 +17,7 @@ from napari_uqseg.core.review import (
     review_recall,
     slice_scores,
 )
+from napari_uqseg.core.review_ranking import Region, ReviewRanking
 
 
 def _planted() -> tuple[np.ndarray, np.ndarray]:

@@ -44,8 +44,18 @@ def test_masks_survive_save_and_load(tmp_path):
     other.load_weights(tmp_path)
     saved = [m.masks for m in first.nets.modules() if isinstance(m, Masksembles)]
     loaded = [m.masks for m in other.nets.modules() if isinstance(m, Masksembles)]
-    assert len(saved) == 3  # bottleneck + 2 decoder stages
+    assert len(saved) == 2  # bottleneck + the decoder stage before the last
     assert any(not torch.equal(a, b) for a, b in zip(before, saved, strict=True))
     for a, b in zip(saved, loaded, strict=True):
         assert torch.equal(a, b)
     np.testing.assert_array_equal(saved[0].numpy(), loaded[0].numpy())
+
+
+def test_head_input_is_unmasked_unless_asked():
+    config = UNetConfig(channels=(8, 16, 32))
+    default = method_class("masksembles")(config, {}).nets["net"]
+    assert isinstance(default.encoder_layers[-1], Masksembles)
+    assert isinstance(default.decoder_layers[0], Masksembles)
+    assert not isinstance(default.decoder_layers[-1], Masksembles), "the 1x1 head sees every channel"
+    masked = method_class("masksembles")(config, {"mask_head_input": True}).nets["net"]
+    assert isinstance(masked.decoder_layers[-1], Masksembles)

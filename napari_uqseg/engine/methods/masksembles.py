@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.layers.masksembles import Masksembles
@@ -19,6 +20,9 @@ from napari_uqseg.engine.unet import UNet
 class MasksemblesOptions:
     """``n_masks`` (N) and ``scale`` (S) as in the paper's examples (N=4, S=2); layers go where dropout
     would (bottleneck and decoder stages, the author's advice); ``encoder`` adds them to the encoder too.
+    ``mask_head_input`` also masks the last decoder stage, the input of the 1x1 output convolution: off,
+    because on a narrow last stage (16 channels) the network learned one channel per class there, and each
+    sub-network whose mask dropped that channel never predicted the class (docs/results.md).
     ``batched``: all masks in one tiled forward (activation memory N times one pass); ``False`` is the
     sequential reference, one mask per forward."""
 
@@ -26,6 +30,7 @@ class MasksemblesOptions:
     scale: float = 2.0
     seed: int = 0
     encoder: bool = False
+    mask_head_input: bool = False
     batched: bool = True
 
 
@@ -40,6 +45,8 @@ class MasksemblesMethod(UQMethod):
         net = UNet(self.net_config)
         counter = iter(range(1000))
         net.set_stage_layers(lambda ch: Masksembles(ch, o.n_masks, o.scale, o.seed + next(counter)), encoder=o.encoder)
+        if not o.mask_head_input:
+            net.decoder_layers[-1] = nn.Identity()
         self.nets["net"] = net
 
     def fit(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:

@@ -19,7 +19,7 @@ from napari_uqseg.client.backend import Backend
 from napari_uqseg.core.errors import CancelledError, InputError, UQSegError
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
-from napari_uqseg.core.review import ReviewRanking
+from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.volume import Volume, check_image_array, check_label_array
 
 from .geometry import kji_from_volume, volume_from_kji

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_uqseg.core.errors import InputError
-from napari_uqseg.core.review import REVIEW_STATES, ReviewRanking, build_review
+from napari_uqseg.core.review import build_review
+from napari_uqseg.core.review_ranking import REVIEW_STATES, ReviewRanking
 from napari_uqseg.core.volume import Volume
 
 from .geometry import voxel_to_ras

@@ -1,8 +1,9 @@
 """Figures of an evaluation report: reliability diagram, risk-coverage, Dice after removal, case scatter.
 
 Only matplotlib's object API (``Figure`` + the Agg canvas) is used, never ``pyplot``, so writing PNGs
-changes no global backend and the same ``draw_*`` functions fill the explorer's Qt canvas. The module
-imports neither torch nor Qt, so the napari explorer can use it without the engine's dependencies.
+changes no global backend and the same ``draw_*`` functions fill the explorer's Qt canvas. It sits in core
+(needing matplotlib, which the ``engine`` and ``napari`` extras both carry) because the engine writes these
+figures and the torch-free napari explorer draws them.
 Every ``draw_*`` takes plain lists/arrays as stored in ``report.json`` / ``case.json``.
 """
 
