@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 data="${1:-../shared/data/msd_hippocampus}"
 shift || true
 methods=("$@")
-[ ${#methods[@]} -gt 0 ] || methods=(deterministic mc_dropout deep_ensemble masksembles vi_multihead checkpoint_ensemble swa partial_bayes dudes)
+[ ${#methods[@]} -gt 0 ] || methods=(deterministic mc_dropout deep_ensemble masksembles vi_multihead checkpoint_ensemble checkpoint_ensemble_single_modal swa partial_bayes dudes)
 mkdir -p runs/logs runs/hippo_models_ts runs/hippo_reports_ts
 for m in "${methods[@]}"; do
   if [ ! -f "runs/hippo_models_ts/$m/model.json" ]; then

@@ -11,11 +11,11 @@ mkdir -p runs/logs runs/hippo_models runs/hippo_reports
 [ -f runs/hippo_split/test.txt ] || uqseg split --data "$data" --out runs/hippo_split
 
 
-run_method() {  # train (unless the model exists) and evaluate one method
-  local m=$1 start
+run_method() {  # train (unless the model exists) and evaluate one model: run_method NAME [METHOD (default NAME)]
+  local m=$1 method=${2:-$1} start
   start=$(date +%s)
   if [ ! -f "runs/hippo_models/$m/model.json" ]; then
-    uqseg train --method "$m" --data "$data" --cases runs/hippo_split/train.txt \
+    uqseg train --method "$method" --data "$data" --cases runs/hippo_split/train.txt \
       --config "configs/hippocampus/$m.json" --out "runs/hippo_models/$m" --device cpu > "runs/logs/train_$m.log" 2>&1 \
       || { echo "$m: training failed (runs/logs/train_$m.log)"; return 1; }
   fi
@@ -25,11 +25,15 @@ run_method() {  # train (unless the model exists) and evaluate one method
   echo "$m done in $(( $(date +%s) - start )) s"
 }
 
-chain_a() { for m in deterministic mc_dropout masksembles checkpoint_ensemble swa vi_multihead; do run_method $m; done; }
+chain_a() {
+  for m in deterministic mc_dropout masksembles checkpoint_ensemble; do run_method $m; done
+  run_method checkpoint_ensemble_single_modal checkpoint_ensemble  # the last cycle of the same run, no training
+  for m in swa vi_multihead; do run_method $m; done
+}
 chain_b() { for m in deep_ensemble dudes partial_bayes; do run_method $m; done; }  # dudes distils deep_ensemble
 chain_a & chain_b & wait
 
-python scripts/results_table.py runs/hippo_reports/{deterministic,mc_dropout,deep_ensemble,masksembles,vi_multihead,checkpoint_ensemble,swa,partial_bayes,dudes} \
+python scripts/results_table.py runs/hippo_reports/{deterministic,mc_dropout,deep_ensemble,masksembles,vi_multihead,checkpoint_ensemble,checkpoint_ensemble_single_modal,swa,partial_bayes,dudes} \
   > runs/results_table.md
 python scripts/dudes_fidelity.py --student runs/hippo_models/dudes --teacher runs/hippo_models/deep_ensemble \
   --data "$data" --cases runs/hippo_split/test.txt --out runs/dudes_fidelity.json

@@ -1,8 +1,8 @@
 """Build the markdown results table from `uqseg evaluate` report folders.
 
 Usage: python scripts/results_table.py REPORT_DIR [REPORT_DIR ...] [--baseline deterministic]
-Each report's model card gives the method and its training seconds; training cost is shown as a ratio to the
-baseline's seconds (the same machine and dataset, measured by `uqseg train`).
+Rows are named by their report folder; each report's model card gives its training seconds, shown as a ratio
+to the baseline's (the same machine and dataset, measured by `uqseg train`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> None:
             report["model"]["dir"] if isinstance(report.get("model"), dict) and "dir" in report["model"] else None
         )
         card = read_card(model_dir) if model_dir else None
-        method = card.method if card else Path(folder).name
+        method = Path(folder).name  # the model's name in the results (a method, or a variant of one)
         seconds = card.training.get("seconds", float("nan")) if card else float("nan")
         iterations = _iterations(card.training.get("history", {})) if card else 0
         rows.append((method, report["aggregate"], seconds, iterations, card))

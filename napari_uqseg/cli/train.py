@@ -19,10 +19,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from napari_uqseg.cli.progress_bar import progress_bar
     from napari_uqseg.engine.api import read_case_list, read_config, train
+    from napari_uqseg.engine.store import read_card
 
     config = read_config(args.config)
     cases = read_case_list(args.cases)
     with progress_bar(f"train {args.method}") as progress:
         out = train(args.method, args.data, args.out, config, cases, args.device, progress)
     print(f"model written to {out}")
+    for warning in read_card(out).training.get("member_check", {}).get("warnings", []):
+        print(f"warning (member check on the validation cases): {warning}")
     return 0

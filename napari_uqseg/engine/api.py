@@ -20,6 +20,7 @@ from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.data import case_pairs, load_cases, num_classes_of, split_cases
 from napari_uqseg.engine.device import resolve_device
 from napari_uqseg.engine.inference import predict_volume
+from napari_uqseg.engine.member_check import check_members
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, method_class
 from napari_uqseg.engine.store import load_model, read_card, save_model
 from napari_uqseg.engine.temperature import fit_method_temperature
@@ -130,6 +131,8 @@ def train(
         "seconds": time.perf_counter() - start,
         "device": str(method.device),
     }
+    if data.val and method.n_samples() > 1:
+        summary["member_check"] = check_members(method, data.val, labels)
     method.to("cpu")
     save_model(method, out_dir, labels, summary)
     shutil.rmtree(work, ignore_errors=True)

@@ -20,6 +20,7 @@ from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.data import Case, normalise
 from napari_uqseg.engine.inference import predict_volume
+from napari_uqseg.engine.member_check import check_members
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod
 from napari_uqseg.engine.store import load_model, read_card, save_model
 from napari_uqseg.engine.training import TrainConfig
@@ -180,6 +181,8 @@ def finetune(
         "before": before,
         "after": after,
     }
+    if method.n_samples() > 1:  # no held-out cases here: a member that lost a class shows even on its training cases
+        summary["member_check"] = check_members(method, train_cases, dict(card.labels))
     method.to("cpu")
     save_model(method, out_dir, dict(card.labels), summary)
     return {

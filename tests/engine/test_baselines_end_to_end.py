@@ -51,6 +51,12 @@ def test_predict_writes_every_output_on_the_input_affine(trained, tmp_path, name
     assert probabilities.shape == (20, 22, 18, 3)
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-4)
     assert card.method == name and card.training["seconds"] > 0
+    if name == "deterministic":
+        assert "member_check" not in card.training
+    else:  # the sampled methods are checked member by member on the held-out validation cases
+        check = card.training["member_check"]
+        samples = OPTIONS[name].get("samples") or OPTIONS[name].get("members") or OPTIONS[name].get("n_masks")
+        assert check["cases"] >= 1 and np.shape(check["dice_per_sample_and_class"]) == (samples, 2)
 
 
 @pytest.mark.parametrize("name", BASELINES)

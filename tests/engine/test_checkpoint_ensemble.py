@@ -83,3 +83,27 @@ def test_short_constant_phase_and_bad_variant_are_rejected(synthetic_dataset, ti
     config = _config(tiny_config, checkpoints_per_cycle=3)
     with pytest.raises(InputError, match="checkpoints_per_cycle"):
         train("checkpoint_ensemble", synthetic_dataset, tmp_path / "model", config)
+
+
+def test_single_modal_selected_from_a_multi_modal_run(synthetic_dataset, tiny_config, tmp_path):
+    multi = train("checkpoint_ensemble", synthetic_dataset, tmp_path / "multi", _config(tiny_config))
+    config = {**tiny_config, "method": {**OPTIONS, "variant": "single_modal", "from_model": str(multi)}}
+    single = train("checkpoint_ensemble", synthetic_dataset, tmp_path / "single", config)
+    card = json.loads((single / "model.json").read_text())
+    names = card["extra"]["checkpoints"]
+    assert [int(n.split("_s")[1][:-3]) for n in names] == [7, 8]  # the last cycle's, none trained anew
+    assert card["training"]["history"]["selected_from"] == str(multi)
+    for name in names:  # copied into the new folder, byte for byte
+        assert (single / "checkpoints" / name).read_bytes() == (multi / "checkpoints" / name).read_bytes()
+    x = torch.from_numpy(load_cases(synthetic_dataset, ["synth_001"])[0].image[:16, :16, :16].copy())[None, None]
+    both = load_model(single), load_model(multi)
+    with torch.no_grad():
+        torch.testing.assert_close(both[0].nets["net"](x), both[1].nets["net"](x))  # the same final weights
+    assert both[0].n_samples() == 2 and both[1].n_samples() == 4
+
+
+def test_from_model_of_another_method_is_rejected(synthetic_dataset, tiny_config, tmp_path):
+    det = train("deterministic", synthetic_dataset, tmp_path / "det", tiny_config)
+    config = {**tiny_config, "method": {"from_model": str(det)}}
+    with pytest.raises(InputError, match="not a checkpoint_ensemble"):
+        train("checkpoint_ensemble", synthetic_dataset, tmp_path / "ens", config)

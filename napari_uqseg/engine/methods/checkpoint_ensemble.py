@@ -87,10 +87,15 @@ class CheckpointEnsembleOptions(CyclicalOptions):
     cache_mb : float
         Checkpoints are streamed from disk one at a time; when all of them together are at most this
         size they are read once and kept in memory (fp16) instead of re-read for every window.
+    from_model : str or None
+        Folder of a trained ``checkpoint_ensemble``: keep the checkpoints of the cycles this ``variant``
+        collects (e.g. ``single_modal`` from a multi-modal run) instead of training the same trajectory
+        again, as the paper builds both variants from one run.
     """
 
     variant: str = "multi_modal"
     cache_mb: float = 1024.0
+    from_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -102,6 +107,20 @@ class CheckpointEnsembleOptions(CyclicalOptions):
 def collected_cycles(options: CyclicalOptions, variant: str) -> list[int]:
     """Cycles whose checkpoints are kept: the last one (single-modal) or all (multi-modal)."""
     return [options.cycles - 1] if variant == "single_modal" else list(range(options.cycles))
+
+
+def saved_checkpoints(model_dir: Path, variant: str) -> list[str]:
+    """File names of the checkpoints a trained checkpoint-ensemble folder holds for ``variant``'s cycles."""
+    from napari_uqseg.engine.store import read_card  # store imports the method registry: a top-level import cycles
+
+    card = read_card(model_dir)
+    if card.method != "checkpoint_ensemble":
+        raise InputError("from_model", f"{model_dir} is a {card.method} model, not a checkpoint_ensemble")
+    cycles = collected_cycles(CyclicalOptions(cycles=int(card.options.get("cycles", 3))), variant)
+    files = [f for f in card.extra.get("checkpoints", []) if any(f"_c{c}_" in f for c in cycles)]
+    if not files:
+        raise InputError("from_model", f"{model_dir} has no checkpoints of cycle(s) {cycles}")
+    return files
 
 
 def half_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -126,6 +145,12 @@ class CheckpointEnsemble(UQMethod):
 
     def fit(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:
         o = self.options
+        if o.from_model:
+            source = Path(o.from_model)
+            files = saved_checkpoints(source, o.variant)
+            self.load_weights(source)  # its final weights; checkpoints are read from (and saved from) its folder
+            self.checkpoint_files = files
+            return {"selected_from": str(source), "checkpoints": files}
         cfg = o.train_config(cfg)
         schedule = o.schedule(cfg)
         wanted = schedule.checkpoint_steps(o.checkpoints_per_cycle, collected_cycles(o, o.variant))

@@ -8,10 +8,9 @@ from pathlib import Path
 import torch
 from torch.optim.swa_utils import AveragedModel, update_bn
 
-from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
-from napari_uqseg.engine.methods.checkpoint_ensemble import CHECKPOINT_DIR, CyclicalOptions
+from napari_uqseg.engine.methods.checkpoint_ensemble import CHECKPOINT_DIR, CyclicalOptions, saved_checkpoints
 from napari_uqseg.engine.statistics import single_sample_statistics
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet
@@ -38,16 +37,7 @@ class SWAOptions(CyclicalOptions):
 
 def last_cycle_checkpoints(model_dir: Path):
     """Yield the float32 state dicts of a checkpoint-ensemble folder's last cycle, one at a time."""
-    from napari_uqseg.engine.store import read_card  # store imports the method registry: a top-level import cycles
-
-    card = read_card(model_dir)
-    if card.method != "checkpoint_ensemble":
-        raise InputError("swa from_model", f"{model_dir} is a {card.method} model, not a checkpoint_ensemble")
-    last = int(card.options.get("cycles", 3)) - 1
-    files = [f for f in card.extra.get("checkpoints", []) if f"_c{last}_" in f]
-    if not files:
-        raise InputError("swa from_model", f"{model_dir} has no checkpoints of its last cycle")
-    for name in files:
+    for name in saved_checkpoints(model_dir, "single_modal"):
         state = torch.load(model_dir / CHECKPOINT_DIR / name, map_location="cpu", weights_only=True)
         yield {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
