@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from napari_uqseg.cli.progress_bar import progress_bar
+    from napari_uqseg.cli.train import print_member_warnings
     from napari_uqseg.core.nifti_io import load_image
     from napari_uqseg.engine.api import predict_file, train
     from napari_uqseg.engine.overlay import save_overlay_png
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
         with progress_bar(f"train {method}") as progress:
             model = train(method, data, out / "models" / method, config, progress=progress)
+        print_member_warnings(model)
         with progress_bar(f"predict {method}") as progress:
             written = predict_file(model, heldout, out / "predictions" / method, progress=progress)
         image = load_image(heldout).array

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,13 +20,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from napari_uqseg.cli.progress_bar import progress_bar
     from napari_uqseg.engine.api import read_case_list, read_config, train
-    from napari_uqseg.engine.store import read_card
 
     config = read_config(args.config)
     cases = read_case_list(args.cases)
     with progress_bar(f"train {args.method}") as progress:
         out = train(args.method, args.data, args.out, config, cases, args.device, progress)
     print(f"model written to {out}")
-    for warning in read_card(out).training.get("member_check", {}).get("warnings", []):
-        print(f"warning (member check on the validation cases): {warning}")
+    print_member_warnings(out)
     return 0
+
+
+def print_member_warnings(model_dir: Path) -> None:
+    """Print the member-check warnings the training wrote into the model card (none: prints nothing)."""
+    from napari_uqseg.engine.store import read_card
+
+    for warning in read_card(model_dir).training.get("member_check", {}).get("warnings", []):
+        print(f"warning (member check on the validation cases): {warning}")

@@ -57,3 +57,25 @@ def test_check_members_record_is_json_ready():
     assert record["cases"] == 1 and len(record["dice_per_sample_and_class"]) == 2
     assert all(isinstance(v, float) for row in record["dice_per_sample_and_class"] for v in row)
     assert isinstance(record["warnings"], list)
+
+
+def test_cli_train_prints_the_member_check_warnings(capsys, synthetic_dataset, tiny_config, tmp_path):
+    import json
+
+    from napari_uqseg.cli import main
+    from napari_uqseg.cli.train import print_member_warnings
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**tiny_config, "method": {"members": 2}}))
+    out = tmp_path / "ens"
+    argv = ["train", "--method", "deep_ensemble", "--data", str(synthetic_dataset), "--out", str(out)]
+    assert main([*argv, "--config", str(config), "--device", "cpu"]) == 0
+    card = json.loads((out / "model.json").read_text())
+    check = card["training"]["member_check"]
+    assert np.shape(check["dice_per_sample_and_class"]) == (2, 2)
+    printed = capsys.readouterr().out
+    assert printed.count("warning (member check") == len(check["warnings"])
+    check["warnings"] = ["'Anterior': sample(s) 1 of 2 at Dice 0.00-0.00 against 0.90 for the best sample"]
+    (out / "model.json").write_text(json.dumps(card))
+    print_member_warnings(out)
+    assert "warning (member check on the validation cases): 'Anterior': sample(s) 1 of 2" in capsys.readouterr().out
