@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Shift detection on the hippocampus test cases: evaluate calibrated models (scripts/results_calibrated.sh) on
 # corrupted copies of the test images and print the AUROC of the case score, clean against corrupted.
-# Usage: bash scripts/results_shifts.sh [DATA_DIR]
+# Usage: bash scripts/results_shifts.sh [DATA_DIR] [METHOD ...]   (methods: evaluate only these; the table
+# always covers every model below whose reports exist)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
 . scripts/score_map.sh
 data="${1:-../shared/data/msd_hippocampus}"
-methods=(deterministic mc_dropout deep_ensemble dudes)
+shift || true
+all=(deterministic mc_dropout deep_ensemble dudes masksembles checkpoint_ensemble checkpoint_ensemble_single_modal)
+methods=("$@")
+[ ${#methods[@]} -gt 0 ] || methods=("${all[@]}")
 shifts=(noise:3 bias:3 motion:3)
 mkdir -p runs/logs runs/hippo_reports_shift
 for m in "${methods[@]}"; do
@@ -19,7 +23,8 @@ for m in "${methods[@]}"; do
       || echo "$m $s: evaluation failed"
   done
 done
-for m in "${methods[@]}"; do
+for m in "${all[@]}"; do
+  [ -f "runs/hippo_reports_shift/${m}_${shifts[0]/:/_}/report.json" ] || continue
   python scripts/shift_detection.py --in-dist "runs/hippo_reports_ts/$m" \
     --shifted $(for s in "${shifts[@]}"; do echo "runs/hippo_reports_shift/${m}_${s/:/_}"; done)
 done > runs/shift_table.md

@@ -10,6 +10,7 @@ negative (EVALUATION.md: target >= 0.8 at medium severity). Prints one markdown 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def main() -> None:
     parser.add_argument("--shifted", nargs="+", required=True)
     args = parser.parse_args()
     clean = read_report(args.in_dist)
-    method = clean.meta["model"]["method"]
+    method = Path(args.in_dist).name  # the model's name in the results (a method, or a variant of one)
     print("| method | shift | severity | Dice clean | Dice shifted | case-score AUROC |")
     print("|---|---|---|---|---|---|")
     for folder in args.shifted:
