@@ -293,9 +293,15 @@ class JobsPanel(QGroupBox):
             self.switch_button.setText(f"Switch to {model} version {version}")
             self.switch_button.setVisible(True)
             set_status(self.job_status, f"Fine-tune finished: new version {version} of {model} is ready.")
+            warnings = [str(w) for w in result.get("member_warnings", [])]
+            if warnings:  # a member that lost a class makes the new version's maps misleading
+                text = f"New version {version} of {model} is ready, but its member check warns: {warnings[0]}"
+                set_status(self.job_status, text, error=True)
+                self.job_status.setToolTip("\n".join(warnings))
 
     def _clear_result(self) -> None:
         self.new_version = None
+        self.job_status.setToolTip("")
         self.switch_button.setVisible(False)
         self.metrics.setRowCount(0)
         self.metrics.setVisible(False)

@@ -75,7 +75,7 @@ def run_finetune(store: DataDir, job: dict[str, Any], device: str, progress: Led
         "model": model,
         "version": version.version,
         "parent": parent,
-        **metrics,
+        **version.metrics,
         "resumed_from_step": report["resumed_from_step"],
         "seconds": report["seconds"],
     }

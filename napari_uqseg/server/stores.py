@@ -154,7 +154,8 @@ class DataDir:
     ) -> ModelVersion:
         """Register the model folder ``source`` as the next version of ``name`` (copied, or moved).
 
-        The first version of a model becomes its serving version; later ones only by promotion.
+        The first version of a model becomes its serving version; later ones only by promotion. The
+        card's member-check warnings, if any, are kept in the version's ``metrics["member_warnings"]``.
         """
         from napari_uqseg.engine.store import read_card  # engine import kept out of image-only paths
 
@@ -169,7 +170,11 @@ class DataDir:
             shutil.rmtree(staging, ignore_errors=True)
             shutil.copytree(source, staging)
             os.replace(staging, target)
-        record = ModelVersion(version, card.method, time.strftime("%Y-%m-%dT%H:%M:%S%z"), parent, metrics or {})
+        metrics = dict(metrics or {})
+        warnings = card.training.get("member_check", {}).get("warnings", [])
+        if warnings:  # a sample that lost a class: every client sees it with the version
+            metrics["member_warnings"] = list(warnings)
+        record = ModelVersion(version, card.method, time.strftime("%Y-%m-%dT%H:%M:%S%z"), parent, metrics)
         self.ledger.add_version(name, record)
         return record
 

@@ -169,3 +169,20 @@ def test_prediction_can_be_cancelled(driver, qtbot, local_data_dir):
     assert widget.predict_status.text() == "Prediction cancelled."
     assert "synthetic scan mask" not in viewer.layers and not widget.cases
     assert widget.predict_button.isEnabled() and not widget.cancel_button.isEnabled()
+
+
+def test_finetune_result_with_member_warnings_is_shown_as_a_warning(driver):
+    from napari_uqseg.core.records import JobStatus
+
+    _, widget = driver.open(sample=False)
+    warning = "'class 1': sample(s) 2 of 3 at Dice 0.00-0.00 against 0.90 for the best sample"
+    result = {"model": "tiny_mcd", "version": "v2", "before": {}, "after": {}, "member_warnings": [warning]}
+    widget.jobs._job_ended((JobStatus("j1", "finetune", "succeeded", 1.0, "done", result=result), None))
+    text = widget.jobs.job_status.text()
+    assert "v2 of tiny_mcd is ready, but its member check warns: 'class 1': sample(s) 2 of 3" in text
+    assert widget.jobs.job_status.property("error") is True
+    assert warning in widget.jobs.job_status.toolTip()
+    assert not widget.jobs.switch_button.isHidden()  # the version is still offered; the user decides
+    plain = {"model": "tiny_mcd", "version": "v3", "before": {}, "after": {}}
+    widget.jobs._job_ended((JobStatus("j2", "finetune", "succeeded", 1.0, "done", result=plain), None))
+    assert widget.jobs.job_status.text() == "Fine-tune finished: new version v3 of tiny_mcd is ready."

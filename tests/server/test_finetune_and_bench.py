@@ -46,3 +46,24 @@ def test_loopback_bench_reports_both_sides(tiny_models, tmp_path):
     assert result["remote_s"] > 0 and result["local_s"] > 0
     assert result["ratio"] == pytest.approx(result["remote_s"] / result["local_s"])
     assert set(result["remote_phases"]) == {"upload", "request", "download"}
+
+
+def test_member_check_warnings_travel_with_the_version(tiny_models, tmp_path):
+    import json
+    import shutil
+
+    from napari_uqseg.server.stores import DataDir
+
+    folder = tmp_path / "warned"
+    shutil.copytree(tiny_models["tiny_mcd"], folder)
+    card = json.loads((folder / "model.json").read_text())
+    warning = "'class 1': sample(s) 2 of 3 at Dice 0.00-0.00 against 0.90 for the best sample"
+    card["training"]["member_check"] = {"warnings": [warning]}
+    (folder / "model.json").write_text(json.dumps(card))
+    store = DataDir(tmp_path / "data")
+    record = store.add_model_version("brain", folder, metrics={"before": {}})
+    assert record.metrics == {"before": {}, "member_warnings": [warning]}
+    reopened = DataDir(tmp_path / "data")  # the SQLite ledger kept it
+    assert reopened.ledger.versions("brain")[0].metrics["member_warnings"] == [warning]
+    clean = store.add_model_version("brain", tiny_models["tiny_det"])
+    assert "member_warnings" not in clean.metrics
