@@ -34,5 +34,5 @@ def print_member_warnings(model_dir: Path) -> None:
     """Print the member-check warnings the training wrote into the model card (none: prints nothing)."""
     from napari_uqseg.engine.store import read_card
 
-    for warning in read_card(model_dir).training.get("member_check", {}).get("warnings", []):
+    for warning in read_card(model_dir).member_warnings:
         print(f"warning (member check on the validation cases): {warning}")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from napari_uqseg.core.metrics import dice_per_class
 from napari_uqseg.engine.data import Case
 from napari_uqseg.engine.temperature import calibration_window, recorded_logits
 
@@ -25,11 +26,6 @@ if TYPE_CHECKING:
 WEAK_FRACTION = 0.5
 #: classes that even the best sample segments worse than this say nothing about the members
 MIN_BEST_DICE = 0.2
-
-
-def _class_dice(pred: np.ndarray, label: np.ndarray, c: int) -> float:
-    both = int((pred == c).sum() + (label == c).sum())
-    return 2.0 * float(((pred == c) & (label == c)).sum()) / both if both else 1.0
 
 
 @torch.no_grad()
@@ -55,7 +51,7 @@ def member_dice(method: UQMethod, cases: list[Case]) -> tuple[np.ndarray, float]
         with recorded_logits(method) as records:
             method.window_statistics(image.to(method.device))
         preds = torch.cat(records).argmax(1).numpy()  # (M, *patch)
-        dice.append([[_class_dice(p, label, c) for c in range(1, classes)] for p in preds])
+        dice.append([dice_per_class(p, label, classes) for p in preds])
         agree = (preds[:, None] == preds[None]).sum(1)  # samples agreeing with sample m, m included
         dissent.append(float(((agree == 1).sum(0) == 1)[roi].mean()) if len(preds) > 2 else 0.0)
     return np.mean(dice, axis=0), float(np.mean(dissent))

@@ -55,6 +55,11 @@ class ModelCard:
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, default=_jsonable)
 
+    @property
+    def member_warnings(self) -> list[str]:
+        """Warnings of the member check the training ran (``engine.member_check``); empty if none."""
+        return list(self.training.get("member_check", {}).get("warnings", []))
+
 
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):

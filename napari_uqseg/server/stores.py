@@ -171,9 +171,8 @@ class DataDir:
             shutil.copytree(source, staging)
             os.replace(staging, target)
         metrics = dict(metrics or {})
-        warnings = card.training.get("member_check", {}).get("warnings", [])
-        if warnings:  # a sample that lost a class: every client sees it with the version
-            metrics["member_warnings"] = list(warnings)
+        if card.member_warnings:  # a sample that lost a class: every client sees it with the version
+            metrics["member_warnings"] = card.member_warnings
         record = ModelVersion(version, card.method, time.strftime("%Y-%m-%dT%H:%M:%S%z"), parent, metrics)
         self.ledger.add_version(name, record)
         return record
