@@ -6,9 +6,9 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="predict one NIfTI image with a trained model")
+    p = sub.add_parser("predict", help="predict one NIfTI image or DICOM series with a trained model")
     p.add_argument("--model", required=True, help="model folder written by `uqseg train`")
-    p.add_argument("--image", required=True, help="NIfTI image (.nii or .nii.gz)")
+    p.add_argument("--image", required=True, help="NIfTI image (.nii or .nii.gz), DICOM series folder or .zip")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--review-map", default="entropy", help="uncertainty map that ranks the review queue")
@@ -17,10 +17,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_uqseg.cli.progress_bar import progress_bar
+    from napari_uqseg.core.dicom_series import is_dicom_source
     from napari_uqseg.engine.api import predict_file
+    from napari_uqseg.engine.dicom_predict import predict_dicom
 
+    # a DICOM series also gets mask.seg.dcm and <map>.pm.dcm that reference it
+    predict = predict_dicom if is_dicom_source(args.image) else predict_file
     with progress_bar("predict") as progress:
-        written = predict_file(args.model, args.image, args.out, args.device, progress, args.review_map)
+        written = predict(args.model, args.image, args.out, args.device, progress, args.review_map)
     for key, path in written.items():
         print(f"{key:20} {path}")
     return 0

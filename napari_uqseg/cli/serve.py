@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from napari_uqseg.core.errors import InputError
@@ -40,6 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--ray-address", help="Ray cluster address for --executor ray")
     p.add_argument("--num-gpus", type=float, default=1.0, help="GPUs per job for --executor ray")
+    p.add_argument("--dicomweb", metavar="URL", help="DICOMweb root of a PACS (e.g. http://orthanc:8042/dicom-web)")
+    p.add_argument("--dicomweb-token", help="bearer token for the PACS (default: $UQSEG_DICOMWEB_TOKEN)")
     p.set_defaults(run=run)
 
 
@@ -71,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
 
         service.executor = RayExecutor(service.store, args.num_gpus, args.ray_address)
         service.executor.start()
+    if args.dicomweb:
+        from napari_uqseg.server.dicomweb import PacsGateway
+
+        service.pacs = PacsGateway(args.dicomweb, args.dicomweb_token or os.environ.get("UQSEG_DICOMWEB_TOKEN"))
     known = set(service.store.ledger.model_names())
     for name, folder in imports:
         if name in known:

@@ -19,6 +19,7 @@ from napari_uqseg.client.errors import (
     ProtocolMismatch,
     error_from_response,
 )
+from napari_uqseg.client.pacs import PacsMethods
 from napari_uqseg.client.wire import image_payload, label_payload, prediction_from_wire
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
@@ -38,7 +39,7 @@ def _is_loopback(url: str) -> bool:
     return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
-class RemoteBackend(Backend):
+class RemoteBackend(PacsMethods, Backend):
     """Client of a ``uqseg serve`` server.
 
     Parameters

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_uqseg.core.dicom_series import is_dicom_file, is_dicom_source, read_dicom
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import NIFTI_SUFFIXES, load_image, load_label, save_volume
 from napari_uqseg.core.volume import Volume
@@ -22,8 +23,6 @@ from napari_uqseg.napari_ui.layers import layer_affine, layer_kwargs
 LayerData = tuple[Any, dict[str, Any], str]
 #: an integer file with at most this many distinct values is opened as a label layer
 MAX_LABEL_VALUES = 64
-_DICOM_MAGIC_OFFSET = 128
-_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 def _name(path: Path) -> str:
@@ -33,17 +32,8 @@ def _name(path: Path) -> str:
     return name
 
 
-def _is_dicom_file(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(_DICOM_MAGIC_OFFSET)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
 def _is_dicom_dir(path: Path) -> bool:
-    return path.is_dir() and any(_is_dicom_file(p) for p in sorted(path.iterdir())[:50] if p.is_file())
+    return path.is_dir() and is_dicom_source(path)
 
 
 def get_reader(path: str | Sequence[str]) -> Callable[[Any], list[LayerData]] | None:
@@ -53,7 +43,7 @@ def get_reader(path: str | Sequence[str]) -> Callable[[Any], list[LayerData]] | 
         return None
     if all(str(p).lower().endswith(NIFTI_SUFFIXES) for p in paths):
         return read_paths
-    if all(_is_dicom_dir(Path(p)) or (Path(p).is_file() and _is_dicom_file(Path(p))) for p in paths):
+    if all(_is_dicom_dir(Path(p)) or (Path(p).is_file() and is_dicom_file(Path(p))) for p in paths):
         return read_paths
     return None
 
@@ -99,51 +89,16 @@ def read_nifti(path: str | Path) -> LayerData:
 
 
 def dicom_series_volume(folder: str | Path) -> Volume:
-    """Read the largest DICOM series in ``folder`` as a float32 volume in NIfTI voxel order with a RAS affine.
+    """The one DICOM series in ``folder`` as a float32 volume in NIfTI voxel order with a RAS affine.
 
-    Slices are ordered by their position along the slice normal; rescale slope/intercept are applied.
+    The reader is shared with the server and ``uqseg predict`` (:mod:`napari_uqseg.core.dicom_series`).
 
     Raises
     ------
     InputError
-        No DICOM slices, mixed slice geometry, missing position/orientation tags, or pydicom not installed.
+        No DICOM slices, several series, inconsistent geometry, missing slices, undecodable pixel data.
     """
-    folder = Path(folder)
-    try:
-        import pydicom
-    except ImportError as exc:
-        raise InputError(str(folder), "reading DICOM needs pydicom: pip install 'napari-uqseg[napari]'") from exc
-    series: dict[str, list[Any]] = {}
-    for file in sorted(p for p in folder.iterdir() if p.is_file() and _is_dicom_file(p)):
-        ds = pydicom.dcmread(file)
-        if "PixelData" in ds:
-            series.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append(ds)
-    if not series:
-        raise InputError(str(folder), "no DICOM image slices found")
-    slices = max(series.values(), key=len)
-    try:
-        orientation = np.array(slices[0].ImageOrientationPatient, dtype=float)
-        row_dir, col_dir = orientation[:3], orientation[3:]
-        normal = np.cross(row_dir, col_dir)
-        slices.sort(key=lambda ds: float(np.dot(np.array(ds.ImagePositionPatient, dtype=float), normal)))
-        positions = np.array([ds.ImagePositionPatient for ds in slices], dtype=float)
-        d_row, d_col = (float(v) for v in slices[0].PixelSpacing)
-    except AttributeError as exc:
-        raise InputError(str(folder), f"DICOM slices lack geometry tags ({exc})") from exc
-    shapes = {ds.pixel_array.shape for ds in slices}
-    if len(shapes) != 1:
-        raise InputError(str(folder), f"slices of one series have different sizes {sorted(shapes)}")
-    stack = np.stack(
-        [ds.pixel_array * float(ds.get("RescaleSlope", 1)) + float(ds.get("RescaleIntercept", 0)) for ds in slices]
-    ).astype(np.float32)
-    if len(slices) > 1:
-        step = (positions[-1] - positions[0]) / (len(slices) - 1)
-    else:
-        step = normal * float(slices[0].get("SliceThickness", 1.0))
-    lps = np.eye(4)
-    # voxel (column c, row r, slice k): columns advance along the row direction, rows along the column direction
-    lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = row_dir * d_col, col_dir * d_row, step, positions[0]
-    return Volume(np.ascontiguousarray(stack.transpose(2, 1, 0)), _LPS_TO_RAS @ lps)
+    return read_dicom(folder).volume
 
 
 def read_dicom_series(folder: str | Path) -> LayerData:

@@ -232,5 +232,8 @@ def create_app(
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
+    from napari_uqseg.server.dicom_routes import install_dicom_routes  # DICOM zip uploads and the PACS
+
+    install_dicom_routes(app, api, service, upload_limit)
     app.include_router(api)
     return app

@@ -94,6 +94,7 @@ class Service:
         self.limits = {"max_voxels": max_voxels, **(limits or {})}
         self._methods: list[MethodInfo] | None = None
         self.executor = None
+        self.pacs = None  # server.dicomweb.PacsGateway of `uqseg serve --dicomweb URL`
         if jobs:
             from napari_uqseg.server.executor import LocalExecutor
 

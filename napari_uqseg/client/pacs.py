@@ -1,0 +1,71 @@
+"""DICOM methods of ``RemoteBackend``: zip uploads of a DICOM series and the server's PACS (protocol v1)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from napari_uqseg.core.errors import InputError
+
+
+def zip_series(path: str | Path) -> bytes:
+    """A DICOM series folder (its files, not sub-folders) or an existing ``.zip`` file as zip bytes."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        return path.read_bytes()
+    if not path.is_dir():
+        raise InputError(str(path), "expected a folder of DICOM files or a .zip of one series")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for file in sorted(p for p in path.iterdir() if p.is_file()):
+            archive.write(file, file.name)
+    return buffer.getvalue()
+
+
+class PacsMethods:
+    """Mixed into ``RemoteBackend`` (uses its ``_json``); every method is one request to the server."""
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:  # provided by RemoteBackend
+        raise NotImplementedError
+
+    def upload_dicom_series(self, series: str | Path | bytes) -> dict[str, Any]:
+        """Upload a DICOM series (folder, ``.zip`` file or zip bytes); the server keeps it as an image.
+
+        Returns
+        -------
+        dict
+            ``{"image": sha256, "shape", "affine", "created", "series"}``; pass ``image`` on to predictions.
+        """
+        data = series if isinstance(series, bytes) else zip_series(series)
+        return self._json("POST", "/v1/images/dicom", data=data, headers={"Content-Type": "application/zip"})
+
+    def pacs_studies(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """Studies of the server's PACS: UID, date, description, accession number, modalities, series count."""
+        return self._json("GET", "/v1/pacs/studies", params={"limit": limit, "offset": offset})
+
+    def pacs_series(self, study: str) -> list[dict[str, Any]]:
+        """Series of one study: UID, modality, number, description, instance count."""
+        return self._json("GET", f"/v1/pacs/studies/{quote(study, safe='')}/series")
+
+    def predict_pacs_series(
+        self,
+        study: str,
+        series: str,
+        model: str,
+        version: str | None = None,
+        options: dict[str, Any] | None = None,
+        store: bool = True,
+    ) -> dict[str, Any]:
+        """Have the server fetch a series by UID, predict it and store the SEG and maps in the PACS.
+
+        Returns
+        -------
+        dict
+            ``{"prediction": summary, "study", "series", "stored", "segmentation": {"series", "sop"},
+            "maps": [{"name", "series", "sop"}]}``; the prediction's NIfTI outputs stay downloadable.
+        """
+        body = {"study": study, "series": series, "model": model, "version": version, "options": options or {}}
+        return self._json("POST", "/v1/pacs/predictions", json={**body, "store": store})

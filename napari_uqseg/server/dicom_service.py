@@ -1,0 +1,102 @@
+"""DICOM operations of the server, without HTTP: zip uploads, PACS listings, predict-by-UID and STOW-RS of results.
+
+A DICOM series becomes an ordinary stored image (uncompressed NIfTI under its sha256), so predictions,
+corrections and fine-tuning work on it exactly as on an uploaded NIfTI file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import napari_uqseg
+from napari_uqseg.core.dicom_objects import Provenance, parametric_map_object, segmentation_object
+from napari_uqseg.core.dicom_series import DicomSeries, read_dicom_zip, series_from_datasets
+from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.nifti_io import nifti_bytes
+from napari_uqseg.core.wire import sha256_hex
+from napari_uqseg.server.dicomweb import PacsGateway, check_uid
+from napari_uqseg.server.service import Service
+
+NO_PACS = "this server has no PACS; start it with `uqseg serve --dicomweb URL`"
+
+
+class DicomService:
+    """DICOM input and output around a :class:`Service`.
+
+    Parameters
+    ----------
+    service : Service
+        Stores images and runs predictions.
+    pacs : PacsGateway or None
+        The DICOMweb endpoint of ``uqseg serve --dicomweb``; ``None`` leaves only zip uploads.
+    """
+
+    def __init__(self, service: Service, pacs: PacsGateway | None = None) -> None:
+        self.service = service
+        self.pacs = pacs
+
+    def _gateway(self) -> PacsGateway:
+        if self.pacs is None:
+            raise InputError("dicomweb", NO_PACS)
+        return self.pacs
+
+    def store_series(self, series: DicomSeries) -> dict[str, Any]:
+        """Keep the series' volume as a stored image; returns ``{image, shape, affine, created, series}``."""
+        data = nifti_bytes(series.volume, compress=False)  # uncompressed: the same series gives the same sha256
+        sha = sha256_hex(data)
+        result = self.service.put_image(sha, data)
+        return {**result, "affine": series.volume.affine.tolist(), "series": series.series_uid}
+
+    def upload_zip(self, data: bytes, max_bytes: int) -> dict[str, Any]:
+        """A zipped DICOM series (request body) as a stored image; see :meth:`store_series`."""
+        return self.store_series(read_dicom_zip(data, "zip", max_bytes))
+
+    def studies(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        if not (isinstance(limit, int) and 1 <= limit <= 1000 and isinstance(offset, int) and offset >= 0):
+            raise InputError("limit", "limit must be in [1, 1000] and offset >= 0")
+        return self._gateway().studies(limit, offset)
+
+    def series(self, study: str) -> list[dict[str, Any]]:
+        return self._gateway().series(study)
+
+    def predict_series(
+        self,
+        study: str,
+        series: str,
+        model: str,
+        version: str | None = None,
+        options: dict[str, Any] | None = None,
+        store: bool = True,
+    ) -> dict[str, Any]:
+        """Fetch a series from the PACS, predict it and (``store``) send the SEG and parametric maps back.
+
+        Returns
+        -------
+        dict
+            ``{"prediction": <prediction summary>, "study", "series", "stored": bool,
+            "segmentation": {"series", "sop"}, "maps": [{"name", "series", "sop"}]}``.
+        """
+        gateway = self._gateway()
+        check_uid(study, "study")
+        check_uid(series, "series")
+        source = series_from_datasets(gateway.retrieve_series(study, series), f"series {series}")
+        image = self.store_series(source)["image"]
+        summary, prediction = self.service.run_prediction(image, model, version, options)
+        provenance = Provenance(model, summary["version"], summary["method"], napari_uqseg.__version__)
+        labels = summary.get("labels") or {}
+        objects = [("mask", segmentation_object(source, prediction.mask, labels, provenance))]
+        for number, (name, volume) in enumerate(sorted(prediction.maps.items())):
+            objects.append((name, parametric_map_object(source, volume, name, provenance, 902 + number)))
+        if store:
+            gateway.store([ds for _, ds in objects])
+        described = [
+            {"name": name, "series": str(ds.SeriesInstanceUID), "sop": str(ds.SOPInstanceUID)} for name, ds in objects
+        ]
+        return {
+            "prediction": summary,
+            "study": study,
+            "series": series,
+            "stored": store,
+            "segmentation": {k: v for k, v in described[0].items() if k != "name"},
+            "maps": described[1:],
+        }
