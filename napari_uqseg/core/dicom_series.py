@@ -209,17 +209,21 @@ def series_from_datasets(datasets: list[Any], source: str = "series") -> DicomSe
 
 
 def _pixels(ds: Any, source: str) -> np.ndarray:
-    """Decoded stored values (no rescale); InputError when the transfer syntax cannot be decoded here."""
-    syntax = ds.file_meta.get("TransferSyntaxUID", None) if hasattr(ds, "file_meta") else None
+    """Decoded stored values (no rescale); InputError for damaged data or a transfer syntax not decodable here."""
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID", None) if meta is not None else None
     try:
         return np.asarray(ds.pixel_array)
     except Exception as exc:  # missing decoder plugins raise RuntimeError, damaged data ValueError and others
         name = getattr(syntax, "name", str(syntax))
-        raise InputError(
-            source,
-            f"pixel data cannot be decoded ({name}; {exc.__class__.__name__}); "
-            "send uncompressed or JPEG-LS data, or install a decoder (pip install pylibjpeg pylibjpeg-libjpeg)",
-        ) from exc
+        if syntax is not None and getattr(syntax, "is_compressed", False):
+            problem = (
+                f"compressed pixel data ({name}) cannot be decoded here ({exc.__class__.__name__}); send it "
+                "uncompressed, or install a decoder (pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg)"
+            )
+        else:
+            problem = f"pixel data is damaged or does not match Rows/Columns/BitsAllocated ({exc.__class__.__name__})"
+        raise InputError(source, problem) from exc
 
 
 def _geometry(item: Any, source: str, what: str) -> SliceGeometry:
@@ -228,7 +232,7 @@ def _geometry(item: Any, source: str, what: str) -> SliceGeometry:
             item.get("ImageOrientationPatient"), item.get("ImagePositionPatient"), item.get("PixelSpacing")
         )
     except InputError as exc:
-        raise InputError(source, f"{what}: {exc.problem}") from exc
+        raise InputError(source, f"{what}: {exc.source} {exc.problem}") from exc
 
 
 def _single_frame_series(images: list[Any], source: str) -> DicomSeries:
@@ -276,7 +280,7 @@ def _multiframe_series(ds: Any, source: str) -> DicomSeries:
                 )
             )
         except InputError as exc:
-            raise InputError(source, f"{what}: {exc.problem}") from exc
+            raise InputError(source, f"{what}: {exc.source} {exc.problem}") from exc
         slope = _functional(ds, i, "PixelValueTransformationSequence", "RescaleSlope")
         intercept = _functional(ds, i, "PixelValueTransformationSequence", "RescaleIntercept")
         scales.append((float(slope if slope not in (None, "") else 1), float(intercept or 0)))
