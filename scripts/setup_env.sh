@@ -19,6 +19,16 @@ if [ "$extras" = "dev" ] && ! command -v Xvfb >/dev/null 2>&1; then
   fi
 fi
 
+# Orthanc with its DICOMweb plugin: the real PACS the DICOM tests start on a loopback port (tests/dicom).
+if [ "$extras" = "dev" ] && ! command -v Orthanc >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends orthanc orthanc-dicomweb >/dev/null
+  else
+    echo "Orthanc is missing: install it (Debian: apt-get install orthanc orthanc-dicomweb) or the PACS tests skip" >&2
+  fi
+fi
+
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
