@@ -9,6 +9,8 @@ from typing import Any
 from urllib.parse import quote
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.nifti_io import image_from_bytes
+from napari_uqseg.core.volume import Volume
 
 
 def zip_series(path: str | Path) -> bytes:
@@ -30,6 +32,13 @@ class PacsMethods:
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:  # provided by RemoteBackend
         raise NotImplementedError
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:  # provided by RemoteBackend
+        raise NotImplementedError
+
+    def stored_image(self, sha: str) -> Volume:
+        """An image the server keeps (e.g. a PACS series it predicted), as a float32 volume."""
+        return image_from_bytes(self._request("GET", f"/v1/images/{quote(sha, safe='')}").content, "image")
 
     def upload_dicom_series(self, series: str | Path | bytes) -> dict[str, Any]:
         """Upload a DICOM series (folder, ``.zip`` file or zip bytes); the server keeps it as an image.

@@ -5,6 +5,7 @@
 ``GET  /v1/pacs/studies/{study}/series``  series of one study
 ``POST /v1/pacs/predictions``             ``{study, series, model, version?, options?, store?}``: predict by UID
                                           and store the SEG and parametric maps in the PACS (STOW-RS)
+``GET  /v1/images/{sha}``                 a stored image as NIfTI (a viewer shows the PACS series it predicted)
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from napari_uqseg.core.errors import InputError
@@ -64,6 +65,11 @@ def install_dicom_routes(app: FastAPI, api: APIRouter, service: Service, upload_
         data = await request.body()
         result = await run_in_threadpool(dicom.upload_zip, data, upload_limit)
         return ok(result, 201 if result["created"] else 200)
+
+    @api.get("/images/{sha}")
+    async def image(sha: str) -> FileResponse:
+        path = await run_in_threadpool(dicom.image_path, sha)
+        return FileResponse(path, media_type="application/octet-stream", headers={"X-UQSeg-Format": "nifti1"})
 
     @api.get("/pacs/studies")
     async def studies(limit: int = 100, offset: int = 0) -> JSONResponse:

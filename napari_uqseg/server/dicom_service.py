@@ -6,16 +6,18 @@ corrections and fine-tuning work on it exactly as on an uploaded NIfTI file.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import napari_uqseg
 from napari_uqseg.core.dicom_objects import Provenance, parametric_map_object, segmentation_object
 from napari_uqseg.core.dicom_series import DicomSeries, read_dicom_zip, series_from_datasets
-from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.errors import InputError, NotFoundError
 from napari_uqseg.core.nifti_io import nifti_bytes
-from napari_uqseg.core.wire import sha256_hex
+from napari_uqseg.core.wire import SHA256_PATTERN, check_id, sha256_hex
 from napari_uqseg.server.dicomweb import PacsGateway, check_uid
 from napari_uqseg.server.service import Service
+from napari_uqseg.server.stores import safe_path
 
 NO_PACS = "this server has no PACS; start it with `uqseg serve --dicomweb URL`"
 
@@ -46,6 +48,13 @@ class DicomService:
         sha = sha256_hex(data)
         result = self.service.put_image(sha, data)
         return {**result, "affine": series.volume.affine.tolist(), "series": series.series_uid}
+
+    def image_path(self, sha: str) -> Path:
+        """File of a stored image (NotFoundError if there is none)."""
+        path = safe_path(self.service.store.root / "images", check_id(sha, "image sha256", SHA256_PATTERN))
+        if not path.is_file():
+            raise NotFoundError("image", f"no image {sha[:12]}...")
+        return path
 
     def upload_zip(self, data: bytes, max_bytes: int) -> dict[str, Any]:
         """A zipped DICOM series (request body) as a stored image; see :meth:`store_series`."""
