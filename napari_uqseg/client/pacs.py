@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from napari_uqseg.client.backend import PredictionResult
+from napari_uqseg.client.wire import prediction_from_wire
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import image_from_bytes
 from napari_uqseg.core.volume import Volume
@@ -35,6 +37,13 @@ class PacsMethods:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:  # provided by RemoteBackend
         raise NotImplementedError
+
+    def output(self, prediction_id: str, name: str, dtype: str = "uint8") -> bytes:  # provided by RemoteBackend
+        raise NotImplementedError
+
+    def prediction_result(self, summary: dict[str, Any]) -> PredictionResult:
+        """Download every output of a prediction summary (e.g. ``predict_pacs_series(...)["prediction"]``)."""
+        return prediction_from_wire(summary, {name: self.output(summary["id"], name) for name in summary["outputs"]})
 
     def stored_image(self, sha: str) -> Volume:
         """An image the server keeps (e.g. a PACS series it predicted), as a float32 volume."""

@@ -4,7 +4,7 @@ Debian packages ``orthanc`` and ``orthanc-dicomweb`` (installed by ``scripts/set
 its own configuration (temporary storage, DICOMweb on, authentication off, loopback only, no DICOM port)
 and never touches a system service. Use from a ``conftest.py``::
 
-    from napari_uqseg.testing.orthanc import orthanc  # noqa: F401  (pytest fixture)
+    from napari_uqseg.testing.orthanc import orthanc, pacs_server  # noqa: F401  (pytest fixtures)
 """
 
 from __future__ import annotations
@@ -99,6 +99,19 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory):
     if shutil.which("Orthanc") is None or find_dicomweb_plugin() is None:
         pytest.skip("Orthanc with its DICOMweb plugin is not installed (apt-get install orthanc orthanc-dicomweb)")
     handle = start_orthanc(tmp_path_factory.mktemp("orthanc"))
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture(scope="module")
+def pacs_server(orthanc: OrthancHandle, tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
+    """``uqseg serve --dicomweb <orthanc>`` serving the tiny models (needs the ``tiny_models`` fixture)."""
+    from napari_uqseg.testing.server import start_server
+
+    data = tmp_path_factory.mktemp("pacs_server") / "data"
+    handle = start_server(data, tiny_models, extra_args=["--dicomweb", orthanc.dicomweb])
     try:
         yield handle
     finally:

@@ -177,8 +177,11 @@ class UQSegSession:
         image = Volume(check_image_array(image.array, source), image.affine)
         options = {"axis": 2, **(options or {})}  # rank slices along K: axial for the usual RAS-aligned scan
         result = self.backend.predict(image, model, version, options, progress)
+        return self.result_on_grid(result, image, tuple(np.shape(image_kji)))
+
+    def result_on_grid(self, result: Any, image: Volume, shape_kji: tuple[int, ...]) -> SegmentationResult:
+        """A client ``PredictionResult`` in KJI order on the grid of ``image`` (InputError if it is not)."""
         pred = result.prediction
-        shape_kji = tuple(np.shape(image_kji))
         mask_kji = kji_from_volume(pred.mask, image.affine, shape_kji, "mask").astype(np.uint8, copy=False)
         maps_kji = {
             name: kji_from_volume(vol, image.affine, shape_kji, name).astype(np.float32, copy=False)
