@@ -87,3 +87,14 @@ class PacsMethods:
         """
         body = {"study": study, "series": series, "model": model, "version": version, "options": options or {}}
         return self._json("POST", "/v1/pacs/predictions", json={**body, "store": store})
+
+    def triage_pacs_studies(
+        self, studies: list[str], model: str, version: str | None = None, store: bool = True
+    ) -> list[dict[str, Any]]:
+        """Predict every image series of ``studies`` on the server; rows ranked by case score, highest first.
+
+        Each row is ``{"study", "series", "case_score", "prediction", "segmentation"}``, or ``{"study", "series",
+        "error"}`` for a series the server could not read (listed last). One request, one series after the other.
+        """
+        body = {"studies": list(studies), "model": model, "version": version, "store": store}
+        return self._json("POST", "/v1/pacs/triage", json=body)

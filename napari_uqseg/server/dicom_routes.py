@@ -5,6 +5,8 @@
 ``GET  /v1/pacs/studies/{study}/series``  series of one study
 ``POST /v1/pacs/predictions``             ``{study, series, model, version?, options?, store?}``: predict by UID
                                           and store the SEG and parametric maps in the PACS (STOW-RS)
+``POST /v1/pacs/triage``                  ``{studies, model, version?, store?}``: predict every image series of the
+                                          studies, ranked by uncertainty (synchronous; at most 50 studies)
 ``GET  /v1/images/{sha}``                 a stored image as NIfTI (a viewer shows the PACS series it predicted)
 """
 
@@ -65,6 +67,21 @@ def install_dicom_routes(app: FastAPI, api: APIRouter, service: Service, upload_
         data = await request.body()
         result = await run_in_threadpool(dicom.upload_zip, data, upload_limit)
         return ok(result, 201 if result["created"] else 200)
+
+    @api.post("/pacs/triage")
+    async def triage(request: Request) -> JSONResponse:
+        body = await json_body(request)
+        unknown = set(body) - {"studies", "model", "version", "store"}
+        if unknown:
+            raise InputError("body", f"unknown field(s) {sorted(unknown)}")
+        if not isinstance(body.get("model"), str):
+            raise InputError("model", "is required and must be a string")
+        if body.get("version") is not None and not isinstance(body["version"], str):
+            raise InputError("version", "must be a string like 'v2'")
+        if not isinstance(body.get("store", True), bool):
+            raise InputError("store", "must be true or false")
+        arguments = (body.get("studies"), body["model"], body.get("version"), body.get("store", True))
+        return ok(await run_in_threadpool(dicom.triage, *arguments))
 
     @api.get("/images/{sha}")
     async def image(sha: str) -> FileResponse:

@@ -19,6 +19,10 @@ from napari_uqseg.server.dicomweb import PacsGateway, check_uid
 from napari_uqseg.server.service import Service
 from napari_uqseg.server.stores import safe_path
 
+#: series of these modalities are results or documents, never scans to segment
+NON_IMAGE_MODALITIES = frozenset({"SEG", "SR", "PR", "KO", "RTSTRUCT", "RTPLAN", "RTDOSE", "DOC", "OT", "REG"})
+#: studies one triage request may name (it runs synchronously, one series after the other)
+MAX_TRIAGE_STUDIES = 50
 NO_PACS = "this server has no PACS; start it with `uqseg serve --dicomweb URL`"
 
 
@@ -109,3 +113,43 @@ class DicomService:
             "segmentation": {k: v for k, v in described[0].items() if k != "name"},
             "maps": described[1:],
         }
+
+    def triage(
+        self, studies: list[str], model: str, version: str | None = None, store: bool = True
+    ) -> list[dict[str, Any]]:
+        """Predict every image series of ``studies`` and rank them by the review map's case score, highest first.
+
+        A series that cannot be read is listed with its ``error`` (and ranks last) instead of failing the batch.
+
+        Returns
+        -------
+        list of dict
+            ``{"study", "series", "case_score", "prediction", "segmentation"}`` or ``{"study", "series", "error"}``.
+        """
+        if not isinstance(studies, list) or not 0 < len(studies) <= MAX_TRIAGE_STUDIES:
+            raise InputError("studies", f"must be a list of 1 to {MAX_TRIAGE_STUDIES} study UIDs")
+        for study in studies:
+            check_uid(study, "studies")
+        rows: list[dict[str, Any]] = []
+        for study in studies:
+            for entry in self.series(study):
+                if entry.get("Modality") in NON_IMAGE_MODALITIES:
+                    continue
+                series = entry["SeriesInstanceUID"]
+                try:
+                    answer = self.predict_series(study, series, model, version, None, store)
+                except InputError as exc:
+                    if exc.source in ("model", "version"):
+                        raise  # the request is wrong, not the series
+                    rows.append({"study": study, "series": series, "error": str(exc)})
+                    continue
+                rows.append(
+                    {
+                        "study": study,
+                        "series": series,
+                        "case_score": answer["prediction"]["review"]["case_score"],
+                        "prediction": answer["prediction"]["id"],
+                        "segmentation": answer["segmentation"],
+                    }
+                )
+        return sorted(rows, key=lambda r: -r["case_score"] if "case_score" in r else float("inf"))

@@ -165,3 +165,27 @@ def test_unreachable_pacs_is_a_502_that_says_so(tiny_models, tmp_path):
         client.close()
     finally:
         handle.stop()
+
+
+def test_triage_ranks_the_series_of_a_study_list_and_reports_broken_ones(orthanc, backend):
+    good = series_datasets(_scan("axial"))
+    other = series_datasets(_scan("coronal", seed=12), study_uid=str(good[0].StudyInstanceUID))
+    broken = series_datasets(_scan("sagittal"))
+    broken = broken[:5] + broken[6:]  # a slice missing
+    second_study = series_datasets(_scan("oblique", seed=13))
+    client = _upload(orthanc, good + other + broken + second_study)
+    studies = [str(good[0].StudyInstanceUID), str(broken[0].StudyInstanceUID), str(second_study[0].StudyInstanceUID)]
+
+    rows = backend.triage_pacs_studies(studies, "tiny_mcd")
+    scored = [r for r in rows if "case_score" in r]
+    assert len(scored) == 3 and len(rows) == 4
+    assert [r["case_score"] for r in scored] == sorted((r["case_score"] for r in scored), reverse=True)
+    assert "missing" in rows[-1]["error"] and rows[-1]["series"] == str(broken[0].SeriesInstanceUID)
+    modalities = [s["00080060"]["Value"][0] for s in client.search_for_series(studies[0])]
+    assert modalities.count("SEG") == 2  # one SEG per predicted series, stored in the study
+    again = backend.triage_pacs_studies(studies[:1], "tiny_mcd", store=False)
+    assert len(again) == 2  # the stored SEG and maps are not scans: not triaged again
+    with pytest.raises(NotFound):
+        backend.triage_pacs_studies(studies[:1], "no_such_model")
+    with pytest.raises(BadRequest, match="list of 1 to 50"):
+        backend.triage_pacs_studies([], "tiny_mcd")
