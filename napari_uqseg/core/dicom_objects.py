@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from napari_uqseg.core.dicom_geometry import LPS_TO_RAS
-from napari_uqseg.core.dicom_series import DicomSeries, _functional
+from napari_uqseg.core.dicom_series import DicomSeries, functional_value
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.volume import Volume
 
@@ -173,7 +173,7 @@ def _frame_slices(ds: Any, series: DicomSeries, what: str) -> np.ndarray:
     count = int(ds.get("NumberOfFrames", 1) or 1)
     slices = np.empty(count, dtype=int)
     for i in range(count):
-        position = _functional(ds, i, "PlanePositionSequence", "ImagePositionPatient")
+        position = functional_value(ds, i, "PlanePositionSequence", "ImagePositionPatient")
         if position is None:
             raise InputError(what, f"frame {i + 1} has no ImagePositionPatient")
         ras = LPS_TO_RAS @ np.array([*map(float, position), 1.0])
@@ -216,8 +216,8 @@ def parametric_map_to_volume(ds: Any, series: DicomSeries) -> Volume:
         raise InputError("parametric map", "not a DICOM Parametric Map object")
     _rows_columns(ds, series, "parametric map")
     frames = np.asarray(ds.pixel_array, dtype=np.float32).reshape(-1, int(ds.Rows), int(ds.Columns))
-    mapping = _functional(ds, 0, "RealWorldValueMappingSequence", "RealWorldValueSlope")
-    intercept = _functional(ds, 0, "RealWorldValueMappingSequence", "RealWorldValueIntercept")
+    mapping = functional_value(ds, 0, "RealWorldValueMappingSequence", "RealWorldValueSlope")
+    intercept = functional_value(ds, 0, "RealWorldValueMappingSequence", "RealWorldValueIntercept")
     frames = frames * float(mapping if mapping is not None else 1.0) + float(intercept or 0.0)
     values = np.zeros(series.volume.shape[::-1], dtype=np.float32)
     for i, k in enumerate(_frame_slices(ds, series, "parametric map")):

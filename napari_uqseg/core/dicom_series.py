@@ -251,13 +251,15 @@ def _single_frame_series(images: list[Any], source: str) -> DicomSeries:
     return DicomSeries(Volume(array, affine), tuple(images), np.arange(len(images)))
 
 
-def _functional(ds: Any, index: int, sequence: str, attribute: str) -> Any:
-    """``attribute`` of functional group ``sequence`` for frame ``index`` (per-frame first, then shared)."""
-    for groups in (ds.get("PerFrameFunctionalGroupsSequence"), ds.get("SharedFunctionalGroupsSequence")):
-        if not groups:
-            continue
-        group = groups[index] if groups is ds.get("PerFrameFunctionalGroupsSequence") else groups[0]
-        items = group.get(sequence)
+def functional_value(ds: Any, index: int, sequence: str, attribute: str) -> Any:
+    """``attribute`` of functional group ``sequence`` for frame ``index`` (per-frame first, then shared).
+
+    Falls back to the top-level ``attribute`` (``None`` when absent everywhere).
+    """
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    shared = ds.get("SharedFunctionalGroupsSequence") or []
+    for group in (per_frame[index] if index < len(per_frame) else None, shared[0] if shared else None):
+        items = group.get(sequence) if group is not None else None
         if items and attribute in items[0]:
             return items[0].get(attribute)
     return ds.get(attribute)
@@ -274,15 +276,15 @@ def _multiframe_series(ds: Any, source: str) -> DicomSeries:
         try:
             geometries.append(
                 SliceGeometry.from_tags(
-                    _functional(ds, i, "PlaneOrientationSequence", "ImageOrientationPatient"),
-                    _functional(ds, i, "PlanePositionSequence", "ImagePositionPatient"),
-                    _functional(ds, i, "PixelMeasuresSequence", "PixelSpacing"),
+                    functional_value(ds, i, "PlaneOrientationSequence", "ImageOrientationPatient"),
+                    functional_value(ds, i, "PlanePositionSequence", "ImagePositionPatient"),
+                    functional_value(ds, i, "PixelMeasuresSequence", "PixelSpacing"),
                 )
             )
         except InputError as exc:
             raise InputError(source, f"{what}: {exc.source} {exc.problem}") from exc
-        slope = _functional(ds, i, "PixelValueTransformationSequence", "RescaleSlope")
-        intercept = _functional(ds, i, "PixelValueTransformationSequence", "RescaleIntercept")
+        slope = functional_value(ds, i, "PixelValueTransformationSequence", "RescaleSlope")
+        intercept = functional_value(ds, i, "PixelValueTransformationSequence", "RescaleIntercept")
         scales.append((float(slope if slope not in (None, "") else 1), float(intercept or 0)))
     order, affine = stack_geometry(geometries, source)
     pixels = _pixels(ds, source).reshape(count, int(ds.Rows), int(ds.Columns)).astype(np.float32)

@@ -92,6 +92,7 @@ class DicomService:
         gateway = self._gateway()
         check_uid(study, "study")
         check_uid(series, "series")
+        self.service.model(model)  # an unknown model is a 404 before the series is fetched
         source = series_from_datasets(gateway.retrieve_series(study, series), f"series {series}")
         image = self.store_series(source)["image"]
         summary, prediction = self.service.run_prediction(image, model, version, options)
