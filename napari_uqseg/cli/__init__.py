@@ -9,7 +9,19 @@ import sys
 from napari_uqseg.core.errors import CancelledError, UQSegError
 
 #: sub-command modules under ``napari_uqseg.cli``, in the order ``uqseg --help`` lists them
-COMMANDS = ("demo", "methods", "split", "train", "calibrate", "predict", "evaluate", "serve", "bench", "explore")
+COMMANDS = (
+    "demo",
+    "methods",
+    "split",
+    "train",
+    "calibrate",
+    "predict",
+    "triage",
+    "evaluate",
+    "serve",
+    "bench",
+    "explore",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -105,11 +105,17 @@ class ReviewPanel(QGroupBox):
         self._enable(False)
 
     # --- content -------------------------------------------------------------------------------------------
-    def set_cases(self, scores: dict[str, float], current: str | None = None) -> None:
-        """Show the open images ordered by case score (unpredicted last); highlight ``current``."""
+    def set_cases(
+        self, scores: dict[str, float], current: str | None = None, notes: dict[str, str] | None = None
+    ) -> None:
+        """Show the cases ordered by case score (unpredicted last); highlight ``current``.
+
+        ``notes`` (case -> text, e.g. a worklist's flags) are appended to the case's line.
+        """
         self.cases.clear()
         for entry in sorted_cases(scores):
-            item = QListWidgetItem(entry.label())
+            note = (notes or {}).get(entry.name)
+            item = QListWidgetItem(entry.label() + (f"  [{note}]" if note else ""))
             item.setData(Qt.ItemDataRole.UserRole, entry.name)
             self.cases.addItem(item)
             if entry.name == current:

@@ -41,6 +41,7 @@ from napari_uqseg.napari_ui.review_model import ReviewQueue
 from napari_uqseg.napari_ui.review_panel import ReviewPanel
 from napari_uqseg.napari_ui.settings import load_settings
 from napari_uqseg.napari_ui.workers import describe_error, run_task
+from napari_uqseg.napari_ui.worklist_cases import WorklistCases
 
 if TYPE_CHECKING:
     import napari
@@ -87,6 +88,8 @@ class SegmentWidget(QWidget):
         self.connection.connected.connect(self._connected)
         self.review = ReviewPanel(self._focus_region, self._focus_slice, self._review_changed)
         self.review.case_selected.connect(self.select_case)
+        self.worklist = WorklistCases(self.viewer, lambda: self.backend, self._show_result, self._refresh_cases)
+        self.review.layout().insertWidget(0, self.worklist)
         self.jobs = JobsPanel(lambda: self.backend, self._correction_source)
         self.jobs.version_switched.connect(self._version_switched)
 
@@ -301,6 +304,8 @@ class SegmentWidget(QWidget):
     # --- cases, display and review -------------------------------------------------------------------------
     def select_case(self, name: str) -> None:
         """Make ``name`` the current case: its queue in the review panel, its maps in the display switch."""
+        if name not in self.cases and self.worklist.has(name):
+            return self.worklist.open_case(name)  # loads image and outputs, then comes back here
         self.current = name if name in self.cases else None
         if name in [self.image_combo.itemText(i) for i in range(self.image_combo.count())]:
             self.image_combo.setCurrentText(name)
@@ -318,7 +323,8 @@ class SegmentWidget(QWidget):
     def _refresh_cases(self) -> None:
         names = [self.image_combo.itemText(i) for i in range(self.image_combo.count())]
         scores = {n: self.cases[n].result.review.case_score if n in self.cases else float("nan") for n in names}
-        self.review.set_cases(scores, self.current)
+        scores = {**self.worklist.scores(), **scores} if hasattr(self, "worklist") else scores
+        self.review.set_cases(scores, self.current, self.worklist.notes() if hasattr(self, "worklist") else None)
 
     def _case(self) -> CaseState | None:
         return self.cases.get(self.current) if self.current else None

@@ -215,6 +215,16 @@ def create_app(
     async def cancel(jid: str) -> JSONResponse:
         return ok((await run_in_threadpool(service.cancel_job, jid)).to_dict())
 
+    @api.get("/jobs/{jid}/worklist")
+    async def worklist(jid: str) -> JSONResponse:
+        return ok(await run_in_threadpool(service.worklist, jid))
+
+    @api.get("/jobs/{jid}/worklist/{case}/{name}")
+    async def worklist_file(jid: str, case: str, name: str) -> Response:
+        path = await run_in_threadpool(service.worklist_file, jid, case, name)
+        media = "application/json" if name == "review" else NIFTI_MEDIA
+        return FileResponse(path, media_type=media)
+
     @api.get("/jobs/{jid}/events")
     async def events(jid: str) -> StreamingResponse:
         service.job(jid)  # 404 before the stream starts

@@ -202,18 +202,23 @@ class RayExecutor:
     """Runs the same job function on a Ray cluster (``pip install napari-uqseg[ray]``).
 
     Each claimed job becomes ``ray.remote(num_gpus=...)(run_job).remote(job_id, data_dir)``; the data
-    folder must be on a filesystem every Ray worker mounts. Cancel uses ``ray.cancel(force=True)``.
-    Enable Ray's token auth (``RAY_AUTH_MODE=token``) and keep the dashboard port private.
+    folder must be on a filesystem every Ray worker mounts. Cancel uses ``ray.cancel(force=True)``, which
+    kills the worker process (and the actors a triage job started: they share its fate). A worker that
+    dies mid-job (killed, node lost) is retried once (:data:`MAX_RETRIES`): train and fine-tune resume
+    from the checkpoints in the job folder, triage skips the cases it finished; a second death fails the
+    job with Ray's error. Enable Ray's token auth (``RAY_AUTH_MODE=token``) and keep the dashboard private.
 
     Parameters
     ----------
     store : DataDir
         Data folder and ledger (shared filesystem).
     num_gpus : float
-        GPUs reserved per job.
+        GPUs reserved per job (a triage job reserves none itself: its actors do).
     address : str or None
         Ray cluster address (``None``: ``ray.init()`` decides, e.g. from ``RAY_ADDRESS``).
     """
+
+    MAX_RETRIES = 1
 
     def __init__(self, store: DataDir, num_gpus: float = 1.0, address: str | None = None) -> None:
         try:
@@ -225,6 +230,7 @@ class RayExecutor:
         self.num_gpus = num_gpus
         self.address = address
         self._refs: dict[str, Any] = {}
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ray-executor", daemon=True)
 
@@ -234,37 +240,59 @@ class RayExecutor:
         self._lock_file = acquire_lock(self.store.root / "executor.lock")
         if self._lock_file is None:
             return False
-        self.ray.init(address=self.address, ignore_reinit_error=True)
-        self._remote = self.ray.remote(num_gpus=self.num_gpus)(run_job)
+        self.ray.init(address=self.address, ignore_reinit_error=True, log_to_driver=False)
+        self._remote = self.ray.remote(max_retries=self.MAX_RETRIES, retry_exceptions=False)(run_job)
         recover(self.store)
         self._thread.start()
         return True
 
+    def _submit(self, row: dict[str, Any]) -> None:
+        triage = row["kind"] == "triage"  # a coordinator: its actors hold the CPUs and GPUs
+        options = {"num_cpus": 0, "num_gpus": 0} if triage else {"num_gpus": self.num_gpus}
+        device = "cuda" if self.num_gpus > 0 else "cpu"
+        self._refs[row["id"]] = self._remote.options(**options).remote(row["id"], str(self.store.root), device)
+
+    def _collect(self) -> None:
+        for jid, ref in list(self._refs.items()):
+            ready, _ = self.ray.wait([ref], timeout=0)
+            if not ready:
+                continue
+            del self._refs[jid]
+            try:
+                self.ray.get(ref)
+            except Exception as exc:  # noqa: BLE001  (a failed, crashed or cancelled Ray task)
+                cancelled = self.store.ledger.job_row(jid)["cancel_requested"]
+                self.store.ledger.finish(jid, "cancelled" if cancelled else "failed", error=str(exc))
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            row = self.store.ledger.claim_next()
-            if row is not None:
-                device = "cuda" if self.num_gpus > 0 else "cpu"
-                self._refs[row["id"]] = self._remote.remote(row["id"], str(self.store.root), device)
-            for jid, ref in list(self._refs.items()):
-                ready, _ = self.ray.wait([ref], timeout=0)
-                if ready:
-                    del self._refs[jid]
-                    try:
-                        self.ray.get(ref)
-                    except Exception as exc:  # noqa: BLE001  (a failed or cancelled Ray task)
-                        cancelled = self.store.ledger.job_row(jid)["cancel_requested"]
-                        self.store.ledger.finish(jid, "cancelled" if cancelled else "failed", error=str(exc))
-            self._stop.wait(1.0)
+            try:
+                with self._lock:
+                    row = self.store.ledger.claim_next()
+                    if row is not None:
+                        self._submit(row)
+                    self._collect()
+            except Exception as exc:  # noqa: BLE001  (keep the executor alive)
+                print(f"ray executor: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+            self._stop.wait(POLL_S)
 
     def cancel(self, job_id: str) -> None:
+        """Force-cancel the job's Ray task (its worker process is killed; the loop records the end)."""
         ref = self._refs.get(job_id)
         if ref is not None:
             self.ray.cancel(ref, force=True)
 
     def stop(self, kill_running: bool = True) -> None:
+        """Stop claiming jobs; running ones are cancelled and re-queued (they resume at the next start)."""
         self._stop.set()
-        for jid in list(self._refs):
-            if kill_running:
-                self.cancel(jid)
-                self.store.ledger.requeue(jid)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        with self._lock:
+            for jid in list(self._refs):
+                if kill_running:
+                    self.cancel(jid)
+                    self.store.ledger.requeue(jid)
+            self._refs.clear()
+        if getattr(self, "_lock_file", None) is not None:
+            self._lock_file.close()
+            self._lock_file = None

@@ -1,6 +1,6 @@
 """One job in its own process: ``python -m napari_uqseg.server.job_runner <job_id> --data-dir DIR``.
 
-Reads the job row, runs ``finetune``, ``train`` or ``evaluate``, writes progress to the ledger while it
+Reads the job row, runs ``finetune``, ``train``, ``evaluate`` or ``triage``, writes progress to the ledger while it
 runs and the result when it ends. The same ``run_job`` is what the Ray executor ships to a worker.
 """
 
@@ -18,7 +18,7 @@ from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.wire import NAME_PATTERN, VERSION_PATTERN, check_id
 from napari_uqseg.server.stores import DataDir
 
-JOB_KINDS = ("finetune", "train", "evaluate")
+JOB_KINDS = ("finetune", "train", "evaluate", "triage")
 
 
 class LedgerProgress:
@@ -104,7 +104,13 @@ def run_evaluate(store: DataDir, job: dict[str, Any], device: str, progress: Led
     return {"model": model, "version": version, **evaluate_cases(method, cases, progress)}
 
 
-RUNNERS = {"finetune": run_finetune, "train": run_train, "evaluate": run_evaluate}
+def run_triage(store: DataDir, job: dict[str, Any], device: str, progress: LedgerProgress) -> dict[str, Any]:
+    from napari_uqseg.server.triage_job import run_triage as triage_study
+
+    return triage_study(store, job, device, progress)
+
+
+RUNNERS = {"finetune": run_finetune, "train": run_train, "evaluate": run_evaluate, "triage": run_triage}
 
 
 def run_job(job_id: str, data_dir: str | Path, device: str = "cpu") -> dict[str, Any]:

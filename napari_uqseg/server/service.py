@@ -31,6 +31,7 @@ from napari_uqseg.server.device_worker import DeviceWorker
 from napari_uqseg.server.job_runner import JOB_KINDS
 from napari_uqseg.server.ledger import new_id
 from napari_uqseg.server.stores import DataDir
+from napari_uqseg.server.triage_job import TRIAGE_PARAMS, case_file, check_triage_params, worklist_document
 
 #: inference options a client may set per prediction (model-defining options are fixed by the version)
 PREDICT_OPTIONS = ("review_map", "axis", "overlap", "sw_batch_size", "float32")
@@ -38,6 +39,7 @@ JOB_PARAMS = {
     "finetune": ("version", "corrections", "options"),
     "evaluate": ("version", "corrections"),
     "train": ("method", "dataset", "config"),
+    "triage": TRIAGE_PARAMS,
 }
 FLOAT_SUFFIX = "_f32"
 
@@ -321,6 +323,8 @@ class Service:
             if not isinstance(params.get("config", {}), dict):
                 raise InputError("params.config", "must be an object with net/train/method sections")
             return
+        if kind == "triage":
+            return check_triage_params(self.store, model, params)
         summary = self.store.ledger.summary(model)
         if "version" in params:
             check_id(params["version"], "params.version", VERSION_PATTERN)
@@ -370,6 +374,14 @@ class Service:
             time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
             status = self.job(jid)
         return status
+
+    def worklist(self, jid: str) -> dict[str, Any]:
+        """The worklist a finished triage job wrote (``worklist.json``: ``meta`` and sorted ``cases``)."""
+        return worklist_document(self.store, jid)
+
+    def worklist_file(self, jid: str, case: str, name: str) -> Path:
+        """A triaged case's ``image``, ``review`` (JSON) or output volume (``mask``, a map name ...)."""
+        return case_file(self.store, jid, case, name)
 
     def close(self) -> None:
         if self.executor is not None:

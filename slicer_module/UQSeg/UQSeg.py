@@ -126,6 +126,7 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.cancelJobButton.connect("clicked(bool)", self.onCancelJob)
         self.ui.promoteButton.connect("clicked(bool)", self.onPromote)
         self.ui.rollbackButton.connect("clicked(bool)", self.onRollback)
+        self.setupWorklist()
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -299,6 +300,79 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             from UQSegLib import mrml_adapter
 
             mrml_adapter.set_foreground_opacity(value)
+
+    # --- worklist (a triage's cases, most uncertain first) --------------------------------------------------------
+
+    def setupWorklist(self) -> None:
+        """A "Worklist" section built in code: open a triage folder or job; clicking a row loads that case."""
+        section = qt.QGroupBox(_("Worklist"))
+        layout = qt.QVBoxLayout(section)
+        buttons = qt.QHBoxLayout()
+        folderButton = qt.QPushButton(_("Open triage folder…"))
+        folderButton.connect("clicked(bool)", self.onOpenWorklistFolder)
+        jobButton = qt.QPushButton(_("Triage job…"))
+        jobButton.connect("clicked(bool)", self.onOpenWorklistJob)
+        buttons.addWidget(folderButton)
+        buttons.addWidget(jobButton)
+        layout.addLayout(buttons)
+        self.worklistTable = qt.QTableWidget()
+        self.worklistTable.setEditTriggers(qt.QAbstractItemView.NoEditTriggers)
+        self.worklistTable.setSelectionBehavior(qt.QAbstractItemView.SelectRows)
+        self.worklistTable.connect("cellClicked(int,int)", self.onWorklistCaseClicked)
+        layout.addWidget(self.worklistTable)
+        self.layout.insertWidget(self.layout.count() - 1, section)
+        self.worklistSource = None
+
+    def onOpenWorklistFolder(self) -> None:
+        folder = qt.QFileDialog.getExistingDirectory(None, _("Folder written by uqseg triage"))
+        if folder:
+            from napari_uqseg.client.worklist_source import LocalWorklist
+
+            with slicer.util.tryWithErrorDisplay(_("Cannot open the worklist."), waitCursor=True):
+                self.fillWorklistTable(LocalWorklist(folder))
+
+    def onOpenWorklistJob(self) -> None:
+        if self.logic.session is None:
+            slicer.util.warningDisplay(_("Connect to the server first."), windowTitle="UQSeg")
+            return
+        jobId = qt.QInputDialog.getText(None, "UQSeg", _("Job id of a finished triage job:")).strip()
+        if jobId:
+            from napari_uqseg.client.worklist_source import RemoteWorklist
+
+            with slicer.util.tryWithErrorDisplay(_("Cannot open the worklist."), waitCursor=True):
+                self.fillWorklistTable(RemoteWorklist(self.logic.session.backend, jobId))
+
+    def fillWorklistTable(self, source) -> None:
+        from UQSegLib.worklist_table import WORKLIST_COLUMNS, table_rows
+
+        self.worklistSource = source
+        table = self.worklistTable
+        table.setColumnCount(len(WORKLIST_COLUMNS))
+        table.setHorizontalHeaderLabels([_(c) for c in WORKLIST_COLUMNS])
+        rows = table_rows(source.rows)
+        table.setRowCount(len(rows))
+        for r, cells in enumerate(rows):
+            for c, text in enumerate(cells):
+                table.setItem(r, c, qt.QTableWidgetItem(text))
+
+    def onWorklistCaseClicked(self, row: int, column: int) -> None:
+        from UQSegLib.worklist_table import open_case
+
+        source, case = self.worklistSource, self.worklistTable.item(row, 1).text()
+        self.run(
+            _("Opening {case}").format(case=case),
+            lambda progress: open_case(source, case),
+            lambda loaded: self.onWorklistCaseLoaded(case, *loaded),
+        )
+
+    def onWorklistCaseLoaded(self, case: str, imageKji, result) -> None:
+        from UQSegLib import mrml_adapter
+
+        with slicer.util.tryWithErrorDisplay(_("Cannot show the case."), waitCursor=True):
+            node = mrml_adapter.show_worklist_case(self.logic.view, case, imageKji, result)
+            self._parameterNode.inputVolume = node
+            self.onSegmented(result, node)
+            self.ui.statusLabel.setText(self.worklistSource.row(case).reason)
 
     # --- review ------------------------------------------------------------------------------------------------
 

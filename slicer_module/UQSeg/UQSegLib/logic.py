@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_uqseg.client.backend import Backend
+from napari_uqseg.client.backend import Backend, PredictionResult
 from napari_uqseg.core.errors import CancelledError, InputError, UQSegError
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
@@ -87,6 +87,40 @@ def class_names_of(model: ModelSummary | None, mask_kji: np.ndarray) -> dict[int
     present = {int(v) for v in np.unique(mask_kji) if v > 0}
     known = {int(k) for k in labels if str(k).isdigit() and int(k) > 0}
     return {k: labels.get(str(k), f"class_{k}") for k in sorted(present | known)}
+
+
+def result_in_kji(
+    result: PredictionResult,
+    ijk_to_ras: np.ndarray,
+    shape_kji: tuple[int, ...],
+    model: ModelSummary | None = None,
+    labels: dict[str, str] | None = None,
+) -> SegmentationResult:
+    """A client prediction as a ``SegmentationResult`` on the ``(K, J, I)`` grid of the input node.
+
+    Class names come from ``model``'s labels, else from ``labels`` (index as str -> name).
+    """
+    pred = result.prediction
+    mask_kji = kji_from_volume(pred.mask, ijk_to_ras, shape_kji, "mask").astype(np.uint8, copy=False)
+    maps_kji = {
+        name: kji_from_volume(vol, ijk_to_ras, shape_kji, name).astype(np.float32, copy=False)
+        for name, vol in pred.maps.items()
+    }
+    names = class_names_of(model, mask_kji)
+    if model is None:
+        names = {k: (labels or {}).get(str(k), v) for k, v in names.items()}
+    return SegmentationResult(
+        prediction_id=result.id,
+        model=result.model,
+        version=result.version,
+        method=pred.method,
+        ijk_to_ras=np.asarray(ijk_to_ras, dtype=np.float64),
+        mask_kji=mask_kji,
+        maps_kji=maps_kji,
+        class_names=names,
+        ranking=result.review,
+        timings=dict(result.timings),
+    )
 
 
 class UQSegSession:
@@ -181,25 +215,8 @@ class UQSegSession:
 
     def result_on_grid(self, result: Any, image: Volume, shape_kji: tuple[int, ...]) -> SegmentationResult:
         """A client ``PredictionResult`` in KJI order on the grid of ``image`` (InputError if it is not)."""
-        pred = result.prediction
-        mask_kji = kji_from_volume(pred.mask, image.affine, shape_kji, "mask").astype(np.uint8, copy=False)
-        maps_kji = {
-            name: kji_from_volume(vol, image.affine, shape_kji, name).astype(np.float32, copy=False)
-            for name, vol in pred.maps.items()
-        }
         summary = next((m for m in self.backend.models() if m.name == result.model), None)
-        return SegmentationResult(
-            prediction_id=result.id,
-            model=result.model,
-            version=result.version,
-            method=pred.method,
-            ijk_to_ras=image.affine,
-            mask_kji=mask_kji,
-            maps_kji=maps_kji,
-            class_names=class_names_of(summary, mask_kji),
-            ranking=result.review,
-            timings=dict(result.timings),
-        )
+        return result_in_kji(result, image.affine, shape_kji, summary)
 
     def submit_correction(
         self,

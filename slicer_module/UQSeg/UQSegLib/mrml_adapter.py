@@ -256,3 +256,14 @@ class ResultView:
     def correction(self) -> tuple[np.ndarray, np.ndarray]:
         """The edited segmentation as a ``(K, J, I)`` label array and the input's IJK-to-RAS matrix."""
         return label_of(self.segmentation_node, self.input_node), ijk_to_ras_of(self.input_node)
+
+
+def show_worklist_case(view: ResultView, case: str, image_kji: np.ndarray, result: SegmentationResult) -> object:
+    """Load a worklist case's image as a volume node named after the case and show its result over it.
+
+    Returns the new volume node (the input of ``view`` from now on).
+    """
+    node = slicer.util.addVolumeFromArray(image_kji, ijkToRAS=result.ijk_to_ras, name=case)
+    slicer.util.setSliceViewerLayers(background=node)
+    view.show(result, node)
+    return node
