@@ -59,7 +59,7 @@ def main() -> None:
         for executor, workers in CONFIGS:
             if executor == "ray" and not ray.is_initialized():
                 t = time.perf_counter()
-                ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+                ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
                 ray_start_s = time.perf_counter() - t
             out = Path(tmp) / f"{executor}{workers}"
             rows.append(timed_triage(args.model, cases, executor, workers, out))

@@ -12,7 +12,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder: one sub-folder per case, worklist.csv/.json")
     p.add_argument("--executor", choices=("local", "ray"), default="local", help="process pool or Ray cluster")
     p.add_argument("--workers", type=int, help="pool processes / Ray actors (default: one per core; Ray: 1)")
-    p.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS, else a private local one)")
+    p.add_argument(
+        "--ray-address",
+        help="Ray cluster address (default: RAY_ADDRESS, else one `ray start` began here, else a private one)",
+    )
     p.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per Ray actor (fractions share a GPU)")
     p.add_argument("--device", default="cpu", help="local executor: cpu, cuda or auto")
     p.add_argument("--review-map", help="uncertainty map that ranks the review queue (default: as `uqseg predict`)")

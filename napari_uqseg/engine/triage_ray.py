@@ -20,7 +20,8 @@ MAX_RESTARTS = 1
 
 
 def connect(address: str | None) -> Any:
-    """Import Ray and join a cluster: ``address``, else ``RAY_ADDRESS``, else a private local one.
+    """Import Ray and join a cluster: ``address``, else ``RAY_ADDRESS``, else the one ``ray start`` began on this
+    machine, else a private local one (``ray.init``'s own order).
 
     Inside a Ray task (the server's Ray job executor) the running cluster is used as it is.
     """

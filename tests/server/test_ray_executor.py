@@ -34,7 +34,9 @@ def ray_head():
     Ray binds its node's own address even when asked for 127.0.0.1 (``services.resolve_ip_for_localhost``); the
     cluster is still this machine only, and Ray's token authentication (on by default since 2.5x) guards it.
     """
-    context = ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, namespace="uqseg-test")
+    context = ray.init(
+        address="local", num_cpus=4, include_dashboard=False, log_to_driver=False, namespace="uqseg-test"
+    )
     try:
         yield context.address_info["gcs_address"]
     finally:
