@@ -105,8 +105,13 @@ def _finite_or_none(value: Any) -> Any:
 
 
 def case_reason(ranking: ReviewRanking) -> str:
-    """The case score in words: which map, where it is taken, and the top region."""
-    text = f"{ranking.case_score:.3f} = {ranking.map_name} in the predicted structure"
+    """The case score in words: which score (or map and where), and the top region."""
+    name = getattr(ranking, "case_score_name", "")  # rankings that name their case score (review-loop work)
+    if name and name != "mean_uncertainty":
+        what = name.replace("_", " ")
+    else:
+        what = f"mean {ranking.map_name} in the predicted structure"
+    text = f"{ranking.case_score:.3f} = {what}"
     if ranking.regions:
         top = ranking.regions[0]
         text += f"; {len(ranking.regions)} uncertain regions, largest mass at slice {top.slice_index}"

@@ -45,7 +45,7 @@ def test_case_row_takes_the_score_from_the_review_and_measures_volumes_in_ml():
     assert r.volumes_ml == pytest.approx({"anterior": 0.027, "posterior": 0.008})
     assert r.top_regions[0]["id"] == 1 and r.top_regions[0]["voxels"] == ranking.regions[0].voxels
     assert r.background_uncertainty == pytest.approx(0.05)
-    assert "entropy" in r.reason and f"{ranking.case_score:.3f}" in r.reason
+    assert "mean entropy" in r.reason and f"{ranking.case_score:.3f}" in r.reason
     assert voxel_ml(affine) == pytest.approx(0.001)
 
 
