@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import sys
 
 import pytest
 
@@ -65,15 +66,11 @@ def test_malformed_ids_are_refused(bad):
         check_id(bad, "job id")
 
 
-def test_ray_executor_import_guard(tmp_path):
+def test_ray_executor_import_guard(tmp_path, monkeypatch):
     pytest.importorskip("napari_uqseg.server.executor")
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        from napari_uqseg.server.executor import RayExecutor
-        from napari_uqseg.server.stores import DataDir
+    from napari_uqseg.server.executor import RayExecutor
+    from napari_uqseg.server.stores import DataDir
 
-        with pytest.raises(InputError, match=r"napari-uqseg\[ray\]"):
-            RayExecutor(DataDir(tmp_path / "data"))
-    else:
-        pytest.skip("ray is installed: the import guard does not apply")
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed (CI installs it)
+    with pytest.raises(InputError, match=r"napari-uqseg\[ray\]"):
+        RayExecutor(DataDir(tmp_path / "data"))
