@@ -2,8 +2,9 @@
 
 Everything is computed inside a region of interest (ROI): the predicted foreground dilated by a few
 voxels, where the uncertainty that matters for editing a segmentation lives. Regions are connected
-components of high uncertainty, ranked by their uncertainty *mass* (sum over the region), so a large
-uncertain boundary stretch comes before a single hot voxel.
+components of high uncertainty, split so that none holds more than ``max_region_voxels`` voxels
+(``core.region_split``), and ranked by the voxels in them that are probably wrong (sum of
+``1 - max_c p_c``) when the class probabilities are known, else by their uncertainty *mass*.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from napari_uqseg.core.case_scores import case_score_for, case_scores
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.region_split import MAX_REGION_VOXELS, split_large_components
 from napari_uqseg.core.review_ranking import Region, ReviewRanking
 
 
@@ -94,16 +97,26 @@ def slice_scores(uncertainty: np.ndarray, mask: np.ndarray, axis: int, dilation:
     return np.divide(sums, counts, out=np.zeros(u.shape[axis]), where=counts > 0)
 
 
+def probably_wrong(probabilities: np.ndarray) -> np.ndarray:
+    """``1 - max_c p_c``: the chance each voxel's predicted class is wrong; ``(C, *S) -> (*S)`` float64."""
+    return 1.0 - np.asarray(probabilities, dtype=np.float64).max(axis=0)
+
+
 def _ranked_components(
     u: np.ndarray,
     roi: np.ndarray | None,
-    threshold: float | None,
-    quantile: float,
-    min_voxels: int,
-    max_regions: int | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
-    """Label ``u > threshold`` in roi: labels, ranked label ids, counts and sums (indexed by label), threshold."""
+    options: dict[str, Any],
+    wrong: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Label ``u > threshold`` in roi, split to the size bound, and rank.
+
+    Returns labels, ranked label ids, then counts, uncertainty sums and expected errors (indexed by
+    label; expected errors are the uncertainty sums when ``wrong`` is None) and the threshold.
+    """
     roi = np.ones(u.shape, dtype=bool) if roi is None else np.asarray(roi, dtype=bool)
+    quantile, threshold = options.get("quantile", 0.9), options.get("threshold")
+    max_regions = options.get("max_regions", 200)
+    max_voxels = int(options.get("max_region_voxels", MAX_REGION_VOXELS))
     if not 0.0 <= quantile <= 1.0:
         raise InputError("quantile", f"must be in [0, 1], got {quantile}")
     if max_regions is not None and max_regions < 0:
@@ -113,14 +126,16 @@ def _ranked_components(
         threshold = float(np.quantile(inside, quantile)) if inside.size else float("nan")
     hot = roi & (u > threshold)
     labels, n = ndimage.label(hot, structure=np.ones((3,) * u.ndim, dtype=bool))  # full connectivity
+    labels, n = split_large_components(labels, n, max_voxels)
     counts = np.bincount(labels.ravel(), minlength=n + 1)
     sums = np.bincount(labels.ravel(), weights=u.ravel(), minlength=n + 1)
+    expected = sums if wrong is None else np.bincount(labels.ravel(), weights=wrong.ravel(), minlength=n + 1)
     ids = np.arange(1, n + 1)
-    ids = ids[counts[1:] >= max(int(min_voxels), 1)]
-    ids = ids[np.lexsort((ids, -sums[ids]))]  # mass descending; ties: first in raster order
+    ids = ids[counts[1:] >= max(int(options.get("min_voxels", 3)), 1)]
+    ids = ids[np.lexsort((ids, -sums[ids], -expected[ids]))]  # expected errors, then mass; ties: raster order
     if max_regions is not None:
         ids = ids[:max_regions]
-    return labels, ids, counts, sums, float(threshold)
+    return labels, ids, counts, sums, expected, float(threshold)
 
 
 def find_regions(
@@ -131,8 +146,11 @@ def find_regions(
     min_voxels: int = 3,
     axis: int = 0,
     max_regions: int | None = 200,
+    *,
+    probabilities: np.ndarray | None = None,
+    max_region_voxels: int = MAX_REGION_VOXELS,
 ) -> tuple[list[Region], float]:
-    """Connected regions of high uncertainty, ranked by uncertainty mass.
+    """Uncertain regions of at most ``max_region_voxels`` voxels, ranked by their probably wrong voxels.
 
     Parameters
     ----------
@@ -145,23 +163,30 @@ def find_regions(
     quantile : float
         Quantile used when ``threshold`` is not given.
     min_voxels : int
-        Smaller components are dropped.
+        Smaller regions are dropped.
     axis : int
         Axis along which ``Region.slice_index`` is given.
     max_regions : int or None
         Keep at most this many (None: all).
+    probabilities : np.ndarray, optional
+        ``(C, *S)`` class probabilities; give ``Region.expected_errors`` (sum of ``1 - max_c p_c``), the
+        ranking key. Without them regions are ranked by uncertainty mass.
+    max_region_voxels : int
+        Size bound: larger connected components are split (``core.region_split``).
 
     Returns
     -------
     regions : list of Region
-        Sorted by mass (sum of uncertainty) descending, ``id`` = rank from 1. Components use full
-        (26- in 3-D) connectivity.
+        Ranked, ``id`` = rank from 1. Components use full (26- in 3-D) connectivity.
     threshold : float
         The threshold used (NaN if the ROI is empty).
     """
     u = _check_same_shape(uncertainty, roi, "roi")
     axis = _axis(axis, u.ndim)
-    labels, ids, counts, sums, threshold = _ranked_components(u, roi, threshold, quantile, min_voxels, max_regions)
+    wrong = None if probabilities is None else probably_wrong(_check_probabilities(probabilities, u.shape))
+    options = {"threshold": threshold, "quantile": quantile, "min_voxels": min_voxels, "max_regions": max_regions}
+    options["max_region_voxels"] = max_region_voxels
+    labels, ids, counts, sums, expected, threshold = _ranked_components(u, roi, options, wrong)
     if ids.size == 0:
         return [], threshold
     index = ids.tolist()
@@ -181,9 +206,17 @@ def find_regions(
                 bbox=tuple((int(s.start), int(s.stop)) for s in boxes[lab - 1]),
                 slice_index=math.floor(centre[axis] + 0.5),  # half up: Python's round() sends 2.5 to 2
                 mass=float(sums[lab]),
+                expected_errors=float(expected[lab]) if wrong is not None else 0.0,
             )
         )
     return regions, threshold
+
+
+def _check_probabilities(probabilities: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    p = np.asarray(probabilities)
+    if p.ndim != len(shape) + 1 or p.shape[1:] != shape:
+        raise InputError("probabilities", f"shape {p.shape} must be (C, *{shape})")
+    return p
 
 
 def build_review(
@@ -192,12 +225,16 @@ def build_review(
     axis: int = 0,
     map_name: str = "entropy",
     *,
+    probabilities: np.ndarray | None = None,
+    maps: dict[str, np.ndarray] | None = None,
+    method: str | None = None,
     dilation: int = 2,
     top_percent: float | None = None,
     threshold: float | None = None,
     quantile: float = 0.9,
     min_voxels: int = 3,
     max_regions: int | None = 200,
+    max_region_voxels: int = MAX_REGION_VOXELS,
 ) -> ReviewRanking:
     """Case score, slice scores and ranked regions, all inside the dilated predicted foreground.
 
@@ -211,23 +248,50 @@ def build_review(
         Slicing axis for slice scores and region slice indices.
     map_name : str
         Name recorded in the ranking.
-    dilation, top_percent
-        See :func:`case_score`.
-    threshold, quantile, min_voxels, max_regions
+    probabilities : np.ndarray, optional
+        ``(C, *S)`` class probabilities: regions are ranked by expected errors and the case score is the
+        method's default (``core.case_scores``). Without them the case score is the mean uncertainty
+        (``top_percent``: see :func:`case_score`) and regions are ranked by uncertainty mass.
+    maps : dict of str to np.ndarray, optional
+        Every ``(*S)`` map of the prediction (for the scores built on ``class_std`` and mutual information).
+    method : str, optional
+        Method that predicted; picks the default case score.
+    dilation : int
+        ROI dilation in voxels.
+    threshold, quantile, min_voxels, max_regions, max_region_voxels
         See :func:`find_regions`.
     """
     u = _check_same_shape(uncertainty, mask, "mask")
     axis = _axis(axis, u.ndim)
     roi = foreground_roi(mask, dilation)
-    regions, used = find_regions(u, roi, threshold, quantile, min_voxels, axis, max_regions)
-    return ReviewRanking(
+    regions, used = find_regions(
+        u,
+        roi,
+        threshold,
+        quantile,
+        min_voxels,
+        axis,
+        max_regions,
+        probabilities=probabilities,
+        max_region_voxels=max_region_voxels,
+    )
+    ranking = ReviewRanking(
         map_name=map_name,
         axis=axis,
         case_score=case_score(u, mask, dilation, top_percent),
         slice_scores=[float(s) for s in slice_scores(u, mask, axis, dilation)],
         regions=regions,
         threshold=used,
+        rank_by="mass",
+        max_region_voxels=int(max_region_voxels),
     )
+    if probabilities is not None:
+        scores = case_scores(probabilities, np.asarray(mask), {**(maps or {}), map_name: u}, roi, map_name)
+        ranking.case_score_name, ranking.case_score = case_score_for(scores, method)
+        ranking.case_scores, ranking.rank_by = scores, "expected_errors"
+    else:
+        ranking.case_scores = {"mean_uncertainty": ranking.case_score}
+    return ranking
 
 
 def review_recall(
@@ -239,8 +303,9 @@ def review_recall(
 ) -> float:
     """Share of the error voxels in the ROI that a reader finds by reviewing the top regions.
 
-    Regions are found inside ``roi`` with :func:`find_regions` (``options`` are passed on:
-    ``threshold``, ``quantile``, ``min_voxels``, ``max_regions``) and taken in rank order while their
+    Regions are found inside ``roi`` as :func:`find_regions` finds them, ranked by uncertainty mass
+    (``options`` are passed on: ``threshold``, ``quantile``, ``min_voxels``, ``max_regions``,
+    ``max_region_voxels``) and taken in rank order while their
     voxels fit in ``budget * |ROI|``; the region that crosses the budget contributes only its
     ``floor(remaining budget)`` most uncertain voxels (ties by voxel index). If the regions run out first
     the rest of the budget is unused.
@@ -265,7 +330,7 @@ def review_recall(
     _check_same_shape(u, roi, "roi")
     if not 0.0 < budget <= 1.0:
         raise InputError("budget", f"must be in (0, 1], got {budget}")
-    unknown = set(options) - {"threshold", "quantile", "min_voxels", "max_regions"}
+    unknown = set(options) - {"threshold", "quantile", "min_voxels", "max_regions", "max_region_voxels"}
     if unknown:
         raise InputError("options", f"unknown region options {sorted(unknown)}")
     roi = np.ones(u.shape, dtype=bool) if roi is None else np.asarray(roi, dtype=bool)
@@ -273,14 +338,7 @@ def review_recall(
     n_err = int(err.sum())
     if n_err == 0:
         return float("nan")
-    labels, ids, counts, _, _ = _ranked_components(
-        u,
-        roi,
-        options.get("threshold"),
-        options.get("quantile", 0.9),
-        options.get("min_voxels", 3),
-        options.get("max_regions", 200),
-    )
+    labels, ids, counts, _, _, _ = _ranked_components(u, roi, options)
     err_per_label = np.bincount(labels.ravel(), weights=err.ravel(), minlength=counts.size)
     allowed = budget * int(roi.sum())
     used = 0

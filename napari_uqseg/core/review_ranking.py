@@ -38,7 +38,10 @@ class Region:
     slice_index : int
         Centroid along the ranking's ``axis`` rounded half up (the slice to show).
     mass : float
-        Sum of uncertainty in the region (the ranking key).
+        Sum of uncertainty in the region.
+    expected_errors : float
+        Voxels in the region that are probably wrong: the sum of ``1 - max_c p_c`` (the predicted class's
+        complement) over its voxels. The ranking key when the probabilities are known.
     state : str
         One of ``"todo"``, ``"done"``, ``"flagged"``.
     """
@@ -52,6 +55,7 @@ class Region:
     slice_index: int
     mass: float = 0.0
     state: str = "todo"
+    expected_errors: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (tuples become lists)."""
@@ -65,6 +69,7 @@ class Region:
             "slice_index": int(self.slice_index),
             "mass": float(self.mass),
             "state": str(self.state),
+            "expected_errors": float(self.expected_errors),
         }
 
     @classmethod
@@ -79,6 +84,7 @@ class Region:
             slice_index=int(d["slice_index"]),
             mass=float(d.get("mass", 0.0)),
             state=str(d.get("state", "todo")),
+            expected_errors=float(d.get("expected_errors", 0.0)),
         )
 
 
@@ -93,13 +99,22 @@ class ReviewRanking:
     axis : int
         Slicing axis of ``slice_scores`` and ``Region.slice_index``.
     case_score : float
-        Case-level uncertainty (see :func:`case_score`).
+        The case score of the worklist (higher = more likely a failure): the method's default among
+        ``case_scores`` (``core.case_scores.case_score_for``).
     slice_scores : list of float
         One score per index along ``axis`` (see :func:`slice_scores`).
     regions : list of Region
         Ranked regions, ``regions[0].id == 1``.
     threshold : float
         Uncertainty above which voxels formed regions.
+    case_score_name : str
+        Which score ``case_score`` is (``core.case_scores.DESCRIPTIONS``).
+    case_scores : dict of str to float
+        Every case score computed for this prediction.
+    rank_by : str
+        Region ranking key: ``"expected_errors"`` (probabilities known) or ``"mass"``.
+    max_region_voxels : int
+        No region is larger than this (0: not bounded; rankings written before the bound).
     """
 
     map_name: str
@@ -108,6 +123,10 @@ class ReviewRanking:
     slice_scores: list[float]
     regions: list[Region] = field(default_factory=list)
     threshold: float = float("nan")
+    case_score_name: str = "mean_uncertainty"
+    case_scores: dict[str, float] = field(default_factory=dict)
+    rank_by: str = "mass"
+    max_region_voxels: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +136,10 @@ class ReviewRanking:
             "slice_scores": [float(s) for s in self.slice_scores],
             "regions": [r.to_dict() for r in self.regions],
             "threshold": float(self.threshold),
+            "case_score_name": self.case_score_name,
+            "case_scores": {str(k): float(v) for k, v in self.case_scores.items()},
+            "rank_by": self.rank_by,
+            "max_region_voxels": int(self.max_region_voxels),
         }
 
     @classmethod
@@ -128,6 +151,10 @@ class ReviewRanking:
             slice_scores=[float(s) for s in d["slice_scores"]],
             regions=[Region.from_dict(r) for r in d.get("regions", [])],
             threshold=float(d.get("threshold", float("nan"))),
+            case_score_name=str(d.get("case_score_name", "mean_uncertainty")),
+            case_scores={str(k): float(v) for k, v in dict(d.get("case_scores", {})).items()},
+            rank_by=str(d.get("rank_by", "mass")),
+            max_region_voxels=int(d.get("max_region_voxels", 0)),
         )
 
     def slices_by_score(self) -> list[int]:

@@ -203,7 +203,14 @@ def write_prediction(prediction: Prediction, out_dir: str | Path, review_map: st
             names[name] = f"{name}.nii.gz"
             save_volume(volume, staging / names[name])
         key = review_map if review_map in prediction.maps else "entropy"
-        ranking = build_review(prediction.maps[key].array, prediction.mask.array, map_name=key)
+        ranking = build_review(
+            prediction.maps[key].array,
+            prediction.mask.array,
+            map_name=key,
+            probabilities=prediction.probabilities.array,
+            maps={name: v.array for name, v in prediction.maps.items()},
+            method=prediction.method,
+        )
         (staging / "review.json").write_text(json.dumps(ranking.to_dict(), indent=1))
         names["review"] = "review.json"
         out_dir.mkdir(exist_ok=True)

@@ -1,8 +1,11 @@
-"""Fine-tune a trained model on corrected volumes into a new model folder, with before/after metrics.
+"""Fine-tune a trained model on corrected volumes into a new model folder, with honest before/after figures.
 
 The loaded model's own ``fit`` (its paper recipe, through ``fit_network``) continues from the trained
-weights on the corrected cases only, with a shorter schedule and a lower learning rate. ``work_dir``
-holds ``fit_network``'s atomic checkpoints, so a killed fine-tune resumes where it stopped.
+weights with a shorter schedule and a lower learning rate. A fixed share of the corrections is held back
+and never trained on (``core.finetune_verdict.split_held_back``): the before/after figures come from it.
+Patches of the original training cases are replayed in every batch (``engine.replay``), the original
+validation cases are scored before and after (``regression``), and the result carries a promote / don't
+recommendation. ``work_dir`` holds ``fit_network``'s atomic checkpoints, so a killed fine-tune resumes.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from typing import Any
 import torch
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.finetune_verdict import HELD_BACK_FRACTION, MAX_REGRESSION, recommend, split_held_back
 from napari_uqseg.core.metrics import dice_per_class
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.data import Case, normalise
+from napari_uqseg.engine.finetune_data import replay_cases, training_record, validation_cases
 from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.member_check import check_members
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod
@@ -51,6 +56,16 @@ class FinetuneOptions:
         Patches per step (``None``: as in training).
     time_budget_s : float or None
         Stop each network after this many seconds.
+    held_back_fraction : float
+        Share of corrections never trained on (fixed per correction id), in ``[0, 1)``.
+    replay_fraction : float
+        Share of each batch's patches drawn from the original training cases, in ``[0, 1)``.
+    replay_cases : int
+        Original training cases replayed (evenly spread over the card's list; 0: all).
+    regression_cases : int
+        Original validation cases scored before and after (0: all).
+    max_regression : float
+        Largest validation mean-Dice drop a version recommended for promotion may show.
     """
 
     iterations: int = 100
@@ -58,6 +73,11 @@ class FinetuneOptions:
     checkpoint_every: int = 10
     batch_size: int | None = None
     time_budget_s: float | None = None
+    held_back_fraction: float = HELD_BACK_FRACTION
+    replay_fraction: float = 0.5
+    replay_cases: int = 16
+    regression_cases: int = 0
+    max_regression: float = MAX_REGRESSION
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FinetuneOptions:
@@ -70,6 +90,10 @@ class FinetuneOptions:
             raise InputError(
                 "finetune params", "need 1 <= iterations <= 1e6, checkpoint_every >= 1, 0 < lr_factor <= 10"
             )
+        if not (0 <= opts.held_back_fraction < 1 and 0 <= opts.replay_fraction < 1 and opts.max_regression >= 0):
+            raise InputError("finetune params", "need 0 <= held_back_fraction < 1, 0 <= replay_fraction < 1")
+        if opts.replay_cases < 0 or opts.regression_cases < 0:
+            raise InputError("finetune params", "replay_cases and regression_cases must be >= 0")
         return opts
 
 
@@ -119,6 +143,29 @@ def finetune_config(model_dir: Path, options: FinetuneOptions) -> TrainConfig:
     return TrainConfig.from_dict({**cfg.to_dict(), **changes})
 
 
+def _training_cases(method: UQMethod, cases: list[CorrectedCase]) -> list[Case]:
+    """Corrections checked against the model's classes and normalised for training."""
+    num_classes = method.net_config.num_classes
+    out = []
+    for case in cases:
+        if case.label.shape != case.image.shape:
+            raise InputError(
+                case.case_id, f"label shape {case.label.shape} differs from image shape {case.image.shape}"
+            )
+        if int(case.label.array.max()) >= num_classes:
+            raise InputError(
+                case.case_id, f"label {int(case.label.array.max())} is outside the model's {num_classes} classes"
+            )
+        image = normalise(case.image.array, method.normalisation)
+        out.append(Case(case.case_id, image, case.label.array.astype("uint8"), case.image.affine))
+    return out
+
+
+def _scores(method: UQMethod, groups: dict[str, list[CorrectedCase]]) -> dict[str, dict[str, Any]]:
+    """:func:`evaluate_cases` per named group (``{}`` for an empty group)."""
+    return {name: evaluate_cases(method, cases) if cases else {} for name, cases in groups.items()}
+
+
 def finetune(
     model_dir: str | Path,
     cases: list[CorrectedCase],
@@ -135,7 +182,7 @@ def finetune(
     model_dir : Path
         Trained model folder (left untouched).
     cases : list of CorrectedCase
-        Corrected volumes; each label must be on its image's grid.
+        Corrected volumes; each label must be on its image's grid. The held-back share is not trained on.
     out_dir : Path
         New model folder, written atomically at the end.
     work_dir : Path
@@ -146,7 +193,11 @@ def finetune(
     Returns
     -------
     dict
-        ``before``/``after`` (see :func:`evaluate_cases`), ``history``, ``resumed_from_step``, ``seconds``.
+        ``before``/``after`` on the held-back corrections (see :func:`evaluate_cases`; ``{}`` when none was
+        held back), ``trained_before``/``trained_after`` on the corrections trained on (a training score),
+        ``regression`` ``{"before", "after", "cases"}`` on the original validation cases, ``recommendation``
+        (``core.finetune_verdict.recommend``), ``held_back`` and ``trained_on`` ids, ``replay`` (cases and
+        fraction, or why none), ``history``, ``resumed_from_step``, ``seconds``.
     """
     if not cases:
         raise InputError("corrections", "a fine-tune needs at least one corrected case")
@@ -155,40 +206,50 @@ def finetune(
     work_dir.mkdir(parents=True, exist_ok=True)
     method = load_model(model_dir, device)
     card = read_card(model_dir)
-    num_classes = method.net_config.num_classes
-    train_cases = []
-    for case in cases:
-        if case.label.shape != case.image.shape:
-            raise InputError(
-                case.case_id, f"label shape {case.label.shape} differs from image shape {case.image.shape}"
-            )
-        if int(case.label.array.max()) >= num_classes:
-            raise InputError(
-                case.case_id, f"label {int(case.label.array.max())} is outside the model's {num_classes} classes"
-            )
-        image = normalise(case.image.array, method.normalisation)
-        train_cases.append(Case(case.case_id, image, case.label.array.astype("uint8"), case.image.affine))
+    train_ids, held_ids = split_held_back([c.case_id for c in cases], options.held_back_fraction)
+    trained = [c for c in cases if c.case_id in set(train_ids)]
+    held = [c for c in cases if c.case_id in set(held_ids)]
+    train_cases = _training_cases(method, cases)
+    train_cases = [c for c in train_cases if c.case_id in set(train_ids)]
+    record = training_record(card.training)
+    replay, replay_note = replay_cases(
+        record, options.replay_cases, method.normalisation, method.net_config.spatial_dims
+    )
+    val, val_note = validation_cases(record, options.regression_cases)
+    val_cases = [CorrectedCase(*v) for v in val]
     start = time.perf_counter()
-    before = evaluate_cases(method, cases)
+    groups = {"held": held, "trained": trained, "val": val_cases}
+    before = _scores(method, groups)
     resumed_from = resume_point(work_dir)
     cfg = finetune_config(model_dir, options)
-    history = method.fit(TrainingData(train_cases, [], num_classes), cfg, progress, work_dir)
-    after = evaluate_cases(method, cases)
+    data = TrainingData(train_cases, [], method.net_config.num_classes, replay, options.replay_fraction)
+    history = method.fit(data, cfg, progress, work_dir)
+    after = _scores(method, groups)
+    regression = {"before": before["val"], "after": after["val"], "cases": [c.case_id for c in val_cases]}
+    if val_note:
+        regression["note"] = val_note
+    report = {
+        "before": before["held"],
+        "after": after["held"],
+        "trained_before": before["trained"],
+        "trained_after": after["trained"],
+        "regression": regression,
+        "recommendation": recommend(
+            {"before": before["held"], "after": after["held"]}, regression, options.max_regression
+        ),
+        "held_back": held_ids,
+        "trained_on": train_ids,
+        "replay": {"cases": [c.case_id for c in replay], "fraction": options.replay_fraction, "note": replay_note},
+    }
     summary = {
         "config": {"train": cfg.to_dict(), "method": card.options},
+        "data": record,
         "finetune": {"parent": str(model_dir), "cases": [c.case_id for c in cases], "options": options.__dict__},
         "history": history,
-        "before": before,
-        "after": after,
+        **report,
     }
     if method.n_samples() > 1:  # no held-out cases here: a member that lost a class shows even on its training cases
         summary["member_check"] = check_members(method, train_cases, dict(card.labels))
     method.to("cpu")
     save_model(method, out_dir, dict(card.labels), summary)
-    return {
-        "before": before,
-        "after": after,
-        "history": history,
-        "resumed_from_step": resumed_from,
-        "seconds": time.perf_counter() - start,
-    }
+    return {**report, "history": history, "resumed_from_step": resumed_from, "seconds": time.perf_counter() - start}

@@ -106,6 +106,9 @@ class JobsPanel(QGroupBox):
         self.progress.setRange(0, 1000)
         self.job_status = QLabel("")
         self.job_status.setWordWrap(True)
+        self.recommendation = QLabel("")
+        self.recommendation.setWordWrap(True)
+        self.recommendation.setVisible(False)
         self.metrics = QTableWidget(0, 3)
         self.metrics.setHorizontalHeaderLabels(["metric", "before", "after"])
         self.metrics.verticalHeader().setVisible(False)
@@ -128,6 +131,7 @@ class JobsPanel(QGroupBox):
         layout.addWidget(self.progress)
         layout.addWidget(self.job_status)
         layout.addWidget(self.metrics)
+        layout.addWidget(self.recommendation)
         layout.addLayout(self.figures)
         layout.addWidget(self.switch_button)
 
@@ -282,11 +286,14 @@ class JobsPanel(QGroupBox):
             for col, text in enumerate(values):
                 self.metrics.setItem(row, col, QTableWidgetItem(text))
         self.metrics.setVisible(bool(rows))
+        verdict = recommendation_text(result)
+        self.recommendation.setText(verdict)
+        self.recommendation.setVisible(bool(verdict))
         pixmap = QPixmap()
         if figure and pixmap.loadFromData(figure):
             label = QLabel()
             label.setPixmap(pixmap.scaledToWidth(300))
-            label.setToolTip("Dice of each corrected case before and after fine-tuning")
+            label.setToolTip("Dice before and after fine-tuning: held-back corrections (never trained on), validation")
             self.figures.addWidget(label)
         if model and version:
             self.new_version = (model, version)
@@ -305,6 +312,8 @@ class JobsPanel(QGroupBox):
         self.switch_button.setVisible(False)
         self.metrics.setRowCount(0)
         self.metrics.setVisible(False)
+        self.recommendation.setText("")
+        self.recommendation.setVisible(False)
         while self.figures.count():
             item = self.figures.takeAt(0)
             if item.widget() is not None:
@@ -315,20 +324,50 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, int | float) else "—"
 
 
+def _mean_row(name: str, figures: dict[str, Any]) -> tuple[str, str, str]:
+    before, after = dict(figures.get("before") or {}), dict(figures.get("after") or {})
+    n = len(after.get("dice", {}))
+    return (f"{name} mean Dice ({n})", _fmt(before.get("mean_dice")), _fmt(after.get("mean_dice")))
+
+
 def metric_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """``(metric, before, after)`` display rows of a fine-tune result: mean Dice, then Dice per corrected case."""
-    before, after = dict(result.get("before", {})), dict(result.get("after", {}))
-    rows = [("mean Dice", _fmt(before.get("mean_dice")), _fmt(after.get("mean_dice")))]
+    """``(metric, before, after)`` display rows of a fine-tune result.
+
+    First the held-back corrections (never trained on) and the original validation cases (regression),
+    then Dice per held-back case. Empty when the result has neither.
+    """
+    before, after = dict(result.get("before") or {}), dict(result.get("after") or {})
+    regression = dict(result.get("regression") or {})
+    rows = []
+    if after:
+        rows.append(_mean_row("held-back", {"before": before, "after": after}))
+    if regression.get("after"):
+        rows.append(_mean_row("validation", regression))
     per_before, per_after = dict(before.get("dice", {})), dict(after.get("dice", {}))
-    rows += [(f"Dice {case}", _fmt(per_before.get(case)), _fmt(value)) for case, value in per_after.items()]
-    return rows if after else []
+    rows += [(f"Dice {case} (held back)", _fmt(per_before.get(case)), _fmt(v)) for case, v in per_after.items()]
+    return rows
+
+
+def recommendation_text(result: dict[str, Any]) -> str:
+    """The plain promote / don't recommendation of a fine-tune result (``""`` when it has none)."""
+    verdict = result.get("recommendation") or {}
+    if not verdict:
+        return ""
+    return f"Recommendation: {verdict.get('reason', 'promote' if verdict.get('promote') else 'do not promote')}"
 
 
 def before_after_png(result: dict[str, Any]) -> bytes | None:
-    """Bar chart (PNG bytes) of each corrected case's Dice before and after fine-tuning; ``None`` without data."""
-    before, after = dict(result.get("before", {}).get("dice", {})), dict(result.get("after", {}).get("dice", {}))
-    cases = [c for c in after if c in before]
-    if not cases:
+    """Bar chart (PNG bytes): Dice before and after fine-tuning of each held-back case and the validation mean.
+
+    ``None`` when the result has neither.
+    """
+    before, after = dict(result.get("before") or {}).get("dice", {}), dict(result.get("after") or {}).get("dice", {})
+    groups = [(c[:10], before[c], after[c]) for c in after if c in before]
+    regression = dict(result.get("regression") or {})
+    val_before, val_after = dict(regression.get("before") or {}), dict(regression.get("after") or {})
+    if val_after.get("mean_dice") is not None and val_before.get("mean_dice") is not None:
+        groups.append(("validation", val_before["mean_dice"], val_after["mean_dice"]))
+    if not groups:
         return None
     import io
 
@@ -338,13 +377,13 @@ def before_after_png(result: dict[str, Any]) -> bytes | None:
     fig = Figure(figsize=(4, 2.4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    x = np.arange(len(cases))
-    ax.bar(x - 0.2, [before[c] for c in cases], 0.4, label="before", color="#8c8c8c")
-    ax.bar(x + 0.2, [after[c] for c in cases], 0.4, label="after", color="#e8743b")
-    ax.set_xticks(x, [c[:10] for c in cases], fontsize=7)
+    x = np.arange(len(groups))
+    ax.bar(x - 0.2, [g[1] for g in groups], 0.4, label="before", color="#8c8c8c")
+    ax.bar(x + 0.2, [g[2] for g in groups], 0.4, label="after", color="#e8743b")
+    ax.set_xticks(x, [g[0] for g in groups], fontsize=7)
     ax.set_ylim(0, 1)
     ax.set_ylabel("Dice")
-    ax.set_title(f"Corrected cases: fine-tuned version {result.get('version', '')}", fontsize=9)
+    ax.set_title(f"Held back + validation: version {result.get('version', '')}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     buffer = io.BytesIO()

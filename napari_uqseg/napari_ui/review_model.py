@@ -13,8 +13,9 @@ from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.review_ranking import Region, ReviewRanking
 
 #: table columns of the region queue, in display order
-#: "mass" (sum of uncertainty over the region) is the ranking key; "mean" its average per voxel
-REGION_COLUMNS = ("#", "mass", "mean", "voxels", "slice", "state")
+#: "wrong" (voxels probably wrong: sum of 1 - confidence) is the ranking key; "mass" the sum of uncertainty,
+#: "mean" its average per voxel
+REGION_COLUMNS = ("#", "wrong", "mass", "mean", "voxels", "slice", "state")
 
 
 class ReviewQueue:
@@ -113,7 +114,15 @@ class ReviewQueue:
     def rows(self) -> list[tuple[str, ...]]:
         """One tuple of display strings per region, in :data:`REGION_COLUMNS` order."""
         return [
-            (str(r.id), f"{r.mass:.2f}", f"{r.score:.3f}", str(r.voxels), str(r.slice_index), r.state)
+            (
+                str(r.id),
+                f"{r.expected_errors:.1f}",
+                f"{r.mass:.2f}",
+                f"{r.score:.3f}",
+                str(r.voxels),
+                str(r.slice_index),
+                r.state,
+            )
             for r in self.ranking.regions
         ]
 

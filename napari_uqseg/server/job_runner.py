@@ -68,7 +68,15 @@ def run_finetune(store: DataDir, job: dict[str, Any], device: str, progress: Led
     job_dir = store.job_dir(job["id"])
     staged = job_dir / "model"
     report = finetune(store.model_dir(model, parent), cases, staged, job_dir / "work", options, device, progress)
-    metrics = {"before": report["before"], "after": report["after"], "finetuned_on": [c.case_id for c in cases]}
+    metrics = {
+        "before": report["before"],  # on the held-back corrections, never trained on
+        "after": report["after"],
+        "regression": report["regression"],  # on the original validation cases
+        "recommendation": report["recommendation"],
+        "held_back": report["held_back"],
+        "finetuned_on": report["trained_on"],
+        "replay": report["replay"],
+    }
     version = store.add_model_version(model, staged, parent=parent, metrics=metrics, move=True)
     shutil.rmtree(job_dir / "work", ignore_errors=True)
     return {

@@ -210,7 +210,15 @@ class Service:
             raise InputError(
                 "options.review_map", f"{review_map!r} is not a map of {method}; maps: {sorted(prediction.maps)}"
             )
-        review = build_review(prediction.maps[review_map].array, prediction.mask.array, opts["axis"], review_map)
+        review = build_review(
+            prediction.maps[review_map].array,
+            prediction.mask.array,
+            opts["axis"],
+            review_map,
+            probabilities=prediction.probabilities.array,
+            maps={name: v.array for name, v in prediction.maps.items()},
+            method=method,
+        )
         timings = {**prediction.timings, "review": time.perf_counter() - t}
         t = time.perf_counter()
         pid = new_id()

@@ -109,8 +109,10 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.jobTimer.setInterval(JOB_POLL_MS)
         self.jobTimer.timeout.connect(self.onJobPoll)
 
-        self.ui.reviewTable.setColumnCount(6)
-        self.ui.reviewTable.setHorizontalHeaderLabels(["#", _("Segment"), _("Mean"), _("Peak"), _("mL"), _("State")])
+        self.ui.reviewTable.setColumnCount(7)
+        self.ui.reviewTable.setHorizontalHeaderLabels(
+            ["#", _("Segment"), _("Wrong"), _("Mean"), _("Peak"), _("mL"), _("State")]
+        )
         self.ui.connectButton.connect("clicked(bool)", self.onConnect)
         self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
         self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
@@ -386,6 +388,7 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             cells = (
                 str(row.region_id),
                 names.get(row.label, "-"),
+                f"{row.expected_errors:.1f}",
                 f"{row.score:.3f}",
                 f"{row.peak:.3f}",
                 f"{row.volume_ml:.2f}",
@@ -447,6 +450,10 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.jobStatusLabel.setText(
             f"{status.kind} {status.id}: {status.state}{eta} {status.message or status.error}"
         )
+        if status.state == "succeeded" and status.kind == "finetune":
+            from UQSegLib.logic import finetune_report
+
+            self.ui.jobStatusLabel.setText(f"{self.ui.jobStatusLabel.text} {finetune_report(status.result)}")
         self.jobId = None if status.finished else status.id
         if status.finished:
             self.jobTimer.stop()

@@ -67,7 +67,10 @@ def test_full_loop(backend, server):
     assert status.state == "succeeded", status.error
     new = status.result["version"]
     assert new == "v2" and status.result["parent"] == "v1"
-    assert set(status.result["before"]["dice"]) == {correction} and 0 <= status.result["after"]["mean_dice"] <= 1
+    # one correction: it is trained on, nothing is held back, so the verdict cannot be "promote"
+    assert status.result["finetuned_on"] == [correction] and status.result["held_back"] == []
+    assert status.result["before"] == {} and status.result["recommendation"]["promote"] is False
+    assert 0 <= status.result["regression"]["after"]["mean_dice"] <= 1  # the tiny model's own validation cases
     model = next(m for m in backend.models() if m.name == "tiny_mcd")
     assert model.serving == "v1" and [v.version for v in model.versions] == ["v1", "v2"]  # not served until promoted
 

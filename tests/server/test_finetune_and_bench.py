@@ -29,7 +29,10 @@ def test_finetune_writes_new_folder_with_before_after(tiny_models, tmp_path):
     )
     card = read_card(tmp_path / "out")
     assert card.method == "deterministic" and card.training["finetune"]["cases"] == ["c1"]
-    assert set(report["before"]["dice"]) == set(report["after"]["dice"]) == {"c1"}
+    # a single correction is trained on (nothing to hold back): its figures are a training score
+    assert report["trained_on"] == ["c1"] and report["held_back"] == [] and report["before"] == {}
+    assert set(report["trained_before"]["dice"]) == set(report["trained_after"]["dice"]) == {"c1"}
+    assert report["regression"]["cases"] == card.training["data"]["val_cases"]  # the parent's held-out cases
     assert report["resumed_from_step"] == 0 and resume_point(tmp_path / "work") == 0  # finished: no resume file left
     assert (tiny_models["tiny_det"] / "model.json").is_file()  # the parent is untouched
 

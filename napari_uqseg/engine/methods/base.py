@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,6 +15,7 @@ from napari_uqseg.core.progress import Progress
 from napari_uqseg.core.records import MethodInfo
 from napari_uqseg.engine.checkpoint import atomic_torch_save
 from napari_uqseg.engine.data import Case, PatchSampler
+from napari_uqseg.engine.replay import ReplayPatchSampler
 from napari_uqseg.engine.training import TrainConfig
 from napari_uqseg.engine.unet import UNetConfig
 
@@ -28,14 +29,24 @@ class NoOptions:
 
 @dataclass
 class TrainingData:
-    """Cases a method trains on: ``train`` for optimisation, ``val`` for calibration/model checks."""
+    """Cases a method trains on: ``train`` for optimisation, ``val`` for calibration/model checks.
+
+    ``replay`` cases (fine-tuning: the original training cases) fill ``replay_fraction`` of every batch.
+    """
 
     train: list[Case]
     val: list[Case]
     num_classes: int
+    replay: list[Case] = field(default_factory=list)
+    replay_fraction: float = 0.0
 
-    def sampler(self, cfg: TrainConfig, seed_offset: int = 0) -> PatchSampler:
-        return PatchSampler(self.train, cfg.patch_size, cfg.foreground_fraction, cfg.seed + seed_offset)
+    def sampler(self, cfg: TrainConfig, seed_offset: int = 0) -> PatchSampler | ReplayPatchSampler:
+        seed = cfg.seed + seed_offset
+        if self.replay and self.replay_fraction > 0:
+            return ReplayPatchSampler(
+                self.train, self.replay, cfg.patch_size, self.replay_fraction, cfg.foreground_fraction, seed
+            )
+        return PatchSampler(self.train, cfg.patch_size, cfg.foreground_fraction, seed)
 
 
 class UQMethod(ABC):

@@ -325,3 +325,29 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, ConnectionError | TimeoutError):
         return f"Cannot reach the server ({exc}). Check the URL and that `uqseg serve` is running."
     return f"Unexpected error ({exc.__class__.__name__}): {exc}"
+
+
+def _mean_dice(figures: dict[str, Any] | None) -> str:
+    value = (figures or {}).get("mean_dice")
+    return f"{value:.3f}" if isinstance(value, int | float) else "-"
+
+
+def finetune_report(result: dict[str, Any]) -> str:
+    """One line for the job status: held-back and validation Dice before -> after, and the recommendation.
+
+    ``result`` is a finished fine-tune job's result (the new version's metrics). Held-back corrections were
+    never trained on; the validation cases are the ones the original training held out.
+    """
+    parts = []
+    if result.get("after"):
+        n = len(result["after"].get("dice", {}))
+        parts.append(f"held-back Dice ({n}) {_mean_dice(result.get('before'))} -> {_mean_dice(result['after'])}")
+    regression = result.get("regression") or {}
+    if regression.get("after"):
+        n = len(regression["after"].get("dice", {}))
+        before, after = _mean_dice(regression.get("before")), _mean_dice(regression["after"])
+        parts.append(f"validation Dice ({n}) {before} -> {after}")
+    verdict = result.get("recommendation") or {}
+    if verdict:
+        parts.append(str(verdict.get("reason", "promote" if verdict.get("promote") else "don't promote")))
+    return "; ".join(parts)

@@ -41,7 +41,7 @@ class ReviewRow:
     Attributes
     ----------
     region_id : int
-        Rank from the server's ranking (1 = most uncertain mass).
+        Rank from the server's ranking (1 = most probably wrong voxels).
     label : int
         Predicted class the region belongs to (its segment); 0 when it lies in background only.
     score, peak : float
@@ -52,6 +52,8 @@ class ReviewRow:
         Region centroid in RAS mm, where the slice views jump to.
     state : str
         ``"todo"``, ``"done"`` or ``"flagged"``.
+    expected_errors : float
+        Voxels in the region that are probably wrong (``Region.expected_errors``, the ranking key).
     """
 
     region_id: int
@@ -61,6 +63,7 @@ class ReviewRow:
     volume_ml: float
     center_ras: tuple[float, float, float]
     state: str
+    expected_errors: float = 0.0
 
 
 def rank_map(maps: dict[str, Volume], mask: Volume, map_name: str, axis: int = 2) -> ReviewRanking:
@@ -96,6 +99,7 @@ def review_rows(ranking: ReviewRanking, mask: Volume) -> list[ReviewRow]:
                 volume_ml=region.voxels * voxel_ml,
                 center_ras=(float(centre[0]), float(centre[1]), float(centre[2])),
                 state=region.state,
+                expected_errors=region.expected_errors,
             )
         )
     return rows
