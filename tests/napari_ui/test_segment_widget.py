@@ -101,7 +101,9 @@ def test_remote_predict_review_correct_finetune(driver, qtbot, uqseg_server):
     qtbot.waitUntil(lambda: widget.jobs.job_worker is None, timeout=LONG)
     assert widget.jobs.job.state == "succeeded", widget.jobs.job_status.text()
     assert not widget.jobs.switch_button.isHidden()
-    assert widget.jobs.metrics.rowCount() >= 2 and widget.jobs.figures.count() == 1
+    assert widget.jobs.metrics.rowCount() >= 1 and widget.jobs.figures.count() == 1
+    assert widget.jobs.metrics.item(0, 0).text().startswith("validation mean Dice")  # one correction: none held back
+    assert "don't promote: no held-back corrections" in widget.jobs.recommendation.text()
     new_version = widget.jobs.new_version[1]
     widget.jobs.switch_button.click()
     qtbot.waitUntil(lambda: widget.version_combo.currentData() == new_version, timeout=LONG)

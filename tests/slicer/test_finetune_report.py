@@ -1,0 +1,30 @@
+"""The Slicer job status line of a finished fine-tune: held-back and validation Dice, and the recommendation."""
+
+from __future__ import annotations
+
+from UQSegLib.logic import finetune_report
+from UQSegLib.review_queue import review_rows
+
+from napari_uqseg.core.finetune_verdict import recommend
+from napari_uqseg.core.review_ranking import Region, ReviewRanking
+from napari_uqseg.core.volume import Volume
+
+
+def test_finetune_report_line():
+    held = {"before": {"dice": {"c7": 0.7}, "mean_dice": 0.7}, "after": {"dice": {"c7": 0.76}, "mean_dice": 0.76}}
+    regression = {"before": {"dice": {"v": 0.88}, "mean_dice": 0.88}, "after": {"dice": {"v": 0.86}, "mean_dice": 0.86}}
+    line = finetune_report({**held, "regression": regression, "recommendation": recommend(held, regression)})
+    assert line == (
+        "held-back Dice (1) 0.700 -> 0.760; validation Dice (1) 0.880 -> 0.860; "
+        "don't promote: validation Dice fell -0.0200 (limit -0.005)"
+    )
+    assert finetune_report({}) == ""
+
+
+def test_review_rows_carry_the_probably_wrong_voxels():
+    import numpy as np
+
+    region = Region(1, 0.4, 0.9, 20, (1.0, 1.0, 1.0), ((0, 3), (0, 3), (0, 3)), 1, 8.0, expected_errors=6.5)
+    ranking = ReviewRanking("entropy", 2, 0.1, [0.0] * 4, [region], rank_by="expected_errors")
+    (row,) = review_rows(ranking, Volume(np.ones((4, 4, 4), np.uint8), np.eye(4)))
+    assert row.expected_errors == 6.5 and row.label == 1
