@@ -21,6 +21,7 @@ COMMANDS = (
     "serve",
     "bench",
     "explore",
+    "loop",
 )
 
 

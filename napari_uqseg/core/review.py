@@ -212,6 +212,28 @@ def find_regions(
     return regions, threshold
 
 
+def region_label_image(
+    uncertainty: np.ndarray,
+    mask: np.ndarray,
+    probabilities: np.ndarray | None = None,
+    *,
+    dilation: int = 2,
+    **options: Any,
+) -> np.ndarray:
+    """The voxels of each ranked region: ``(*S)`` int32, value ``k`` = region ``id`` k (rank), 0 elsewhere.
+
+    Same regions as :func:`build_review` with the same arguments (``options``: ``threshold``, ``quantile``,
+    ``min_voxels``, ``max_regions``, ``max_region_voxels``), for tools that act on region voxels (a
+    simulated reader, a benchmark).
+    """
+    u = _check_same_shape(uncertainty, mask, "mask")
+    wrong = None if probabilities is None else probably_wrong(_check_probabilities(probabilities, u.shape))
+    labels, ids, _, _, _, _ = _ranked_components(u, foreground_roi(mask, dilation), options, wrong)
+    lookup = np.zeros(int(labels.max()) + 1, dtype=np.int32)
+    lookup[ids] = np.arange(1, ids.size + 1, dtype=np.int32)
+    return lookup[labels]
+
+
 def _check_probabilities(probabilities: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     p = np.asarray(probabilities)
     if p.ndim != len(shape) + 1 or p.shape[1:] != shape:

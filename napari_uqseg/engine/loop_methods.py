@@ -1,0 +1,142 @@
+"""Per-method figures of the review loop: region sizes, errors found per region order, case scores.
+
+For one trained model: predict its validation cases (the ones its training held out), the in-distribution
+test cases and the same test cases as the simulated site acquired them (``core.site``); for each case record
+Dice, every case score (``core.case_scores``), the largest review region and the error voxels found in the
+first regions in uncertainty, random and oracle order, plus the errors found against reviewed ROI voxels.
+``summarise`` then picks the default case score on the validation cases only and reports it on the test cases.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_uqseg.core.case_scores import DESCRIPTIONS
+from napari_uqseg.core.metrics import mean_dice
+from napari_uqseg.core.nifti_io import load_image, load_label
+from napari_uqseg.core.progress import Progress, no_progress
+from napari_uqseg.core.ranking_metrics import auroc, spearman
+from napari_uqseg.core.review import build_review, foreground_roi, region_label_image
+from napari_uqseg.core.review_effort import ORDERS, effort_curve, errors_in_first, region_order
+from napari_uqseg.core.site import SIMULATED_SITE, apply_site
+from napari_uqseg.core.volume import Volume
+from napari_uqseg.engine.data import case_pairs, num_classes_of
+from napari_uqseg.engine.inference import predict_volume
+from napari_uqseg.engine.store import load_model, read_card
+
+#: reviewed share of ROI voxels at which the errors-found curve is sampled
+BUDGETS = (0.01, 0.02, 0.05, 0.10, 0.20, 0.30)
+RANDOM_SEEDS = 10
+FIRST_REGIONS = 5
+
+
+def _recall_at(sizes: np.ndarray, found: np.ndarray, roi_voxels: int, total_errors: int) -> list[float]:
+    """Errors found (share of the ROI's errors) once ``b * roi_voxels`` voxels were reviewed, per budget."""
+    out = []
+    for b in BUDGETS:
+        k = int(np.searchsorted(sizes, b * roi_voxels, side="right"))
+        out.append(float(found[k - 1]) / total_errors if k and total_errors else 0.0)
+    return out
+
+
+def case_row(prediction: Any, truth: np.ndarray, num_classes: int, method: str) -> dict[str, Any]:
+    """Figures of one predicted case against its ground truth (see the module docstring)."""
+    mask, probs = prediction.mask.array, prediction.probabilities.array
+    maps = {k: v.array for k, v in prediction.maps.items()}
+    key = "mutual_information" if "mutual_information" in maps else "entropy"
+    ranking = build_review(maps[key], mask, probabilities=probs, maps=maps, method=method, map_name=key)
+    regions = region_label_image(maps[key], mask, probs)
+    roi = foreground_roi(mask)
+    errors = (mask != truth) & roi
+    total = int(errors.sum())
+    row: dict[str, Any] = {
+        "dice": mean_dice(mask, truth, num_classes),
+        "scores": ranking.case_scores,
+        "regions": len(ranking.regions),
+        "largest_region": max((r.voxels for r in ranking.regions), default=0),
+        "roi_voxels": int(roi.sum()),
+        "roi_errors": total,
+    }
+    for order in ORDERS:
+        seeds = range(RANDOM_SEEDS) if order == "random" else [0]
+        first, curves = [], []
+        for seed in seeds:
+            ids = region_order(regions, errors, order, seed)
+            first.append(errors_in_first(regions, errors, ids, FIRST_REGIONS))
+            curves.append(_recall_at(*effort_curve(regions, errors, ids), row["roi_voxels"], total))
+        row[f"first5_{order}"] = float(np.mean(first))
+        row[f"recall_{order}"] = np.mean(curves, axis=0).tolist()
+    return row
+
+
+def evaluate_model(
+    model_dir: str | Path,
+    test_ids: list[str],
+    site: tuple[tuple[str, int], ...] = SIMULATED_SITE,
+    progress: Progress = no_progress,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Rows for the model's validation cases, the test cases and the test cases at the simulated site.
+
+    Returns
+    -------
+    dict
+        ``method``, ``site``, and ``val`` / ``test`` / ``site_test``: ``{case_id: row}`` (:func:`case_row`).
+    """
+    card = read_card(model_dir)
+    data = card.training.get("data", {})
+    folder = Path(data["dir"])
+    num_classes, _ = num_classes_of(folder)
+    method = load_model(model_dir, device)
+    pairs = {c: (i, lab) for c, i, lab in case_pairs(folder)}
+    jobs = [("val", c, False) for c in data.get("val_cases", [])]
+    jobs += [("test", c, False) for c in test_ids] + [("site_test", c, True) for c in test_ids]
+    out: dict[str, Any] = {"method": card.method, "site": [list(s) for s in site], "val": {}, "test": {}}
+    out["site_test"] = {}
+    for k, (split, case_id, shifted) in enumerate(jobs):
+        progress(k, len(jobs), f"{split} {case_id}")
+        image = load_image(pairs[case_id][0])
+        truth = load_label(pairs[case_id][1], image, num_classes).array
+        if shifted:
+            spacing = np.sqrt((image.affine[:3, :3] ** 2).sum(axis=0))
+            image = Volume(apply_site(image.array, case_id, site, spacing), image.affine)
+        out[split][case_id] = case_row(predict_volume(method, image), truth, num_classes, card.method)
+    return out
+
+
+def _score_table(rows: dict[str, dict[str, Any]], site_rows: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    dice = np.array([r["dice"] for r in rows.values()])
+    table = {}
+    for name in DESCRIPTIONS:
+        if not all(name in r["scores"] for r in rows.values()):
+            continue
+        scores = np.array([r["scores"][name] for r in rows.values()])
+        entry = {"spearman": spearman(scores, 1.0 - dice)}
+        if site_rows:
+            shifted = np.array([r["scores"][name] for r in site_rows.values()])
+            flags = np.r_[np.zeros(scores.size, bool), np.ones(shifted.size, bool)]
+            entry["site_auroc"] = auroc(np.r_[scores, shifted], flags)
+        table[name] = entry
+    return table
+
+
+def summarise(result: dict[str, Any]) -> dict[str, Any]:
+    """Default case score chosen on validation (highest Spearman), every score on the test split, region figures."""
+    val = _score_table(result["val"], None)
+    default = max(val, key=lambda n: val[n]["spearman"] if np.isfinite(val[n]["spearman"]) else -2.0)
+    test = _score_table(result["test"], result["site_test"])
+    summary: dict[str, Any] = {"method": result["method"], "default_score": default, "val_scores": val}
+    summary["test_scores"] = test
+    for split in ("test", "site_test"):
+        rows = list(result[split].values())
+        summary[split] = {
+            "dice": float(np.mean([r["dice"] for r in rows])),
+            "largest_region": int(max(r["largest_region"] for r in rows)),
+            **{f"first5_{o}": float(np.mean([r[f"first5_{o}"] for r in rows])) for o in ORDERS},
+            **{f"recall_{o}": np.mean([r[f"recall_{o}"] for r in rows], axis=0).tolist() for o in ORDERS},
+        }
+    summary["site_dice_drop"] = summary["test"]["dice"] - summary["site_test"]["dice"]
+    return summary
