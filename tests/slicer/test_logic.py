@@ -97,9 +97,10 @@ def test_review_queue_is_ranked_most_uncertain_first(result):
     review = CaseReview(result)
     rows = review.rows()
     assert rows, "an MC-Dropout prediction has uncertain regions"
-    masses = [r.mass for r in review.ranking.regions]
-    assert masses == sorted(masses, reverse=True)
+    wrong = [r.expected_errors for r in review.ranking.regions]  # the server ranks by probably wrong voxels
+    assert review.ranking.rank_by == "expected_errors" and wrong == sorted(wrong, reverse=True)
     assert [r.region_id for r in rows] == list(range(1, len(rows) + 1))
+    assert max(r.voxels for r in review.ranking.regions) <= review.ranking.max_region_voxels
     assert review.ranking.axis == 2  # ranked along K, the axial direction for this scan
     for row in rows:  # every jump target lies inside the scan
         ijk = ras_to_voxel(np.array(row.center_ras), result.ijk_to_ras)
@@ -107,6 +108,10 @@ def test_review_queue_is_ranked_most_uncertain_first(result):
     review.rerank("mutual_information")
     assert review.ranking.map_name == "mutual_information"
     assert [r.region_id for r in review.rows()] == list(range(1, len(review.rows()) + 1))
+    review.rerank("entropy")  # re-ranked here from the map alone: by uncertainty mass, within the same bound
+    masses = [r.mass for r in review.ranking.regions]
+    assert review.ranking.rank_by == "mass" and masses == sorted(masses, reverse=True)
+    assert all(r.voxels <= review.ranking.max_region_voxels for r in review.ranking.regions)
 
 
 def test_correction_round_trip_keeps_grid_and_review_state(session, result, case, uqseg_server):

@@ -1,0 +1,79 @@
+"""Markdown tables for docs/loop.md from `uqseg loop methods` (methods.json) and `uqseg loop run` (loop.json).
+
+Usage: python scripts/loop_tables.py [--methods OUT/methods.json] [--loop OUT/loop.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def _f(value, digits: int = 3) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def methods_tables(summaries: list[dict]) -> str:
+    lines = [
+        "| method | test Dice | site Dice | drop | largest region (test / site) | errors in first 5 regions: "
+        "uncertainty / random / oracle (test) | same (site) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        t, st = s["test"], s["site_test"]
+        lines.append(
+            f"| {s['method']} | {_f(t['dice'])} | {_f(st['dice'])} | {_f(s['site_dice_drop'])} | "
+            f"{t['largest_region']} / {st['largest_region']} | "
+            f"{t['first5_uncertainty']:.0f} / {t['first5_random']:.0f} / {t['first5_oracle']:.0f} | "
+            f"{st['first5_uncertainty']:.0f} / {st['first5_random']:.0f} / {st['first5_oracle']:.0f} |"
+        )
+    lines += ["", "| method | score | val Spearman | test Spearman | test AUROC site vs in-dist. | default |"]
+    lines.append("|---|---|---|---|---|---|")
+    for s in summaries:
+        for name, val in s["val_scores"].items():
+            test = s["test_scores"].get(name, {})
+            mark = "**default**" if name == s["default_score"] else ""
+            lines.append(
+                f"| {s['method']} | {name} | {_f(val['spearman'])} | {_f(test.get('spearman'))} | "
+                f"{_f(test.get('site_auroc'))} | {mark} |"
+            )
+    return "\n".join(lines)
+
+
+def loop_table(loop: dict) -> str:
+    base = loop["baseline"]
+    lines = [
+        "| arm | corrected cases | reviewed ROI voxels | errors fixed / errors | site unseen Dice | "
+        "in-dist. Dice | recommendation |",
+        "|---|---|---|---|---|---|---|",
+        f"| (v1) | 0 | - | - | {_f(base['site_unseen'], 4)} | {_f(base['in_distribution'], 4)} | - |",
+    ]
+    for arm, rounds in loop["arms"].items():
+        for r in rounds:
+            reads = r["reads"]
+            share = sum(x["reviewed_voxels"] for x in reads) / max(1, sum(x["roi_voxels"] for x in reads))
+            fixed = f"{sum(x['errors_fixed'] for x in reads)} / {sum(x['errors'] for x in reads)}"
+            verdict = (r["job"].get("recommendation") or {}).get("reason", "")
+            lines.append(
+                f"| {arm} | {r['corrected_cases']} | {100 * share:.1f} % | {fixed} | "
+                f"{_f(r['dice']['site_unseen'], 4)} | {_f(r['dice']['in_distribution'], 4)} | {verdict} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--methods")
+    parser.add_argument("--loop")
+    args = parser.parse_args()
+    if args.methods:
+        print(methods_tables(json.loads(Path(args.methods).read_text())))
+    if args.loop:
+        print(loop_table(json.loads(Path(args.loop).read_text())))
+
+
+if __name__ == "__main__":
+    main()
