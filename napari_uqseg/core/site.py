@@ -14,7 +14,7 @@ import numpy as np
 from napari_uqseg.core.shifts import apply_shift, case_seed, parse_shift
 
 #: the review-loop benchmark's new site: ``(shift, severity)`` applied in this order
-SIMULATED_SITE: tuple[tuple[str, int], ...] = (("bias", 4), ("contrast", 3), ("blur", 2), ("resolution", 3))
+SIMULATED_SITE: tuple[tuple[str, int], ...] = (("bias", 3), ("contrast", 2), ("blur", 1), ("resolution", 2))
 
 
 def parse_site(text: str) -> tuple[tuple[str, int], ...]:
