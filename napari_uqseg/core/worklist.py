@@ -114,7 +114,8 @@ def case_reason(ranking: ReviewRanking) -> str:
     text = f"{ranking.case_score:.3f} = {what}"
     if ranking.regions:
         top = ranking.regions[0]
-        text += f"; {len(ranking.regions)} uncertain regions, largest mass at slice {top.slice_index}"
+        key = "most probably wrong voxels" if ranking.rank_by == "expected_errors" else "largest mass"
+        text += f"; {len(ranking.regions)} uncertain regions, {key} at slice {top.slice_index}"
     return text
 
 
