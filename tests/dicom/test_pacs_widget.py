@@ -54,6 +54,6 @@ def test_series_picked_from_the_pacs_is_predicted_and_shown(make_napari_viewer, 
     backend = RemoteBackend(pacs_server.url, pacs_server.token)
     np.testing.assert_array_equal(mask, backend.predict(volume, "tiny_det").prediction.mask.array)  # the NIfTI path
     backend.close()
-    assert len(np.unique(mask)) == 3
+    assert len(np.unique(mask)) >= 2  # foreground found: the comparison above is not of two empty masks
     modalities = [s["00080060"]["Value"][0] for s in client.search_for_series(study)]
     assert sorted(modalities).count("SEG") == 1
