@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,10 +138,17 @@ class PatchSampler:
     """Random training patches with foreground oversampling (nnU-Net: 1/3 of patches centred on labels).
 
     ``sample(batch_size)`` returns ``x`` ``(B, 1, *patch)`` float32 and ``y`` ``(B, 1, *patch)`` int64.
+    ``augment(image, label, seed)`` (``engine.augment.PatchAugmenter``) changes each patch; its seed comes
+    from the sampler's RNG, so a resumed run draws the same augmentations.
     """
 
     def __init__(
-        self, cases: list[Case], patch_size: tuple[int, ...], foreground_fraction: float = 0.33, seed: int = 0
+        self,
+        cases: list[Case],
+        patch_size: tuple[int, ...],
+        foreground_fraction: float = 0.33,
+        seed: int = 0,
+        augment: Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]] | None = None,
     ):
         if not cases:
             raise InputError("dataset", "no training cases")
@@ -148,6 +156,7 @@ class PatchSampler:
         self.patch_size = tuple(patch_size)
         self.foreground_fraction = foreground_fraction
         self.rng = np.random.default_rng(seed)
+        self.augment = augment
         self._fg = [np.argwhere(c.label > 0) for c in cases]
 
     def _one(self, index: int, foreground: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -172,6 +181,8 @@ class PatchSampler:
         for _ in range(batch_size):
             index = int(self.rng.integers(len(self.cases)))
             x, y = self._one(index, bool(self.rng.random() < self.foreground_fraction))
+            if self.augment is not None:
+                x, y = self.augment(x, y, int(self.rng.integers(2**31 - 1)))
             xs.append(x)
             ys.append(y)
         x = torch.from_numpy(np.stack(xs)[:, None].copy())

@@ -12,6 +12,7 @@ import math
 import torch
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.engine.augment import PatchAugmenter
 from napari_uqseg.engine.data import Case, PatchSampler
 
 
@@ -42,12 +43,13 @@ class ReplayPatchSampler:
         replay_fraction: float,
         foreground_fraction: float = 0.33,
         seed: int = 0,
+        augment: PatchAugmenter | None = None,
     ) -> None:
         if not replay:
             raise InputError("replay", "a replay sampler needs replay cases")
         replay_count(2, replay_fraction)  # validates the fraction
-        self.own = PatchSampler(cases, patch_size, foreground_fraction, seed)
-        self.replay = PatchSampler(replay, patch_size, foreground_fraction, seed + 7919)
+        self.own = PatchSampler(cases, patch_size, foreground_fraction, seed, augment)
+        self.replay = PatchSampler(replay, patch_size, foreground_fraction, seed + 7919, augment)
         self.replay_fraction = replay_fraction
 
     @property

@@ -13,8 +13,10 @@ from torch import nn
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress, no_progress
+from napari_uqseg.engine.augment import RECIPES
 from napari_uqseg.engine.checkpoint import atomic_torch_save
 from napari_uqseg.engine.data import PatchSampler
+from napari_uqseg.engine.plateau import STOP_RULES, PlateauRule, snapshot
 
 
 @dataclass
@@ -25,8 +27,21 @@ class TrainConfig:
     ----------
     patch_size : tuple of int
         Training and sliding-window patch, multiple of the U-Net divisor.
-    batch_size, iterations : int
-        Patches per step and optimisation steps per network.
+    batch_size : int
+        Patches per step.
+    iterations : int
+        Optimisation steps per network: the maximum under the plateau rule, the budget under ``"fixed"``.
+    stop_rule : str
+        ``"plateau"``: every ``val_every`` steps score the network on the validation cases (mean foreground
+        Dice), stop after ``patience`` checks without a gain above ``min_delta`` and keep the best weights;
+        ``"fixed"``: run ``iterations`` steps (equal-compute comparisons). Without validation cases the
+        plateau rule cannot check and runs ``iterations`` steps.
+    val_every, patience : int
+        Steps between validation checks; checks without a new best before stopping.
+    min_delta : float
+        Smallest Dice gain that counts as a new best.
+    augment : str
+        Patch augmentation recipe of ``engine.augment.RECIPES`` (``"nnunet"`` or ``"none"``).
     time_budget_s : float or None
         Stop a network's training after this many seconds (``None``: run all iterations).
     optimizer : str
@@ -53,6 +68,11 @@ class TrainConfig:
     batch_size: int = 4
     iterations: int = 300
     time_budget_s: float | None = None
+    stop_rule: str = "plateau"
+    val_every: int = 100
+    patience: int = 5
+    min_delta: float = 0.001
+    augment: str = "nnunet"
     optimizer: str = "adam"
     lr: float = 2e-3
     momentum: float = 0.99
@@ -72,6 +92,12 @@ class TrainConfig:
             raise InputError("train.optimizer", f"must be 'sgd' or 'adam', got {self.optimizer!r}")
         if self.iterations < 1 or self.batch_size < 1:
             raise InputError("train", "iterations and batch_size must be >= 1")
+        if self.stop_rule not in STOP_RULES:
+            raise InputError("train.stop_rule", f"must be one of {STOP_RULES}, got {self.stop_rule!r}")
+        if self.val_every < 1 or self.patience < 1:
+            raise InputError("train", "val_every and patience must be >= 1")
+        if self.augment not in RECIPES:
+            raise InputError("train.augment", f"must be one of {sorted(RECIPES)}, got {self.augment!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,17 +145,22 @@ def fit_network(
     on_step: Callable[[int], None] | None = None,
     tracked: dict[str, nn.Module] | None = None,
     params=None,
+    validate: Callable[[], float] | None = None,
 ) -> dict:
-    """Optimise ``module`` with ``step_loss(x, y, iteration)``; resumable and time-budgeted.
+    """Optimise ``module`` with ``step_loss(x, y, iteration)``; resumable, time-budgeted, stopped at the plateau.
 
     With ``work_dir``, the module, optimiser, sampler RNG, ``tracked`` modules and history are saved
     atomically every ``cfg.checkpoint_every`` steps to ``work_dir/<tag>.resume.pt`` and a finished run
     leaves ``<tag>.done.pt``; calling again resumes from the last checkpoint or returns at once.
+    With ``validate`` (a validation score, higher is better) and ``cfg.stop_rule == "plateau"`` the run
+    stops once ``cfg.patience`` checks bring no new best, and ends with the best weights.
 
     Returns
     -------
     dict
-        ``iterations`` done, ``seconds`` spent, ``losses`` (mean per 10 steps), ``stopped_by_budget``.
+        ``iterations`` done, ``seconds`` spent, ``losses`` (mean per 10 steps), ``stopped_by`` (``"iterations"``,
+        ``"plateau"`` or ``"time_budget"``) and, under the plateau rule, ``validation`` (the curve:
+        ``step``, ``val_dice``), ``best_step`` and ``best_val_dice``.
     """
     iterations = iterations or cfg.iterations
     lr_at = lr_at or poly_lr(cfg, iterations)
@@ -137,7 +168,10 @@ def fit_network(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     optimizer = make_optimizer(params if params is not None else module.parameters(), cfg, lr_at(0))
-    history = {"iterations": 0, "seconds": 0.0, "losses": [], "stopped_by_budget": False}
+    history = {"iterations": 0, "seconds": 0.0, "losses": [], "stopped_by": "iterations"}
+    plateau = PlateauRule(cfg.patience, cfg.min_delta) if validate and cfg.stop_rule == "plateau" else None
+    modules = {"module": module, **tracked}
+    best: dict = {}
     resume = work_dir / f"{tag}.resume.pt" if work_dir else None
     done = work_dir / f"{tag}.done.pt" if work_dir else None
 
@@ -149,6 +183,8 @@ def fit_network(
             "sampler": sampler.state(),
             "torch_rng": torch.get_rng_state(),
             "history": history,
+            "plateau": plateau.state() if plateau else None,
+            "best": best,
         }
 
     def restore(saved: dict) -> None:
@@ -160,6 +196,9 @@ def fit_network(
             optimizer.load_state_dict(saved["optimizer"])
             sampler.set_state(saved["sampler"])
             torch.set_rng_state(saved["torch_rng"])
+            if plateau is not None and saved.get("plateau"):
+                plateau.set_state(saved["plateau"])
+                best.update(saved.get("best") or {})
 
     if done is not None and done.exists():
         restore(torch.load(done, weights_only=True))
@@ -171,17 +210,8 @@ def fit_network(
     window: list[float] = []
     it = history["iterations"]
     while it < iterations:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(it)
-        x, y = sampler.sample(cfg.batch_size)
-        device = next(module.parameters()).device
-        loss = step_loss(x.to(device), y.to(device), it)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(module.parameters(), 12.0)  # nnU-Net clips at 12 too
-        optimizer.step()
+        value = _step(module, step_loss, sampler, optimizer, cfg.batch_size, lr_at(it), it)
         it += 1
-        value = float(loss.detach())
         window.append(value)
         if on_step is not None:
             on_step(it)
@@ -191,11 +221,20 @@ def fit_network(
         history["iterations"] = it
         history["seconds"] = time.perf_counter() - started
         progress(it, iterations, f"{tag}: step {it}/{iterations} loss {value:.3f}")
+        if plateau is not None and it % cfg.val_every == 0:
+            _check_plateau(plateau, validate, modules, best, history)
+            progress(it, iterations, f"{tag}: step {it} validation Dice {plateau.curve[-1]['val_dice']:.4f}")
         if resume is not None and it % cfg.checkpoint_every == 0:
             atomic_torch_save(state(), resume)
-        if cfg.time_budget_s is not None and history["seconds"] > cfg.time_budget_s:
-            history["stopped_by_budget"] = True
+        if plateau is not None and plateau.exhausted:
+            history["stopped_by"] = "plateau"
             break
+        if cfg.time_budget_s is not None and history["seconds"] > cfg.time_budget_s:
+            history["stopped_by"] = "time_budget"
+            break
+    if best:
+        for name, m in modules.items():
+            m.load_state_dict(best[name])
     if done is not None:
         atomic_torch_save(
             {
@@ -208,3 +247,29 @@ def fit_network(
         resume.unlink(missing_ok=True)
     module.eval()
     return history
+
+
+def _step(module, step_loss: StepLoss, sampler: PatchSampler, optimizer, batch_size: int, lr: float, it: int) -> float:
+    """One optimisation step at learning rate ``lr``; returns the loss."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    x, y = sampler.sample(batch_size)
+    device = next(module.parameters()).device
+    loss = step_loss(x.to(device), y.to(device), it)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(module.parameters(), 12.0)  # nnU-Net clips at 12 too
+    optimizer.step()
+    return float(loss.detach())
+
+
+def _check_plateau(plateau: PlateauRule, validate, modules: dict, best: dict, history: dict) -> None:
+    """Score the validation cases, remember the best weights and write the curve into ``history``."""
+    module = modules["module"]
+    module.eval()
+    score = validate()
+    module.train()
+    if plateau.record(history["iterations"], score):
+        best.clear()
+        best.update(snapshot(modules))
+    history.update(validation=plateau.curve, best_step=plateau.best_step, best_val_dice=plateau.best_score)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,8 +14,10 @@ from torch import nn
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.core.records import MethodInfo
+from napari_uqseg.engine.augment import PatchAugmenter
 from napari_uqseg.engine.checkpoint import atomic_torch_save
 from napari_uqseg.engine.data import Case, PatchSampler
+from napari_uqseg.engine.plateau import Forward, validation_dice
 from napari_uqseg.engine.replay import ReplayPatchSampler
 from napari_uqseg.engine.training import TrainConfig
 from napari_uqseg.engine.unet import UNetConfig
@@ -42,11 +45,12 @@ class TrainingData:
 
     def sampler(self, cfg: TrainConfig, seed_offset: int = 0) -> PatchSampler | ReplayPatchSampler:
         seed = cfg.seed + seed_offset
+        augment = PatchAugmenter.from_recipe(cfg.augment, len(cfg.patch_size))
         if self.replay and self.replay_fraction > 0:
             return ReplayPatchSampler(
-                self.train, self.replay, cfg.patch_size, self.replay_fraction, cfg.foreground_fraction, seed
+                self.train, self.replay, cfg.patch_size, self.replay_fraction, cfg.foreground_fraction, seed, augment
             )
-        return PatchSampler(self.train, cfg.patch_size, cfg.foreground_fraction, seed)
+        return PatchSampler(self.train, cfg.patch_size, cfg.foreground_fraction, seed, augment)
 
 
 class UQMethod(ABC):
@@ -97,6 +101,17 @@ class UQMethod(ABC):
         return float(self.n_samples())
 
     # -- shared behaviour ---------------------------------------------------------------------
+    def validator(self, data: TrainingData, forward: Forward | None = None) -> Callable[[], float] | None:
+        """The plateau rule's score: mean foreground Dice of ``forward`` on the validation cases.
+
+        ``forward`` maps windows to probabilities; by default the method's pooled prediction
+        (``window_statistics``). ``None`` when there are no validation cases.
+        """
+        if not data.val:
+            return None
+        forward = forward or (lambda x: self.window_statistics(x)["mean_prob"])
+        return lambda: validation_dice(forward, data.val, self.patch_size, data.num_classes, self.device)
+
     def probabilities(self, logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
         """Softmax of ``logits / temperature`` along the class axis ``dim``: every sample's class
         probabilities at inference (calibrate-then-pool; training losses use the raw logits)."""

@@ -50,6 +50,10 @@ class CyclicalOptions:
         approximate posterior samples (Mandt et al. 2017), the paper's premise.
     sgd_lr : float
         Peak LR when SGD replaces the configured Adam (nnU-Net's 0.01; Adam's 2e-3 would crawl with SGD).
+    cycle_iterations : int
+        Steps per cycle under the plateau rule: the network first trains to its plateau from random weights
+        (warm start, poly LR, best weights kept), then runs ``cycles`` cycles of this length. Under
+        ``stop_rule="fixed"`` the cycles split ``train.iterations`` and there is no warm start.
     """
 
     cycles: int = 3
@@ -60,6 +64,7 @@ class CyclicalOptions:
     checkpoints_per_cycle: int = 4
     force_sgd: bool = True
     sgd_lr: float = 1e-2
+    cycle_iterations: int = 600
 
     def schedule(self, cfg: TrainConfig) -> CyclicalSchedule:
         """The LR schedule over ``cfg.iterations`` steps starting at ``cfg.lr``."""
@@ -73,6 +78,30 @@ class CyclicalOptions:
         if not self.force_sgd or cfg.optimizer == "sgd":
             return cfg
         return TrainConfig.from_dict({**cfg.to_dict(), "optimizer": "sgd", "lr": max(cfg.lr, self.sgd_lr)})
+
+    def warm_start(
+        self, method: UQMethod, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None
+    ) -> tuple[TrainConfig, dict]:
+        """Under the plateau rule train ``method.nets["net"]`` to its plateau before the cycles.
+
+        Returns the configuration of the cycles (``cycles * cycle_iterations`` steps under the plateau rule,
+        ``cfg`` unchanged under ``"fixed"``) and the warm start's history (empty without one).
+        """
+        if cfg.stop_rule != "plateau" or not data.val:
+            return cfg, {}
+        net, loss = method.nets["net"], segmentation_loss()
+        history = fit_network(
+            net,
+            lambda x, y, _: loss(net(x), y),
+            data.sampler(cfg, seed_offset=3000),
+            cfg,
+            progress,
+            tag="warm_start",
+            work_dir=work_dir,
+            validate=method.validator(data, lambda x: torch.softmax(net(x), dim=1)),
+        )
+        cycles = {"iterations": self.cycles * self.cycle_iterations, "stop_rule": "fixed"}
+        return TrainConfig.from_dict({**cfg.to_dict(), **cycles}), history
 
 
 @dataclass
@@ -151,7 +180,7 @@ class CheckpointEnsemble(UQMethod):
             self.load_weights(source)  # its final weights; checkpoints are read from (and saved from) its folder
             self.checkpoint_files = files
             return {"selected_from": str(source), "checkpoints": files}
-        cfg = o.train_config(cfg)
+        cfg, warm = o.warm_start(self, data, o.train_config(cfg), progress, work_dir)
         schedule = o.schedule(cfg)
         wanted = schedule.checkpoint_steps(o.checkpoints_per_cycle, collected_cycles(o, o.variant))
         net, loss = self.nets["net"], segmentation_loss()
@@ -192,7 +221,7 @@ class CheckpointEnsemble(UQMethod):
                 atomic_torch_save(half_state(net), self.checkpoint_dir / name)
             saved = [name]
         self.checkpoint_files = saved
-        return {"net": history, "checkpoints": saved, "checkpoint_steps": wanted}
+        return {"warm_start": warm, "net": history, "checkpoints": saved, "checkpoint_steps": wanted}
 
     # -- persistence --------------------------------------------------------------------------
     def save_weights(self, model_dir: Path) -> None:

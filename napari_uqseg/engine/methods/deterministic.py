@@ -35,7 +35,15 @@ class Deterministic(UQMethod):
     def fit(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:
         net = self.nets["net"]
         loss = segmentation_loss()
-        history = fit_network(net, lambda x, y, _: loss(net(x), y), data.sampler(cfg), cfg, progress, work_dir=work_dir)
+        history = fit_network(
+            net,
+            lambda x, y, _: loss(net(x), y),
+            data.sampler(cfg),
+            cfg,
+            progress,
+            work_dir=work_dir,
+            validate=self.validator(data),
+        )
         if self.options.temperature_scaling and data.val:
             progress(0, 1, "fitting temperature on validation voxels")
             self.temperature = fit_method_temperature(self, data.val)

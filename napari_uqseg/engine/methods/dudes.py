@@ -190,7 +190,14 @@ class Dudes(UQMethod):
             return seg_loss(logits, y) + o.uncertainty_weight * rmsle(u, target, weight)
 
         history = fit_network(
-            self.nets, step_loss, data.sampler(cfg, seed_offset=5000), cfg, progress, tag="student", work_dir=work_dir
+            self.nets,
+            step_loss,
+            data.sampler(cfg, seed_offset=5000),
+            cfg,
+            progress,
+            tag="student",
+            work_dir=work_dir,
+            validate=self.validator(data),
         )
         return {"student": history, **self.teacher_info}
 

@@ -57,7 +57,13 @@ class MasksemblesMethod(UQMethod):
         net, loss = self.nets["net"], segmentation_loss()
         return {
             "net": fit_network(
-                net, lambda x, y, _: loss(net(x), y), data.sampler(cfg), cfg, progress, work_dir=work_dir
+                net,
+                lambda x, y, _: loss(net(x), y),
+                data.sampler(cfg),
+                cfg,
+                progress,
+                work_dir=work_dir,
+                validate=self.validator(data),
             )
         }
 

@@ -70,7 +70,13 @@ class MCDropout(UQMethod):
         net, loss = self.nets["net"], segmentation_loss()
         return {
             "net": fit_network(
-                net, lambda x, y, _: loss(net(x), y), data.sampler(cfg), cfg, progress, work_dir=work_dir
+                net,
+                lambda x, y, _: loss(net(x), y),
+                data.sampler(cfg),
+                cfg,
+                progress,
+                work_dir=work_dir,
+                validate=self.validator(data, lambda x: torch.softmax(net(x), dim=1)),  # dropout off: one pass
             )
         }
 

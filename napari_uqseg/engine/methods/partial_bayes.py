@@ -169,6 +169,7 @@ class PartialBayes(UQMethod):
                 tag="deterministic",
                 work_dir=work_dir,
                 iterations=n_det,
+                validate=self.validator(data, lambda x: torch.softmax(net(x), dim=1)),
             )
         }
         selection = self._select(data, cfg, progress, work_dir)
@@ -188,6 +189,7 @@ class PartialBayes(UQMethod):
             tag="bayesian",
             work_dir=work_dir,
             iterations=n_bayes,
+            validate=self.validator(data),
         )
         return {**history, **selection}
 

@@ -55,7 +55,6 @@ class SWA(UQMethod):
 
     def fit(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:
         o = self.options
-        cfg = o.train_config(cfg)
         if o.from_model:
             net = self.nets["net"]
             averaged = AveragedModel(net)
@@ -63,7 +62,8 @@ class SWA(UQMethod):
                 net.load_state_dict(state)
                 averaged.update_parameters(net)
             history = {"averaged_from": o.from_model}
-            return self._finish(net, averaged, history, data, cfg, progress)
+            return self._finish(net, averaged, history, data, o.train_config(cfg), progress)
+        cfg, warm = o.warm_start(self, data, o.train_config(cfg), progress, work_dir)
         schedule = o.schedule(cfg)
         wanted = set(schedule.checkpoint_steps(o.checkpoints_per_cycle, [o.cycles - 1]))
         net, loss = self.nets["net"], segmentation_loss()
@@ -84,7 +84,7 @@ class SWA(UQMethod):
             on_step=on_step,
             tracked={"swa": averaged},
         )
-        return self._finish(net, averaged, history, data, cfg, progress)
+        return {"warm_start": warm, **self._finish(net, averaged, history, data, cfg, progress)}
 
     def _finish(
         self, net, averaged: AveragedModel, history: dict, data: TrainingData, cfg: TrainConfig, progress

@@ -200,7 +200,9 @@ class VIMultiHead(UQMethod):
         for module in self.nets.modules():
             if isinstance(module, LRTConv):
                 module.sample = True
-        history = fit_network(self.nets, step_loss, data.sampler(cfg), cfg, progress, work_dir=work_dir)
+        history = fit_network(
+            self.nets, step_loss, data.sampler(cfg), cfg, progress, work_dir=work_dir, validate=self.validator(data)
+        )
         return {"net": history, "kl_scale": kl_scale}
 
     def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
