@@ -14,6 +14,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="JSON file with optional 'net', 'train' and 'method' sections")
     p.add_argument("--cases", help="file listing the case ids to train on (default: all)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument(
+        "--equal-compute",
+        type=int,
+        metavar="STEPS",
+        help="train exactly STEPS steps per network (stop_rule 'fixed') instead of stopping at the plateau",
+    )
     p.set_defaults(run=run)
 
 
@@ -22,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from napari_uqseg.engine.api import read_case_list, read_config, train
 
     config = read_config(args.config)
+    if args.equal_compute is not None:
+        fixed = {"stop_rule": "fixed", "iterations": args.equal_compute}
+        config = {**config, "train": {**config.get("train", {}), **fixed}}
     cases = read_case_list(args.cases)
     with progress_bar(f"train {args.method}") as progress:
         out = train(args.method, args.data, args.out, config, cases, args.device, progress)
