@@ -73,5 +73,7 @@ TINY_CONFIG = {
         "checkpoint_every": 3,
         "optimizer": "adam",
         "lr": 3e-3,
+        "stop_rule": "fixed",  # tests train a fixed handful of steps; the plateau rule has its own tests
+        "augment": "none",
     },
 }

@@ -63,7 +63,7 @@ def test_fixed_rule_runs_every_step_for_equal_compute(synthetic_dataset):
 
 
 def test_training_records_the_curve_in_the_model_card(synthetic_dataset, tiny_config, tmp_path):
-    tiny_config["train"].update(iterations=12, val_every=3, patience=2)
+    tiny_config["train"].update(iterations=12, val_every=3, patience=2, stop_rule="plateau", augment="nnunet")
     out = train("deterministic", synthetic_dataset, tmp_path / "model", tiny_config)
     history = json.loads((out / "model.json").read_text())["training"]["history"]["net"]
     assert [c["step"] for c in history["validation"]][:2] == [3, 6]
@@ -119,3 +119,15 @@ def test_sampler_draws_the_same_augmented_patches_after_a_resume(synthetic_datas
     x2, y2 = sampler.sample(3)
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
     assert PatchAugmenter.from_recipe("none") is None
+
+
+def test_checkpoint_ensemble_warm_starts_to_the_plateau_then_runs_fixed_cycles(
+    synthetic_dataset, tiny_config, tmp_path
+):
+    tiny_config["train"].update(iterations=6, val_every=2, patience=1, stop_rule="plateau")
+    tiny_config["method"] = {"cycles": 2, "cycle_iterations": 4, "checkpoints_per_cycle": 1}
+    out = train("checkpoint_ensemble", synthetic_dataset, tmp_path / "model", tiny_config)
+    history = json.loads((out / "model.json").read_text())["training"]["history"]
+    assert history["warm_start"]["validation"][0]["step"] == 2
+    assert history["net"]["iterations"] == 8  # 2 cycles x 4 steps after the warm start
+    assert history["checkpoint_steps"] == [4, 8]
