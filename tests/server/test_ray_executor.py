@@ -163,3 +163,14 @@ def test_a_worker_killed_mid_job_is_retried_and_the_job_succeeds(backend):
     status = succeeded(backend, job)
     assert status.result["version"] == "v1"
     assert not victim.is_running() or victim.status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_triage_actor_killed_mid_job_is_restarted_and_no_case_is_lost(backend):
+    job = backend.start_job("triage", "tiny_det", {"dataset": "study", "workers": 1})
+    wait_for(lambda: backend.job(job.id).progress > 0, "the triage job to finish a case")
+    (victim,) = [p for p in ray_processes() if "CasePredictor" in " ".join(p.cmdline())]
+    os.kill(victim.pid, signal.SIGKILL)
+    status = succeeded(backend, job)
+    assert (status.result["predicted"], status.result["failed"]) == (40, {})
+    assert len(RemoteWorklist(backend, job.id).rows) == 40
+    assert not victim.is_running() or victim.status() == psutil.STATUS_ZOMBIE

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import psutil
 import pytest
 import requests
 
@@ -85,3 +88,22 @@ def test_bad_worklist_paths_are_refused(http, triaged, path, status):
 def test_worklist_of_a_job_that_is_not_a_triage_is_refused(http, uqseg_server, triaged):
     r = http("GET", "/v1/jobs/" + "0" * 32 + "/worklist")
     assert r.status_code == 404
+
+
+def test_cancel_kills_the_triage_job_and_its_pool_workers(uqseg_server):
+    write_synthetic_dataset(uqseg_server.data_dir / "datasets" / "study", n_cases=40, shape=(48, 48, 48))
+    with RemoteBackend(uqseg_server.url, uqseg_server.token) as backend:
+        job = backend.start_job("triage", "tiny_det", {"dataset": "study", "workers": 2})
+        deadline = time.monotonic() + 600
+        status = backend.job(job.id)
+        while status.progress == 0 and not status.finished and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = backend.job(job.id)
+        assert not status.finished and status.progress > 0, status
+        (runner,) = [p for p in psutil.process_iter(["cmdline"]) if job.id in " ".join(p.info["cmdline"] or [])]
+        workers = runner.children(recursive=True)
+        assert len(workers) >= 2  # the pool's processes (and its resource tracker)
+        backend.cancel_job(job.id)
+        assert backend.wait_job(job.id, timeout=60).state == "cancelled"
+    gone, alive = psutil.wait_procs([runner, *workers], timeout=30)
+    assert not alive, alive
