@@ -39,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--arms", default="uncertainty,random,oracle,whole", help="comma-separated arms")
     r.add_argument("--finetune", default='{"iterations": 40, "held_back_fraction": 0.0}', help="options JSON")
     r.add_argument("--site", help="simulated site as NAME:SEV,... (default core.site.SIMULATED_SITE)")
+    r.add_argument("--no-baseline", action="store_true", help="skip scoring v1 (arms added to an earlier run)")
     r.set_defaults(run=run_loop)
 
 
@@ -81,11 +82,13 @@ def run_loop(args: argparse.Namespace) -> int:
         arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()),
         finetune=json.loads(args.finetune),
         site=parse_site(args.site) if args.site else SIMULATED_SITE,
+        baseline=not args.no_baseline,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with progress_bar("loop") as progress:
         result = loop(args.model, args.data, read_case_list(args.cases), out, config, progress)
-    loop_dice_png(result, out / "loop_dice.png")
-    print(json.dumps({k: result[k] for k in ("baseline", "corrected", "seconds")}, indent=1))
+    if "baseline" in result:
+        loop_dice_png(result, out / "loop_dice.png")
+    print(json.dumps({k: result.get(k) for k in ("baseline", "corrected", "seconds")}, indent=1))
     return 0

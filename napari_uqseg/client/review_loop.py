@@ -5,8 +5,9 @@ cases k at a time: the served version predicts each one, the reader reviews regi
 (``core.review_effort``) within a budget of ROI voxels and replaces the prediction by the ground truth there,
 and submits the correction; after k cases the server fine-tunes (a job) and the next cases are predicted by
 the new version. Every version is scored on the site's unseen cases and on the in-distribution test cases.
-Arms: ``uncertainty``, ``random`` and ``oracle`` region order (partial corrections at the same voxel budget)
-and ``whole`` (the whole case corrected).
+Arms (partial corrections at the same voxel budget): ``uncertainty`` (the queue's regions in its order),
+``random`` and ``oracle`` (same-sized pieces of the ROI in random order / by true error voxels); and ``whole``
+(the whole case corrected).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from napari_uqseg.core.metrics import mean_dice
 from napari_uqseg.core.nifti_io import float_map_from_bytes, load_image, load_label
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.review import foreground_roi, region_label_image
-from napari_uqseg.core.review_effort import corrected_label, region_order, regions_within_budget
+from napari_uqseg.core.review_effort import corrected_label, region_order, regions_within_budget, roi_pieces
 from napari_uqseg.core.site import SIMULATED_SITE, apply_site
 from napari_uqseg.core.volume import Volume
 
@@ -53,6 +54,8 @@ class LoopConfig:
         The simulated site (``core.site``).
     seed : int
         Seed of the random order.
+    baseline : bool
+        Also score v1 itself (off for a run that only adds arms to an earlier one).
     """
 
     k: int = 5
@@ -62,6 +65,7 @@ class LoopConfig:
     finetune: dict[str, Any] = field(default_factory=lambda: {"iterations": 40, "held_back_fraction": 0.0})
     site: tuple[tuple[str, int], ...] = SIMULATED_SITE
     seed: int = 0
+    baseline: bool = True
 
     def __post_init__(self) -> None:
         unknown = set(self.arms) - set(ARMS)
@@ -143,12 +147,15 @@ def read_case(backend: Backend, version: str, case: SiteCase, arm: str, config: 
         )
         if int(regions.max()) != len(review.regions):  # the reader must walk exactly the queue the viewer shows
             raise RuntimeError(f"{case.case_id}: {int(regions.max())} regions here, {len(review.regions)} in the queue")
-        order = region_order(regions, errors, "uncertainty" if arm == "uncertainty" else arm, config.seed)
+        if arm != "uncertainty":  # readers without the uncertainty review same-sized pieces of the ROI
+            regions = roi_pieces(roi, review.max_region_voxels)
+        order = region_order(regions, errors, arm, config.seed)
         picked = regions_within_budget(regions, order, config.budget * int(roi.sum()))
         label = corrected_label(mask, case.truth.astype(np.uint8), regions, picked)
         reviewed, chosen = int(np.isin(regions, picked).sum()), int(picked.size)
-        for region_id in picked.tolist():
-            review.set_state(int(region_id), "done")
+        if arm == "uncertainty":
+            for region_id in picked.tolist():
+                review.set_state(int(region_id), "done")
     fixed = int(((label == case.truth) & (mask != case.truth)).sum())
     cid = backend.submit_correction(result.id, Volume(label, case.image.affine), result.review)
     return {
@@ -226,7 +233,7 @@ def run_loop(
         server = start_server(work_dir / arm / "data", {MODEL: Path(model_dir)})
         try:
             with RemoteBackend(server.url, server.token) as backend:
-                if "baseline" not in result:
+                if config.baseline and "baseline" not in result:
                     scores = {n: score_version(backend, "v1", c, num_classes) for n, c in evaluation.items()}
                     result["baseline"] = {n: float(np.mean(list(s.values()))) for n, s in scores.items()}
                     result["baseline_per_case"] = scores

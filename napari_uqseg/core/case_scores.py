@@ -12,7 +12,7 @@ Every score reads what the prediction says about its own segmentation (numpy onl
 - ``mutual_information_ratio``: ``sum(mutual information)`` in the ROI per predicted foreground voxel.
 
 The default per method was chosen on the validation cases each model's training held out, never on test
-cases (``scripts/case_score_selection.py``; figures in docs/loop.md). :func:`case_score_for` is the one entry
+cases (``uqseg loop methods``; figures in docs/loop.md). :func:`case_score_for` is the one entry
 point a worklist uses; ``core.review.build_review`` stores its value in ``ReviewRanking.case_score``.
 """
 
@@ -31,14 +31,12 @@ DESCRIPTIONS = {
     "mutual_information_ratio": "model disagreement per segmented voxel",
 }
 
-#: default case score per method, chosen on validation cases (docs/loop.md, "Case score")
+#: default case score per method: the highest Spearman(score, 1 - Dice) on the model's validation cases
+#: (``uqseg loop methods``; docs/loop.md, "Case score"). Only methods measured so far are listed.
 DEFAULT_CASE_SCORE = {
-    "deterministic": "expected_dice",
-    "mc_dropout": "expected_dice",
-    "masksembles": "expected_dice",
-    "checkpoint_ensemble": "expected_dice",
+    "deterministic": "expected_error_ratio",
 }
-#: for a method not in :data:`DEFAULT_CASE_SCORE`
+#: for a method not in :data:`DEFAULT_CASE_SCORE` (not yet measured): defined for every method
 FALLBACK_CASE_SCORE = "expected_dice"
 
 

@@ -1,18 +1,29 @@
 """What a reader finds and fixes for a given effort: region orders, errors found, simulated corrections.
 
-A reader reviews whole regions (``core.review.region_label_image``) in some order. The orders compared:
-``uncertainty`` (the queue's own ranking), ``random`` (the same regions shuffled) and ``oracle`` (regions sorted
-by their true error voxels, the best any ranking of these regions can do). Effort is counted in regions or in
-reviewed voxels; a simulated reader replaces the prediction by the ground truth inside the regions reviewed.
+A reader reviews whole regions in some order. The orders compared: ``uncertainty`` (the queue's own regions,
+``core.review.region_label_image``, in its ranking) against readers who do not use the uncertainty: the whole
+ROI cut into pieces of the same size bound (:func:`roi_pieces`), taken in ``random`` order or in ``oracle``
+order (pieces sorted by their true error voxels, the best a reader of such pieces can do). Effort is counted in
+regions or in reviewed voxels; a simulated reader replaces the prediction by the ground truth inside the
+regions reviewed.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.region_split import split_large_components
 
 ORDERS = ("uncertainty", "random", "oracle")
+
+
+def roi_pieces(roi: np.ndarray, max_voxels: int) -> np.ndarray:
+    """The ROI cut into connected pieces of at most ``max_voxels``: ``(*S)`` int, pieces ``1..n``, 0 outside."""
+    labels, n = ndimage.label(np.asarray(roi, bool), structure=np.ones((3,) * np.ndim(roi), dtype=bool))
+    labels, _ = split_large_components(labels, n, max_voxels)
+    return labels
 
 
 def region_order(regions: np.ndarray, errors: np.ndarray, order: str, seed: int = 0) -> np.ndarray:

@@ -3,7 +3,8 @@
 For one trained model: predict its validation cases (the ones its training held out), the in-distribution
 test cases and the same test cases as the simulated site acquired them (``core.site``); for each case record
 Dice, every case score (``core.case_scores``), the largest review region and the error voxels found in the
-first regions in uncertainty, random and oracle order, plus the errors found against reviewed ROI voxels.
+first regions in uncertainty order (the queue) and in random and oracle order of same-sized ROI pieces
+(``core.review_effort``), plus the errors found against reviewed ROI voxels.
 ``summarise`` then picks the default case score on the validation cases only and reports it on the test cases.
 """
 
@@ -20,7 +21,7 @@ from napari_uqseg.core.nifti_io import load_image, load_label
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.ranking_metrics import auroc, spearman
 from napari_uqseg.core.review import build_review, foreground_roi, region_label_image
-from napari_uqseg.core.review_effort import ORDERS, effort_curve, errors_in_first, region_order
+from napari_uqseg.core.review_effort import ORDERS, effort_curve, errors_in_first, region_order, roi_pieces
 from napari_uqseg.core.site import SIMULATED_SITE, apply_site
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.data import case_pairs, num_classes_of
@@ -28,18 +29,21 @@ from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.store import load_model, read_card
 
 #: reviewed share of ROI voxels at which the errors-found curve is sampled
-BUDGETS = (0.01, 0.02, 0.05, 0.10, 0.20, 0.30)
+BUDGETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.10)
 RANDOM_SEEDS = 10
 FIRST_REGIONS = 5
 
 
 def _recall_at(sizes: np.ndarray, found: np.ndarray, roi_voxels: int, total_errors: int) -> list[float]:
-    """Errors found (share of the ROI's errors) once ``b * roi_voxels`` voxels were reviewed, per budget."""
-    out = []
-    for b in BUDGETS:
-        k = int(np.searchsorted(sizes, b * roi_voxels, side="right"))
-        out.append(float(found[k - 1]) / total_errors if k and total_errors else 0.0)
-    return out
+    """Errors found (share of the ROI's errors) after reviewing ``b * roi_voxels`` voxels, per budget.
+
+    Between region ends the count is interpolated linearly (the reader is part-way through a region); past the
+    last region it stays at the total found.
+    """
+    if not total_errors or not sizes.size:
+        return [0.0] * len(BUDGETS)
+    x, y = np.r_[0.0, sizes], np.r_[0.0, found]
+    return [float(np.interp(b * roi_voxels, x, y)) / total_errors for b in BUDGETS]
 
 
 def case_row(prediction: Any, truth: np.ndarray, num_classes: int, method: str) -> dict[str, Any]:
@@ -60,14 +64,18 @@ def case_row(prediction: Any, truth: np.ndarray, num_classes: int, method: str) 
         "roi_voxels": int(roi.sum()),
         "roi_errors": total,
     }
+    pieces = roi_pieces(roi, ranking.max_region_voxels)  # what a reader without the uncertainty reviews
     for order in ORDERS:
         seeds = range(RANDOM_SEEDS) if order == "random" else [0]
-        first, curves = [], []
+        where = regions if order == "uncertainty" else pieces
+        first, voxels, curves = [], [], []
         for seed in seeds:
-            ids = region_order(regions, errors, order, seed)
-            first.append(errors_in_first(regions, errors, ids, FIRST_REGIONS))
-            curves.append(_recall_at(*effort_curve(regions, errors, ids), row["roi_voxels"], total))
+            ids = region_order(where, errors, order, seed)
+            first.append(errors_in_first(where, errors, ids, FIRST_REGIONS))
+            voxels.append(int(np.isin(where, ids[:FIRST_REGIONS]).sum()))
+            curves.append(_recall_at(*effort_curve(where, errors, ids), row["roi_voxels"], total))
         row[f"first5_{order}"] = float(np.mean(first))
+        row[f"first5_voxels_{order}"] = float(np.mean(voxels))
         row[f"recall_{order}"] = np.mean(curves, axis=0).tolist()
     return row
 
@@ -136,6 +144,7 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
             "dice": float(np.mean([r["dice"] for r in rows])),
             "largest_region": int(max(r["largest_region"] for r in rows)),
             **{f"first5_{o}": float(np.mean([r[f"first5_{o}"] for r in rows])) for o in ORDERS},
+            **{f"first5_voxels_{o}": float(np.mean([r[f"first5_voxels_{o}"] for r in rows])) for o in ORDERS},
             **{f"recall_{o}": np.mean([r[f"recall_{o}"] for r in rows], axis=0).tolist() for o in ORDERS},
         }
     summary["site_dice_drop"] = summary["test"]["dice"] - summary["site_test"]["dice"]

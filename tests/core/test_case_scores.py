@@ -66,8 +66,8 @@ def test_default_per_method_and_fallback():
 def test_build_review_case_score_is_the_entry_point():
     p, mask, _ = _case(1.5, 3)
     u = -(p * np.log(np.clip(p, 1e-12, None))).sum(0)
-    ranking = build_review(u, mask, probabilities=p, method="mc_dropout", maps={"class_std": 0.1 * u})
-    name = DEFAULT_CASE_SCORE["mc_dropout"]
+    ranking = build_review(u, mask, probabilities=p, method="deterministic", maps={"class_std": 0.1 * u})
+    name = DEFAULT_CASE_SCORE["deterministic"]
     assert ranking.case_score_name == name and ranking.case_score == pytest.approx(ranking.case_scores[name])
     assert "volume_spread" in ranking.case_scores
     plain = build_review(u, mask)  # no probabilities: the mean uncertainty, as before

@@ -63,3 +63,14 @@ def test_region_label_image_matches_the_queue():
     assert int(image.max()) == len(ranking.regions)
     for region in ranking.regions:
         assert int((image == region.id).sum()) == region.voxels
+
+
+def test_roi_pieces_cover_the_roi_within_the_bound():
+    from napari_uqseg.core.review_effort import roi_pieces
+
+    roi = np.zeros((10, 12, 12), bool)
+    roi[1:9, 2:11, 2:11] = True
+    pieces = roi_pieces(roi, 40)
+    assert np.array_equal(pieces > 0, roi)
+    sizes = np.bincount(pieces.ravel())[1:]
+    assert sizes.size == int(pieces.max()) and sizes.min() >= 1 and sizes.max() <= 40

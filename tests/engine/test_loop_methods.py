@@ -1,0 +1,24 @@
+"""`uqseg loop methods` figures for one tiny model: bounded regions, three orders, scores chosen on validation."""
+
+from __future__ import annotations
+
+from napari_uqseg.core.case_scores import DESCRIPTIONS
+from napari_uqseg.engine.loop_methods import BUDGETS, evaluate_model, summarise
+from napari_uqseg.testing.server import tiny_models  # noqa: F401,F811  (pytest fixture)
+
+
+def test_methods_figures_on_a_tiny_model(tiny_models):  # noqa: F811
+    result = evaluate_model(tiny_models["tiny_mcd"], ["synth_003", "synth_004"])
+    assert result["method"] == "mc_dropout" and set(result["site_test"]) == {"synth_003", "synth_004"}
+    assert result["val"], "the tiny model's card names its validation cases"
+    summary = summarise(result)
+    assert summary["default_score"] in summary["val_scores"] and set(summary["val_scores"]) <= set(DESCRIPTIONS)
+    assert "volume_spread" in summary["val_scores"]  # a sampling method has the spread score
+    for split in ("test", "site_test"):
+        figures = summary[split]
+        assert 0 < figures["largest_region"] <= 256
+        for order in ("uncertainty", "random", "oracle"):
+            curve = figures[f"recall_{order}"]
+            assert len(curve) == len(BUDGETS) and all(0 <= a <= b <= 1 for a, b in zip(curve, curve[1:]))
+        assert figures["first5_voxels_uncertainty"] <= 5 * 256  # five regions of at most 256 voxels
+    assert "site_auroc" in next(iter(summary["test_scores"].values()))
