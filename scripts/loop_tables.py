@@ -1,6 +1,9 @@
 """Markdown tables for docs/loop.md from `uqseg loop methods` (methods.json) and `uqseg loop run` (loop.json).
 
-Usage: python scripts/loop_tables.py [--methods OUT/methods.json] [--loop OUT/loop.json]
+Usage: python scripts/loop_tables.py [--methods OUT/methods.json] [--loop OUT/loop.json ...] [--merged FILE --png FILE]
+
+Several loop.json files (arms run as separate processes, the first one with the baseline) are merged; arm names
+get the file's fine-tune iterations appended when they differ from the first file's.
 """
 
 from __future__ import annotations
@@ -16,10 +19,16 @@ def _f(value, digits: int = 3) -> str:
     return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
+def _first5(figures: dict) -> str:
+    """``errors (voxels reviewed)`` in the first 5 regions for each order."""
+    orders = ("uncertainty", "random", "oracle")
+    return " / ".join(f"{figures[f'first5_{o}']:.0f} ({figures.get(f'first5_voxels_{o}', 0):.0f})" for o in orders)
+
+
 def methods_tables(summaries: list[dict]) -> str:
     lines = [
         "| method | test Dice | site Dice | drop | largest region (test / site) | errors in first 5 regions: "
-        "uncertainty / random / oracle (test) | same (site) |",
+        "uncertainty / random / oracle (voxels reviewed), test | same, site |",
         "|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
@@ -27,8 +36,7 @@ def methods_tables(summaries: list[dict]) -> str:
         lines.append(
             f"| {s['method']} | {_f(t['dice'])} | {_f(st['dice'])} | {_f(s['site_dice_drop'])} | "
             f"{t['largest_region']} / {st['largest_region']} | "
-            f"{t['first5_uncertainty']:.0f} / {t['first5_random']:.0f} / {t['first5_oracle']:.0f} | "
-            f"{st['first5_uncertainty']:.0f} / {st['first5_random']:.0f} / {st['first5_oracle']:.0f} |"
+            f"{_first5(t)} | {_first5(st)} |"
         )
     lines += ["", "| method | score | val Spearman | test Spearman | test AUROC site vs in-dist. | default |"]
     lines.append("|---|---|---|---|---|---|")
@@ -64,15 +72,38 @@ def loop_table(loop: dict) -> str:
     return "\n".join(lines)
 
 
+def merge_loops(loops: list[dict]) -> dict:
+    """One loop result from several runs on the same split (the first holds the baseline)."""
+    merged = {**loops[0], "arms": {}}
+    first_iterations = loops[0]["config"]["finetune"].get("iterations")
+    for loop in loops:
+        iterations = loop["config"]["finetune"].get("iterations")
+        if loop["corrected"] != merged["corrected"] or loop["unseen"] != merged["unseen"]:
+            raise SystemExit("loop runs on different splits cannot be merged")
+        for arm, rounds in loop["arms"].items():
+            name = arm if iterations == first_iterations else f"{arm} ({iterations} it.)"
+            merged["arms"][name] = rounds
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--methods")
-    parser.add_argument("--loop")
+    parser.add_argument("--loop", nargs="*")
+    parser.add_argument("--merged", help="write the merged loop.json here")
+    parser.add_argument("--png", help="write the Dice-vs-corrected-cases PNG here")
     args = parser.parse_args()
     if args.methods:
         print(methods_tables(json.loads(Path(args.methods).read_text())))
     if args.loop:
-        print(loop_table(json.loads(Path(args.loop).read_text())))
+        loop = merge_loops([json.loads(Path(p).read_text()) for p in args.loop])
+        print(loop_table(loop))
+        if args.merged:
+            Path(args.merged).write_text(json.dumps(loop, indent=1))
+        if args.png:
+            from napari_uqseg.core.loop_plots import loop_dice_png
+
+            loop_dice_png(loop, args.png)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,12 @@ def test_loop_through_a_real_server(tiny_models, tmp_path):
     data_dir = tiny_models["tiny_det"].parents[1] / "dataset"
     ids = [f"synth_{i:03d}" for i in range(1, 5)]
     options = {"iterations": 2, "checkpoint_every": 1, "held_back_fraction": 0.0, "regression_cases": 1}
-    config = LoopConfig(k=1, rounds=1, arms=("uncertainty", "whole"), finetune=options, budget=0.2)
+    config = LoopConfig(k=1, rounds=1, arms=("uncertainty", "random", "whole"), finetune=options, budget=0.2)
     result = run_loop(tiny_models["tiny_det"], data_dir, ids, tmp_path, config)
 
     assert result["corrected"] == ["synth_001"] and result["unseen"] == ["synth_003", "synth_004"]
     assert set(result["baseline"]) == {"site_unseen", "in_distribution"}
-    for arm in ("uncertainty", "whole"):
+    for arm in ("uncertainty", "random", "whole"):
         (round_1,) = result["arms"][arm]
         assert round_1["version"] == "v2" and round_1["job"]["finetuned_on"] == [round_1["reads"][0]["correction"]]
         assert 0 <= round_1["dice"]["site_unseen"] <= 1 and set(round_1["per_case"]["site_unseen"]) == set(
@@ -37,10 +37,11 @@ def test_loop_through_a_real_server(tiny_models, tmp_path):
         (read,) = round_1["reads"]
         assert 0 <= read["errors_fixed"] <= read["errors"]
         assert "promote" in round_1["job"]["recommendation"]
-    partial = result["arms"]["uncertainty"][0]["reads"][0]
-    assert partial["reviewed_voxels"] <= 0.2 * partial["roi_voxels"]
+    for arm in ("uncertainty", "random"):  # partial readers stay within the budget of ROI voxels
+        partial = result["arms"][arm][0]["reads"][0]
+        assert 0 < partial["reviewed_voxels"] <= 0.2 * partial["roi_voxels"] and partial["regions"] >= 1
     whole = result["arms"]["whole"][0]["reads"][0]
     assert whole["reviewed_voxels"] == whole["roi_voxels"] and whole["errors_fixed"] == whole["errors"]
-    assert json.loads((tmp_path / "loop.json").read_text())["arms"].keys() == {"uncertainty", "whole"}
+    assert json.loads((tmp_path / "loop.json").read_text())["arms"].keys() == {"uncertainty", "random", "whole"}
     png = loop_dice_png(result, tmp_path / "loop_dice.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
