@@ -11,6 +11,7 @@ import nibabel as nib
 import numpy as np
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.nifti_guard import DEFAULT_MAX_VOXELS, read_nifti_bytes
 from napari_uqseg.core.volume import Volume, check_image_array, check_label_array
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -114,27 +115,25 @@ def nifti_bytes(
     return gzip.compress(raw, compresslevel=1) if compress else raw
 
 
-def volume_from_bytes(data: bytes, source: str = "upload") -> nib.Nifti1Image:
-    """Parse NIfTI-1 bytes (plain or gzip) into a nibabel image.
+def volume_from_bytes(data: bytes, source: str = "upload", max_voxels: int = DEFAULT_MAX_VOXELS) -> nib.Nifti1Image:
+    """Parse NIfTI-1 bytes (plain or gzip) into a nibabel image holding its voxels as an array.
+
+    The header is checked before any voxel is read and gzip is inflated only as far as the header
+    declares (``core.nifti_guard``).
 
     Raises
     ------
     InputError
-        Garbage or truncated bytes.
+        Garbage, truncated or oversized bytes, more than ``max_voxels`` voxels, non-real voxel types.
     """
-    try:
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-        img = nib.Nifti1Image.from_bytes(data)
-        np.asanyarray(img.dataobj)
-    except Exception as exc:
-        raise InputError(source, f"not a readable NIfTI-1 volume ({exc.__class__.__name__}: {exc})") from exc
-    return img
+    return read_nifti_bytes(data, source, max_voxels)
 
 
-def image_from_bytes(data: bytes, source: str = "upload", spatial_dims: int = 3) -> Volume:
+def image_from_bytes(
+    data: bytes, source: str = "upload", spatial_dims: int = 3, max_voxels: int = DEFAULT_MAX_VOXELS
+) -> Volume:
     """Intensity image from NIfTI bytes, validated like :func:`load_image`."""
-    img = volume_from_bytes(data, source)
+    img = volume_from_bytes(data, source, max_voxels)
     return Volume(check_image_array(np.asanyarray(img.dataobj), source, spatial_dims), img.affine)
 
 

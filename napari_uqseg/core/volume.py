@@ -63,7 +63,7 @@ def check_image_array(array: np.ndarray, source: str, spatial_dims: int = 3) -> 
     Raises
     ------
     InputError
-        Wrong dimensionality, empty, non-numeric, NaN or Inf voxels.
+        Wrong dimensionality, empty, non-numeric or complex, NaN or Inf voxels.
     """
     array = np.asarray(array)
     while array.ndim > spatial_dims and array.shape[-1] == 1:
@@ -74,6 +74,8 @@ def check_image_array(array: np.ndarray, source: str, spatial_dims: int = 3) -> 
         raise InputError(source, f"image is empty (shape {array.shape})")
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise InputError(source, f"voxel type {array.dtype} is not numeric")
+    if np.iscomplexobj(array):
+        raise InputError(source, f"voxel type {array.dtype} is complex (the imaginary part would be lost)")
     array = array.astype(np.float32, copy=False)
     bad = ~np.isfinite(array)
     if bad.any():

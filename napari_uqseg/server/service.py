@@ -282,12 +282,14 @@ class Service:
             except (binascii.Error, ValueError) as exc:
                 raise InputError("label", "not valid base64") from exc
         image = self.store.image(prediction["image"])
-        img = volume_from_bytes(label, "label")
+        img = volume_from_bytes(label, "label", max_voxels=int(np.prod(image.shape)))
         array = np.asanyarray(img.dataobj)
         while array.ndim > 3 and array.shape[-1] == 1:
             array = array[..., 0]
         num_classes = len(prediction["summary"]["labels"]) or None
         array = check_label_array(array, "label", num_classes)
+        if array.dtype != np.uint8:  # corrections are stored as uint8: 256 must not wrap to 0
+            raise InputError("label", f"label {int(array.max())} is above 255, the largest a correction can hold")
         if array.shape != image.shape:
             raise InputError("label", f"shape {array.shape} differs from the image shape {image.shape}")
         if not np.allclose(img.affine, image.affine, atol=1e-3):

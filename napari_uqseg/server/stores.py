@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_uqseg.core.errors import InputError, NotFoundError
+from napari_uqseg.core.nifti_guard import check_affine
 from napari_uqseg.core.nifti_io import atomic_write_bytes, image_from_bytes, nifti_bytes, volume_from_bytes
 from napari_uqseg.core.records import ModelVersion
 from napari_uqseg.core.volume import Volume, check_label_array
@@ -72,7 +73,7 @@ class DataDir:
         Raises
         ------
         InputError
-            sha256 mismatch, unreadable NIfTI, not 3-D, NaN/Inf, too many voxels.
+            sha256 mismatch, unreadable NIfTI, not 3-D, NaN/Inf, too many voxels, singular affine.
         """
         check_id(sha, "image sha256", SHA256_PATTERN)
         if sha256_hex(data) != sha:
@@ -85,11 +86,9 @@ class DataDir:
         return volume, True
 
     def _validate_image(self, data: bytes, source: str) -> Volume:
-        header = volume_from_bytes(data, source).header
-        shape = tuple(int(s) for s in header.get_data_shape())
-        if int(np.prod(shape, dtype=np.int64)) > self.max_voxels:
-            raise InputError(source, f"{int(np.prod(shape))} voxels exceed the server limit of {self.max_voxels}")
-        return image_from_bytes(data, source)
+        volume = image_from_bytes(data, source, max_voxels=self.max_voxels)  # header checked before the voxels
+        check_affine(volume.affine, source)
+        return volume
 
     def image(self, sha: str) -> Volume:
         check_id(sha, "image sha256", SHA256_PATTERN)
