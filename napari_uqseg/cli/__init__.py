@@ -22,6 +22,7 @@ COMMANDS = (
     "bench",
     "explore",
     "loop",
+    "users",
 )
 
 

@@ -37,6 +37,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ssl-keyfile")
     p.add_argument("--allow-insecure-public", action="store_true", help="public bind without TLS (behind a TLS proxy)")
     p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name the server answers to besides loopback names (DNS-rebinding guard); repeatable",
+    )
+    p.add_argument(
         "--executor", choices=("local", "ray"), default="local", help="where jobs run (ray: pip extra [ray])"
     )
     p.add_argument("--ray-address", help="Ray cluster address for --executor ray")
@@ -57,6 +64,17 @@ def parse_imports(items: list[str]) -> list[tuple[str, Path]]:
     return out
 
 
+def allowed_hosts(bind: str, extra: list[str]) -> list[str] | None:
+    """Host names the server answers to: loopback names (and ``extra``) on a loopback bind; on a public
+    bind ``extra`` plus the bound address, or any host (``None``) when no ``--allowed-host`` is given."""
+    from napari_uqseg.server.request_guard import LOOPBACK_NAMES
+    from napari_uqseg.server.security import is_loopback
+
+    if is_loopback(bind):
+        return [*LOOPBACK_NAMES, bind, *extra]
+    return [bind, *extra] if extra else None
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -64,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_uqseg.server.security import check_bind, load_or_create_token
     from napari_uqseg.server.service import Service
 
+    os.umask(0o077)  # every file and folder the server (and its job processes) creates is private to its user
     tls = bool(args.ssl_certfile and args.ssl_keyfile)
     check_bind(args.host, not args.no_auth, tls, args.allow_insecure_public)
     imports = parse_imports(args.import_model)
@@ -92,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
                 f"bearer token (shown once; stored with mode 0600 in {service.store.root / 'token'}):\n{token}",
                 flush=True,
             )
-    app = create_app(service, token, args.max_upload_mb * MiB, args.max_json_mb * MiB)
+    app = create_app(
+        service, token, args.max_upload_mb * MiB, args.max_json_mb * MiB, allowed_hosts(args.host, args.allowed_host)
+    )
     scheme = "https" if tls else "http"
     print(
         f"uqseg serve: {scheme}://{args.host}:{args.port} device={service.device} data={service.store.root}", flush=True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import time
 import uuid
@@ -28,6 +29,7 @@ from napari_uqseg.core.volume import Volume
 from napari_uqseg.core.wire import PROTOCOL_VERSION, sha256_hex
 
 TOKEN_ENV = "UQSEG_TOKEN"
+ALLOW_HTTP_ENV = "UQSEG_ALLOW_HTTP"
 
 
 def _seg(value: str) -> str:
@@ -36,7 +38,14 @@ def _seg(value: str) -> str:
 
 
 def _is_loopback(url: str) -> bool:
-    return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+    """``localhost``, 127.0.0.0/8 or ::1 (literal addresses only: no DNS lookup)."""
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class RemoteBackend(PacsMethods, Backend):
@@ -58,6 +67,12 @@ class RemoteBackend(PacsMethods, Backend):
         gzip uploads (default: off over loopback, where it only costs CPU; on otherwise).
     check_protocol : bool
         Ask ``/v1/health`` now and raise ``ProtocolMismatch`` for a server too old or too new.
+    allow_http : bool
+        Allow plain ``http://`` to a non-loopback host (the token and images would cross the network in
+        clear: only behind a trusted TLS-terminating tunnel). Also ``$UQSEG_ALLOW_HTTP=1``.
+
+    Proxy variables (``HTTP_PROXY`` ...) are ignored for a loopback server: a local proxy must never see
+    the token or the images.
 
     Raises
     ------
@@ -74,14 +89,23 @@ class RemoteBackend(PacsMethods, Backend):
         verify: bool | str = True,
         compress: bool | None = None,
         check_protocol: bool = True,
+        allow_http: bool = False,
     ) -> None:
         self.url = url.rstrip("/")
         if urlparse(self.url).scheme not in ("http", "https"):
             raise ConnectionFailed(f"{url!r}: the server address must start with http:// or https://", source="url")
+        allow_http = allow_http or os.environ.get(ALLOW_HTTP_ENV) == "1"
+        if urlparse(self.url).scheme == "http" and not _is_loopback(self.url) and not allow_http:
+            raise ConnectionFailed(
+                f"{url!r}: plain http to another machine would send the token and images in clear; use https:// "
+                f"(or allow_http=True / {ALLOW_HTTP_ENV}=1 behind a trusted TLS tunnel)",
+                source="url",
+            )
         self.timeout = timeout if isinstance(timeout, tuple) else (float(timeout), float(read_timeout))
         self.compress = (not _is_loopback(self.url)) if compress is None else compress
         self.session = requests.Session()
         self.session.verify = verify
+        self.session.trust_env = not _is_loopback(self.url)  # no proxy (nor .netrc) for a loopback server
         token = token or os.environ.get(TOKEN_ENV) or None
         self.session.headers.update(
             {"User-Agent": f"napari-uqseg/{napari_uqseg.__version__}", "X-UQSeg-Protocol": str(PROTOCOL_VERSION)}

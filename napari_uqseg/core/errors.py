@@ -30,3 +30,7 @@ class CancelledError(UQSegError):
 
 class NotFoundError(InputError):
     """A named thing (model, version, image, prediction, job) does not exist; HTTP 404 on the wire."""
+
+
+class ConflictError(InputError):
+    """A request that contradicts stored state (a reused idempotency key with another payload); HTTP 409."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from napari_uqseg.core.durable import replace_durably
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_guard import DEFAULT_MAX_VOXELS, read_nifti_bytes
 from napari_uqseg.core.volume import Volume, check_image_array, check_label_array
@@ -92,16 +93,21 @@ def save_volume(volume: Volume, path: str | os.PathLike, dtype: np.dtype | type 
     return path
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` so that ``path`` is either the old file or the complete new one, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` so that ``path`` is either the old file or the complete new one, never half.
+
+    The file is created with permission ``mode`` (0600 for patient data and tokens: it is never
+    readable by others, not even for a moment), fsync'd, renamed, and the rename fsync'd.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")  # mkstemp: 0600
     try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; outputs are meant to be shared like any written file
+        if mode != 0o600:
+            os.fchmod(fd, mode)  # outputs are meant to be shared like any written file unless asked otherwise
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -76,6 +76,5 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     """Write the settings atomically, readable by the user only (the file may hold a token)."""
     path = path or settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, json.dumps(asdict(settings), indent=1).encode())
-    path.chmod(0o600)
+    atomic_write_bytes(path, json.dumps(asdict(settings), indent=1).encode(), mode=0o600)  # 0600 from creation
     return path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,10 +14,13 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from napari_uqseg.core.errors import InputError, NotFoundError
+from napari_uqseg.core.errors import ConflictError, InputError, NotFoundError
 from napari_uqseg.core.wire import PROTOCOL_VERSION
-from napari_uqseg.server.security import BodyLimitMiddleware, token_matches
+from napari_uqseg.server.access import MAINTAINER_JOBS, ForbiddenError, actor, require_maintainer, user_of
+from napari_uqseg.server.request_guard import MediaTypeError, RequestGuardMiddleware, is_json_type, log_unexpected
+from napari_uqseg.server.security import BodyLimitMiddleware
 from napari_uqseg.server.service import Service, json_safe
+from napari_uqseg.server.users import LOCAL_USER, Users, audit_log
 
 NIFTI_MEDIA = "application/octet-stream"
 MiB = 1024 * 1024
@@ -42,8 +45,10 @@ def ok(content: Any, status: int = 200) -> JSONResponse:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object; InputError for anything else."""
+    """The request body as a JSON object; InputError for anything else, MediaTypeError unless typed JSON."""
     raw = await request.body()
+    if raw and not is_json_type(request.headers.get("content-type", "")):
+        raise MediaTypeError("Content-Type", "a JSON body needs Content-Type: application/json")
     try:
         data = json.loads(raw or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -54,7 +59,11 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 def create_app(
-    service: Service, token: str | None, upload_limit: int = 2048 * MiB, json_limit: int = 64 * MiB
+    service: Service,
+    token: str | None,
+    upload_limit: int = 2048 * MiB,
+    json_limit: int = 64 * MiB,
+    allowed_hosts: Iterable[str] | None = None,
 ) -> FastAPI:
     """Build the app around ``service``.
 
@@ -64,6 +73,8 @@ def create_app(
         Bearer token every route but ``/v1/health`` requires (``None`` only for loopback ``--no-auth``).
     upload_limit, json_limit : int
         Request body caps in bytes for image uploads and for every other route.
+    allowed_hosts : iterable of str or None
+        ``Host`` names answered (``server.request_guard``); ``None`` answers any host.
     """
 
     @asynccontextmanager
@@ -71,14 +82,24 @@ def create_app(
         yield
         await run_in_threadpool(service.close)
 
-    app = FastAPI(title="napari-uqseg", version=str(PROTOCOL_VERSION), lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="napari-uqseg",
+        version=str(PROTOCOL_VERSION),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # the protocol is documented in docs/; no schema for anonymous callers
+    )
     app.add_middleware(BodyLimitMiddleware, upload_limit=upload_limit, json_limit=json_limit)
+    app.add_middleware(RequestGuardMiddleware, allowed_hosts=allowed_hosts)  # outermost: runs first
     service.limits.update({"max_upload_bytes": upload_limit, "max_json_bytes": json_limit})
 
     @app.exception_handler(InputError)
     async def input_error(_: Request, exc: InputError) -> JSONResponse:
         if isinstance(exc, NotFoundError):
             return error_response(404, "not_found", exc.source, exc.problem)
+        if isinstance(exc, ConflictError):
+            return error_response(409, "conflict", exc.source, exc.problem)
         return error_response(400, "bad_input", exc.source, exc.problem)
 
     @app.exception_handler(AuthError)
@@ -97,12 +118,26 @@ def create_app(
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), "request", str(exc.detail))
 
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(500, "server_error", exc.__class__.__name__, str(exc)[:500])
+    @app.exception_handler(MediaTypeError)
+    async def media_type_error(_: Request, exc: MediaTypeError) -> JSONResponse:
+        return error_response(415, "unsupported_media_type", exc.source, exc.problem)
 
-    def require_token(request: Request) -> None:
-        if token is not None and not token_matches(request.headers.get("Authorization"), token):
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        ref = log_unexpected(request, exc)  # traceback to the server log; no paths or PHI to the caller
+        return error_response(500, "server_error", "server", f"internal error (reference {ref} in the server log)")
+
+    @app.exception_handler(ForbiddenError)
+    async def forbidden(_: Request, exc: ForbiddenError) -> JSONResponse:
+        return error_response(403, "forbidden", exc.source, exc.problem)
+
+    users = Users(service.store.ledger)
+    if token is not None:
+        users.ensure_owner(token)  # the server's own token is the maintainer "owner"'s
+
+    async def require_token(request: Request) -> None:
+        request.state.user = LOCAL_USER if token is None else user_of(request, users)
+        if request.state.user is None:
             raise AuthError("missing or wrong bearer token (see the token file in the server's data folder)")
 
     @app.get("/v1/health")
@@ -160,7 +195,7 @@ def create_app(
         if key is not None and not isinstance(key, str):
             raise InputError("client_key", "must be a string")
         cid, created = await run_in_threadpool(
-            service.submit_correction, body["prediction"], body["label"], key, body.get("review")
+            service.submit_correction, body["prediction"], body["label"], key, body.get("review"), actor(request)
         )
         return ok({"id": cid, "created": created}, 201 if created else 200)
 
@@ -176,16 +211,20 @@ def create_app(
     async def versions(name: str) -> JSONResponse:
         return ok([v.to_dict() for v in (await run_in_threadpool(service.model, name)).versions])
 
-    @api.post("/models/{name}/promote")
+    @api.post("/models/{name}/promote", dependencies=[Depends(require_maintainer)])
     async def promote(name: str, request: Request) -> JSONResponse:
         body = await json_body(request)
         if not isinstance(body.get("version"), str):
             raise InputError("version", "is required and must be a string like 'v2'")
-        return ok((await run_in_threadpool(service.promote, name, body["version"])).to_dict())
+        return ok((await run_in_threadpool(service.promote, name, body["version"], actor(request))).to_dict())
 
-    @api.post("/models/{name}/rollback")
-    async def rollback(name: str) -> JSONResponse:
-        return ok((await run_in_threadpool(service.rollback, name)).to_dict())
+    @api.post("/models/{name}/rollback", dependencies=[Depends(require_maintainer)])
+    async def rollback(name: str, request: Request) -> JSONResponse:
+        return ok((await run_in_threadpool(service.rollback, name, actor(request))).to_dict())
+
+    @api.get("/audit", dependencies=[Depends(require_maintainer)])
+    async def audit(limit: int = 1000, action: str | None = None) -> JSONResponse:
+        return ok(await run_in_threadpool(audit_log, service.store.ledger, min(max(limit, 1), 10000), action))
 
     @api.post("/jobs")
     async def start_job(request: Request) -> JSONResponse:
@@ -198,7 +237,11 @@ def create_app(
         key = body.get("client_key")
         if key is not None and not isinstance(key, str):
             raise InputError("client_key", "must be a string")
-        status = await run_in_threadpool(service.start_job, body["kind"], body["model"], body.get("params") or {}, key)
+        if body["kind"] in MAINTAINER_JOBS:
+            require_maintainer(request)
+        status = await run_in_threadpool(
+            service.start_job, body["kind"], body["model"], body.get("params") or {}, key, actor(request)
+        )
         return ok(status.to_dict(), 202)
 
     @api.get("/jobs")

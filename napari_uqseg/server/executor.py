@@ -20,6 +20,7 @@ from napari_uqseg.core.errors import InputError
 from napari_uqseg.server.stores import DataDir
 
 POLL_S = 0.2
+RUNNER_MODULE = "napari_uqseg.server.job_runner"
 
 
 def job_command(job_id: str, data_dir: Path, device: str) -> list[str]:
@@ -27,7 +28,7 @@ def job_command(job_id: str, data_dir: Path, device: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "napari_uqseg.server.job_runner",
+        RUNNER_MODULE,
         job_id,
         "--data-dir",
         str(data_dir),
@@ -60,6 +61,17 @@ def is_job_process(pid: int | None, job_id: str) -> bool:
         return False
 
 
+def job_processes(job_id: str, pid: int | None = None) -> list[int]:
+    """Pids of live job processes of ``job_id``: ``pid`` if it runs the job, and any process whose command
+    line is ``job_runner <job_id>`` (one started just before a crash, before any pid was recorded)."""
+    found = {pid} if is_job_process(pid, job_id) else set()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if RUNNER_MODULE in cmdline and job_id in cmdline and proc.info["pid"] != os.getpid():
+            found.add(proc.info["pid"])
+    return sorted(found)
+
+
 def recover(store: DataDir) -> list[str]:
     """Start-up recovery: kill orphaned job processes of RUNNING rows, then re-queue those rows.
 
@@ -70,8 +82,8 @@ def recover(store: DataDir) -> list[str]:
     """
     ids = []
     for row in store.ledger.running_jobs():
-        if is_job_process(row["pid"], row["id"]):
-            kill_tree(row["pid"])
+        for pid in job_processes(row["id"], row["pid"]):
+            kill_tree(pid)
         store.ledger.requeue(row["id"])
         ids.append(row["id"])
     return ids

@@ -7,6 +7,7 @@ runs and the result when it ends. The same ``run_job`` is what the Ray executor 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -14,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.errors import ConflictError, InputError
 from napari_uqseg.core.wire import NAME_PATTERN, VERSION_PATTERN, check_id
 from napari_uqseg.server.stores import DataDir
 
@@ -77,16 +78,17 @@ def run_finetune(store: DataDir, job: dict[str, Any], device: str, progress: Led
         "finetuned_on": report["trained_on"],
         "replay": report["replay"],
     }
-    version = store.add_model_version(model, staged, parent=parent, metrics=metrics, move=True)
-    shutil.rmtree(job_dir / "work", ignore_errors=True)
-    return {
+    result = {
         "model": model,
-        "version": version.version,
         "parent": parent,
-        **version.metrics,
         "resumed_from_step": report["resumed_from_step"],
         "seconds": report["seconds"],
     }
+    version = store.add_model_version(
+        model, staged, parent=parent, metrics=metrics, move=True, job=(job["id"], result), actor=job["actor"]
+    )  # the version row and the job's success are one transaction
+    shutil.rmtree(job_dir / "work", ignore_errors=True)
+    return {**result, "version": version.version, **version.metrics}
 
 
 def run_train(store: DataDir, job: dict[str, Any], device: str, progress: LedgerProgress) -> dict[str, Any]:
@@ -97,8 +99,9 @@ def run_train(store: DataDir, job: dict[str, Any], device: str, progress: Ledger
     job_dir = store.job_dir(job["id"])
     staged = job_dir / "model"
     train(str(params["method"]), dataset, staged, params.get("config", {}), None, device, progress, job_dir / "work")
-    version = store.add_model_version(job["model"], staged, move=True)
-    return {"model": job["model"], "version": version.version, "dataset": dataset.name}
+    result = {"model": job["model"], "dataset": dataset.name}
+    version = store.add_model_version(job["model"], staged, move=True, job=(job["id"], result), actor=job["actor"])
+    return {**result, "version": version.version}
 
 
 def run_evaluate(store: DataDir, job: dict[str, Any], device: str, progress: LedgerProgress) -> dict[str, Any]:
@@ -134,9 +137,13 @@ def run_job(job_id: str, data_dir: str | Path, device: str = "cpu") -> dict[str,
     store = DataDir(data_dir)
     job = store.ledger.job_row(check_id(job_id, "job id"))
     check_id(job["model"], "model", NAME_PATTERN)
+    if not store.ledger.set_pid(job_id, os.getpid()):  # the child records itself: no window without a pid
+        return {}  # re-queued or cancelled between the claim and this start: nothing to do
     progress = LedgerProgress(store, job_id)
     try:
         result = RUNNERS[job["kind"]](store, job, str(resolve_device(device)), progress)
+    except ConflictError:
+        return {}  # cancelled while finishing: the executor records the cancellation
     except BaseException as exc:
         store.ledger.finish(job_id, "failed", error=f"{exc.__class__.__name__}: {exc}")
         raise

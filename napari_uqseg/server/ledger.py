@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from napari_uqseg.core.errors import InputError, NotFoundError
+from napari_uqseg.core.errors import ConflictError, InputError, NotFoundError
 from napari_uqseg.core.records import JobStatus, ModelSummary, ModelVersion
+from napari_uqseg.server.ledger_schema import add_missing_columns
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -40,6 +41,18 @@ CREATE TABLE IF NOT EXISTS jobs (
 """
 
 
+#: a job started this many times without ending (the server stopped each time) is failed, not retried
+MAX_ATTEMPTS = 5
+
+
+def audit(db: sqlite3.Connection, actor: str, action: str, target: str, detail: dict | None = None) -> None:
+    """Append an audit row inside the caller's transaction (``server.users`` reads them)."""
+    db.execute(
+        "INSERT INTO audit (at, actor, action, target, detail) VALUES (?,?,?,?,?)",
+        (time.time(), actor, action, target, json.dumps(detail or {})),
+    )
+
+
 def new_id() -> str:
     """A server-made id: uuid4 hex (matches ``core.wire.ID_PATTERN``)."""
     return uuid.uuid4().hex
@@ -59,6 +72,7 @@ class Ledger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._connection().executescript(SCHEMA)  # executescript commits on its own: no BEGIN around it
+        add_missing_columns(self._connection())
 
     def _connection(self) -> sqlite3.Connection:
         # one connection per thread: sqlite3 connections must not cross threads
@@ -74,15 +88,20 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error)."""
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error, a failed ``COMMIT`` included."""
         db = self._connection()
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # a failed COMMIT (disk full, I/O error) leaves it open
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
+
+    def query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query on this thread's connection."""
+        return self._connection().execute(sql, args).fetchall()
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -109,10 +128,32 @@ class Ledger:
         row = self._connection().execute("SELECT * FROM corrections WHERE client_key=?", (client_key,)).fetchone()
         return None if row is None else dict(row)
 
-    def add_correction(self, cid: str, client_key: str | None, prediction: dict[str, Any], review: dict) -> None:
+    def add_correction(
+        self,
+        cid: str,
+        client_key: str | None,
+        prediction: dict[str, Any],
+        review: dict,
+        payload_sha: str = "",
+        actor: str = "",
+    ) -> tuple[str, bool]:
+        """Insert a correction row unless ``client_key`` is taken; returns ``(id, created)``, in one transaction.
+
+        Raises
+        ------
+        ConflictError
+            ``client_key`` already names a correction with another payload (``payload_sha``).
+        """
         with self.transaction() as db:
+            if client_key is not None:
+                row = db.execute("SELECT id, payload_sha FROM corrections WHERE client_key=?", (client_key,)).fetchone()
+                if row is not None:
+                    if row["payload_sha"] and payload_sha and row["payload_sha"] != payload_sha:
+                        raise ConflictError("client_key", "already used for a different correction; use a new key")
+                    return str(row["id"]), False
             db.execute(
-                "INSERT INTO corrections VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO corrections (id, client_key, prediction_id, image, model, version, review, created, "
+                "payload_sha, actor) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     cid,
                     client_key,
@@ -122,8 +163,12 @@ class Ledger:
                     prediction["version"],
                     json.dumps(review),
                     time.time(),
+                    payload_sha,
+                    actor,
                 ),
             )
+            audit(db, actor, "correction", cid, {"prediction": prediction["id"], "model": prediction["model"]})
+            return cid, True
 
     def corrections(self, model: str, ids: list[str] | None = None) -> list[dict[str, Any]]:
         """Corrections of ``model`` (all versions), oldest first; only ``ids`` when given."""
@@ -138,11 +183,49 @@ class Ledger:
         return out
 
     # -- model versions and serving -------------------------------------------------------------
-    def add_version(self, model: str, version: ModelVersion, serve_if_first: bool = True) -> None:
+    def add_version(
+        self,
+        model: str,
+        version: ModelVersion,
+        serve_if_first: bool = True,
+        job: tuple[str, dict] | None = None,
+        actor: str = "",
+    ) -> None:
+        """Insert a version row (the first of a model is served); with ``job=(id, result)`` the job's
+        SUCCEEDED state and result are committed in the same transaction.
+
+        Raises
+        ------
+        ConflictError
+            The job is no longer RUNNING or was asked to cancel (nothing is inserted).
+        """
         with self.transaction() as db:
+            if job is not None:
+                row = db.execute("SELECT state, cancel_requested FROM jobs WHERE id=?", (job[0],)).fetchone()
+                if row is None or row["state"] != "running" or row["cancel_requested"]:
+                    raise ConflictError("job", f"job {job[0]} was cancelled or is no longer running")
+                db.execute(
+                    "UPDATE jobs SET state='succeeded', result=?, progress=1, eta_s=NULL, updated=? WHERE id=?",
+                    (json.dumps(job[1]), time.time(), job[0]),
+                )
             db.execute(
-                "INSERT INTO versions VALUES (?,?,?,?,?,?)",
-                (model, version.version, version.method, version.parent, version.created, json.dumps(version.metrics)),
+                "INSERT INTO versions (model, version, method, parent, created, metrics, actor) VALUES (?,?,?,?,?,?,?)",
+                (
+                    model,
+                    version.version,
+                    version.method,
+                    version.parent,
+                    version.created,
+                    json.dumps(version.metrics),
+                    actor,
+                ),
+            )
+            audit(
+                db,
+                actor,
+                "add_version",
+                f"{model}/{version.version}",
+                {"parent": version.parent, "job": job and job[0]},
             )
             served = db.execute("SELECT 1 FROM serving_history WHERE model=?", (model,)).fetchone()
             if serve_if_first and served is None:
@@ -176,13 +259,17 @@ class Ledger:
             raise NotFoundError("model", f"unknown model {model!r}; known: {', '.join(self.model_names()) or 'none'}")
         return ModelSummary(model, self.serving(model), tuple(versions), labels or {})
 
-    def promote(self, model: str, version: str) -> None:
+    def promote(self, model: str, version: str, actor: str = "") -> None:
         if version not in {v.version for v in self.versions(model)}:
             raise NotFoundError("version", f"model {model!r} has no version {version!r}")
         with self.transaction() as db:
-            db.execute("INSERT INTO serving_history (model, version, at) VALUES (?,?,?)", (model, version, time.time()))
+            db.execute(
+                "INSERT INTO serving_history (model, version, at, actor) VALUES (?,?,?,?)",
+                (model, version, time.time(), actor),
+            )
+            audit(db, actor, "promote", f"{model}/{version}")
 
-    def rollback(self, model: str) -> str:
+    def rollback(self, model: str, actor: str = "") -> str:
         """Drop the latest serving entry; returns the version served again."""
         with self.transaction() as db:
             rows = db.execute(
@@ -191,10 +278,13 @@ class Ledger:
             if len(rows) < 2:
                 raise InputError("rollback", f"model {model!r} has no earlier served version to roll back to")
             db.execute("DELETE FROM serving_history WHERE seq=?", (rows[0]["seq"],))
+            audit(db, actor, "rollback", f"{model}/{rows[0]['version']}", {"serving": rows[1]["version"]})
             return str(rows[1]["version"])
 
     # -- jobs -----------------------------------------------------------------------------------
-    def create_job(self, kind: str, model: str, params: dict, client_key: str | None = None) -> tuple[str, bool]:
+    def create_job(
+        self, kind: str, model: str, params: dict, client_key: str | None = None, actor: str = ""
+    ) -> tuple[str, bool]:
         """Insert a QUEUED job; returns ``(id, created)`` (an existing ``client_key`` returns that job)."""
         with self.transaction() as db:
             if client_key is not None:
@@ -203,10 +293,11 @@ class Ledger:
                     return str(row[0]), False
             jid, now = new_id(), time.time()
             db.execute(
-                "INSERT INTO jobs (id, kind, model, params, state, client_key, created, updated) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                (jid, kind, model, json.dumps(params), "queued", client_key, now, now),
+                "INSERT INTO jobs (id, kind, model, params, state, client_key, created, updated, actor) "
+                "VALUES (?,?,?,?,?,?,?,?,?)",
+                (jid, kind, model, json.dumps(params), "queued", client_key, now, now, actor),
             )
+            audit(db, actor, "start_job", jid, {"kind": kind, "model": model})
             return jid, True
 
     def job_row(self, jid: str) -> dict[str, Any]:
@@ -233,11 +324,20 @@ class Ledger:
         ids = [r[0] for r in self._connection().execute("SELECT id FROM jobs ORDER BY created DESC LIMIT ?", (limit,))]
         return [self.job(i) for i in ids]
 
-    def claim_next(self) -> dict[str, Any] | None:
-        """Mark the oldest QUEUED job RUNNING (attempts + 1) and return it, or ``None``."""
+    def claim_next(self, max_attempts: int = MAX_ATTEMPTS) -> dict[str, Any] | None:
+        """Mark the oldest QUEUED job RUNNING (attempts + 1) and return it, or ``None``.
+
+        A job already started ``max_attempts`` times (each ended by a server stop) is FAILED instead.
+        """
         with self.transaction() as db:
-            row = db.execute("SELECT id FROM jobs WHERE state='queued' ORDER BY created LIMIT 1").fetchone()
+            row = db.execute("SELECT id, attempts FROM jobs WHERE state='queued' ORDER BY created LIMIT 1").fetchone()
             if row is None:
+                return None
+            if row["attempts"] >= max_attempts:
+                db.execute(
+                    "UPDATE jobs SET state='failed', error=?, eta_s=NULL, updated=? WHERE id=?",
+                    (f"gave up after {row['attempts']} attempts (the server stopped during each)", time.time(), row[0]),
+                )
                 return None
             db.execute(
                 "UPDATE jobs SET state='running', attempts=attempts+1, pid=NULL, updated=? WHERE id=?",
@@ -245,9 +345,14 @@ class Ledger:
             )
         return self.job_row(str(row[0]))
 
-    def set_pid(self, jid: str, pid: int) -> None:
+    def set_pid(self, jid: str, pid: int) -> bool:
+        """Record the job process's pid (called by the job process itself); False if the job is not RUNNING."""
         with self.transaction() as db:
-            db.execute("UPDATE jobs SET pid=?, updated=? WHERE id=?", (pid, time.time(), jid))
+            cursor = db.execute(
+                "UPDATE jobs SET pid=?, updated=? WHERE id=? AND state='running' AND cancel_requested=0",
+                (pid, time.time(), jid),
+            )
+            return cursor.rowcount == 1
 
     def report(self, jid: str, progress: float, message: str, eta_s: float | None) -> None:
         """Progress from the job process (only while RUNNING: a cancelled job's late report is ignored)."""

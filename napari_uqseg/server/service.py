@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import time
 from pathlib import Path
@@ -13,10 +11,10 @@ import numpy as np
 
 import napari_uqseg
 from napari_uqseg.core.errors import InputError, NotFoundError
-from napari_uqseg.core.nifti_io import nifti_bytes, volume_from_bytes
+from napari_uqseg.core.nifti_io import nifti_bytes
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary, Prediction
 from napari_uqseg.core.review import build_review
-from napari_uqseg.core.volume import Volume, check_label_array
+from napari_uqseg.core.volume import Volume
 from napari_uqseg.core.wire import (
     ID_PATTERN,
     LEVELS,
@@ -27,6 +25,7 @@ from napari_uqseg.core.wire import (
     check_id,
     map_scale,
 )
+from napari_uqseg.server.corrections import decode_label, payload_sha
 from napari_uqseg.server.device_worker import DeviceWorker
 from napari_uqseg.server.job_runner import JOB_KINDS
 from napari_uqseg.server.ledger import new_id
@@ -262,60 +261,54 @@ class Service:
 
     # -- corrections ----------------------------------------------------------------------------
     def submit_correction(
-        self, prediction_id: str, label: bytes | str, client_key: str | None = None, review: dict | None = None
+        self,
+        prediction_id: str,
+        label: bytes | str,
+        client_key: str | None = None,
+        review: dict | None = None,
+        actor: str = "",
     ) -> tuple[str, bool]:
         """Validate and durably store a corrected label map; returns ``(correction id, created)``.
 
         ``label`` is NIfTI bytes (or their base64 text, as JSON carries it). The file is fsync'd and the
         ledger row committed (synchronous=FULL) before this returns: an acknowledged correction survives
-        a crash. A repeated ``client_key`` returns the first correction.
+        a crash. A repeated ``client_key`` returns the first correction (checked inside the insert's
+        transaction, so racing retries store one); reused with another label it is a ``ConflictError``.
         """
         if client_key is not None:
             check_id(client_key, "client_key", NAME_PATTERN)
-            existing = self.store.ledger.correction_by_key(client_key)
-            if existing is not None:
-                return existing["id"], False
         prediction = self.store.ledger.prediction(check_id(prediction_id, "prediction id"))
-        if isinstance(label, str):
-            try:
-                label = base64.b64decode(label, validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise InputError("label", "not valid base64") from exc
         image = self.store.image(prediction["image"])
-        img = volume_from_bytes(label, "label", max_voxels=int(np.prod(image.shape)))
-        array = np.asanyarray(img.dataobj)
-        while array.ndim > 3 and array.shape[-1] == 1:
-            array = array[..., 0]
-        num_classes = len(prediction["summary"]["labels"]) or None
-        array = check_label_array(array, "label", num_classes)
-        if array.dtype != np.uint8:  # corrections are stored as uint8: 256 must not wrap to 0
-            raise InputError("label", f"label {int(array.max())} is above 255, the largest a correction can hold")
-        if array.shape != image.shape:
-            raise InputError("label", f"shape {array.shape} differs from the image shape {image.shape}")
-        if not np.allclose(img.affine, image.affine, atol=1e-3):
-            raise InputError("label", "affine differs from the image affine")
+        array = decode_label(label, prediction, image)
         review = review or {}
         if not isinstance(review, dict):
             raise InputError("review", "must be a JSON object (ReviewRanking.to_dict())")
         cid = new_id()
         self.store.write_correction(cid, Volume(array, image.affine))
-        self.store.ledger.add_correction(cid, client_key, prediction, review)
-        return cid, True
+        try:
+            sha = payload_sha(prediction["image"], array)
+            stored, created = self.store.ledger.add_correction(cid, client_key, prediction, review, sha, actor)
+        except BaseException:
+            self.store.correction_path(cid).unlink(missing_ok=True)  # no row names it: no orphan file
+            raise
+        if not created:
+            self.store.correction_path(cid).unlink(missing_ok=True)  # a retry: the first one is kept
+        return stored, created
 
     # -- model versions -------------------------------------------------------------------------
-    def promote(self, model: str, version: str) -> ModelSummary:
+    def promote(self, model: str, version: str, actor: str = "") -> ModelSummary:
         check_id(model, "model", NAME_PATTERN)
-        self.store.ledger.promote(model, check_id(version, "version", VERSION_PATTERN))
+        self.store.ledger.promote(model, check_id(version, "version", VERSION_PATTERN), actor)
         return self.model(model)
 
-    def rollback(self, model: str) -> ModelSummary:
+    def rollback(self, model: str, actor: str = "") -> ModelSummary:
         self.store.ledger.summary(check_id(model, "model", NAME_PATTERN))  # 404 for an unknown model
-        self.store.ledger.rollback(model)
+        self.store.ledger.rollback(model, actor)
         return self.model(model)
 
-    def import_model(self, name: str, source: str | Path) -> ModelSummary:
+    def import_model(self, name: str, source: str | Path, actor: str = "admin") -> ModelSummary:
         """Add a model folder (``engine.store`` layout) as the next version of ``name`` (admin path only)."""
-        self.store.add_model_version(check_id(name, "model", NAME_PATTERN), Path(source))
+        self.store.add_model_version(check_id(name, "model", NAME_PATTERN), Path(source), actor=actor)
         return self.model(name)
 
     # -- jobs -----------------------------------------------------------------------------------
@@ -356,12 +349,14 @@ class Service:
                 raise InputError("params.options", "must be an object")
             FinetuneOptions.from_dict(options)
 
-    def start_job(self, kind: str, model: str, params: dict | None = None, client_key: str | None = None) -> JobStatus:
+    def start_job(
+        self, kind: str, model: str, params: dict | None = None, client_key: str | None = None, actor: str = ""
+    ) -> JobStatus:
         params = params or {}
         self._check_job(kind, model, params)
         if client_key is not None:
             check_id(client_key, "client_key", NAME_PATTERN)
-        jid, _ = self.store.ledger.create_job(kind, model, params, client_key)
+        jid, _ = self.store.ledger.create_job(kind, model, params, client_key, actor)
         return self.store.ledger.job(jid)
 
     def job(self, jid: str) -> JobStatus:

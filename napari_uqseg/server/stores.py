@@ -13,7 +13,6 @@ Layout (every name below is server-made or validated against ``core.wire`` patte
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_uqseg.core.durable import PRIVATE_DIR, PRIVATE_FILE, fsync_tree, make_private, replace_durably
 from napari_uqseg.core.errors import InputError, NotFoundError
 from napari_uqseg.core.nifti_guard import check_affine
 from napari_uqseg.core.nifti_io import atomic_write_bytes, image_from_bytes, nifti_bytes, volume_from_bytes
@@ -28,6 +28,8 @@ from napari_uqseg.core.records import ModelVersion
 from napari_uqseg.core.volume import Volume, check_label_array
 from napari_uqseg.core.wire import NAME_PATTERN, SHA256_PATTERN, VERSION_PATTERN, check_id, sha256_hex
 from napari_uqseg.server.ledger import Ledger
+
+SUBFOLDERS = ("images", "predictions", "corrections", "models", "jobs", "datasets")
 
 
 def safe_path(root: Path, *parts: str) -> Path:
@@ -53,18 +55,24 @@ class DataDir:
     Parameters
     ----------
     root : Path
-        Created with mode 0700 (it holds PHI and the token).
+        Created, or reset at every start, with mode 0700 (it holds PHI and the token); its
+        sub-folders 0700, the files written here 0600.
     max_voxels : int
         Largest image accepted (product of the shape).
     """
 
     def __init__(self, root: str | Path, max_voxels: int = 512 * 512 * 1024) -> None:
         self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for sub in ("images", "predictions", "corrections", "models", "jobs", "datasets"):
-            (self.root / sub).mkdir(exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        make_private(self.root, recursive=False)  # an existing folder too: it holds PHI and the token
+        for sub in SUBFOLDERS:
+            (self.root / sub).mkdir(exist_ok=True, mode=PRIVATE_DIR)
+            make_private(self.root / sub, recursive=False)
         self.max_voxels = max_voxels
         self.ledger = Ledger(self.root / "ledger.sqlite")
+        for name in ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm", "token"):
+            if (self.root / name).is_file():
+                make_private(self.root / name, recursive=False)
 
     # -- images ---------------------------------------------------------------------------------
     def put_image(self, sha: str, data: bytes) -> tuple[Volume, bool]:
@@ -82,7 +90,7 @@ class DataDir:
         if path.exists():
             return self.image(sha), False
         volume = self._validate_image(data, f"image {sha[:12]}")
-        atomic_write_bytes(path, data)
+        atomic_write_bytes(path, data, mode=PRIVATE_FILE)
         return volume, True
 
     def _validate_image(self, data: bytes, source: str) -> Volume:
@@ -108,10 +116,10 @@ class DataDir:
         """Write each output's NIfTI bytes into the prediction folder (staged, then renamed as a set)."""
         final = self.prediction_dir(pid)
         staging = final.with_name(f".{pid}.staging")
-        staging.mkdir(parents=True, exist_ok=True)
+        staging.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         for name, data in outputs.items():
-            atomic_write_bytes(safe_path(staging, name).with_suffix(".nii.gz"), data)
-        os.replace(staging, final)
+            atomic_write_bytes(safe_path(staging, name).with_suffix(".nii.gz"), data, mode=PRIVATE_FILE)
+        replace_durably(staging, final)  # the folder's entry is on disk before the ledger row names it
 
     def output_path(self, pid: str, name: str) -> Path:
         if not NAME_PATTERN.fullmatch(name):
@@ -128,7 +136,7 @@ class DataDir:
 
     def write_correction(self, cid: str, label: Volume) -> None:
         """Atomically write a corrected label map (fsync'd before the ledger row is inserted)."""
-        atomic_write_bytes(self.correction_path(cid), nifti_bytes(label, dtype=np.uint8))
+        atomic_write_bytes(self.correction_path(cid), nifti_bytes(label, dtype=np.uint8), mode=PRIVATE_FILE)
 
     def correction(self, cid: str) -> Volume:
         img = volume_from_bytes(self.correction_path(cid).read_bytes(), f"correction {cid}")
@@ -149,31 +157,46 @@ class DataDir:
         return f"v{max(used, default=0) + 1}"
 
     def add_model_version(
-        self, name: str, source: Path, parent: str | None = None, metrics: dict | None = None, move: bool = False
+        self,
+        name: str,
+        source: Path,
+        parent: str | None = None,
+        metrics: dict | None = None,
+        move: bool = False,
+        job: tuple[str, dict] | None = None,
+        actor: str = "",
     ) -> ModelVersion:
         """Register the model folder ``source`` as the next version of ``name`` (copied, or moved).
 
         The first version of a model becomes its serving version; later ones only by promotion. The
         card's member-check warnings, if any, are kept in the version's ``metrics["member_warnings"]``.
+        With ``job=(id, result)`` the job succeeds in the same transaction, its result completed with
+        ``version`` and the metrics; a job cancelled meanwhile leaves no version and no folder.
         """
         from napari_uqseg.engine.store import read_card  # engine import kept out of image-only paths
 
         card = read_card(source)
         version = self.next_version(name)
         target = self.model_dir(name, version)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if move:
-            os.replace(source, target)
-        else:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        staging = source
+        if not move:
             staging = target.with_name(f".{version}.staging")
             shutil.rmtree(staging, ignore_errors=True)
             shutil.copytree(source, staging)
-            os.replace(staging, target)
+        make_private(staging)
+        fsync_tree(staging)  # every file and folder on disk before the rename and the ledger row
+        replace_durably(staging, target)
         metrics = dict(metrics or {})
         if card.member_warnings:  # a sample that lost a class: every client sees it with the version
             metrics["member_warnings"] = card.member_warnings
         record = ModelVersion(version, card.method, time.strftime("%Y-%m-%dT%H:%M:%S%z"), parent, metrics)
-        self.ledger.add_version(name, record)
+        job_done = None if job is None else (job[0], {**job[1], "version": version, **metrics})
+        try:
+            self.ledger.add_version(name, record, job=job_done, actor=actor)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)  # no row names it: do not leave a stray version folder
+            raise
         return record
 
     def labels_of(self, name: str, version: str) -> dict[str, str]:
