@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from napari_uqseg.cli.serve_limits import add_load_arguments, load_options
 from napari_uqseg.core.errors import InputError
 
 
@@ -46,6 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--executor", choices=("local", "ray"), default="local", help="where jobs run (ray: pip extra [ray])"
     )
+    add_load_arguments(p)
     p.add_argument("--ray-address", help="Ray cluster address for --executor ray")
     p.add_argument("--num-gpus", type=float, default=1.0, help="GPUs per job for --executor ray")
     p.add_argument("--dicomweb", metavar="URL", help="DICOMweb root of a PACS (e.g. http://orthanc:8042/dicom-web)")
@@ -79,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from napari_uqseg.server.app import MiB, create_app
+    from napari_uqseg.server.retention import RetentionThread
     from napari_uqseg.server.security import check_bind, load_or_create_token
     from napari_uqseg.server.service import Service
 
@@ -87,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
     check_bind(args.host, not args.no_auth, tls, args.allow_insecure_public)
     imports = parse_imports(args.import_model)
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
-    service = Service(data_dir, args.device, jobs=args.executor == "local", max_voxels=args.max_voxels)
+    load, retention = load_options(args)
+    service = Service(data_dir, args.device, jobs=args.executor == "local", max_voxels=args.max_voxels, load=load)
+    RetentionThread(service.store, retention).start()
     if args.executor == "ray":
         from napari_uqseg.server.executor import RayExecutor
 

@@ -25,34 +25,57 @@ MAX_EXTENSION_BYTES = 1024 * 1024
 #: decompressed bytes tolerated after the declared voxels (padding some writers add)
 TRAILING_SLACK = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
+INPUT_CHUNK = 1024 * 1024  # compressed bytes fed to the inflater at a time
 VOXEL_KINDS = "biuf"  # bool, signed, unsigned, float: no complex, RGB or structured voxels
 
 
 class _GzipReader:
-    """Inflate a (possibly multi-member) gzip stream a bounded number of bytes at a time."""
+    """Inflate a (possibly multi-member) gzip stream a bounded number of bytes at a time.
+
+    Input is fed in ``INPUT_CHUNK`` slices of a memoryview, so neither the body nor its tail is copied whole.
+    """
 
     def __init__(self, data: bytes, source: str) -> None:
         self.source = source
-        self._pending: bytes = data
+        self._view = memoryview(data)
+        self._pos = 0
+        self._pending: bytes = b""
         self._inflater = zlib.decompressobj(wbits=31)
+        self.truncated = False
+
+    def _next_input(self) -> bool:
+        if self._pos >= len(self._view):
+            return False
+        self._pending = self._view[self._pos : self._pos + INPUT_CHUNK]
+        self._pos += INPUT_CHUNK
+        return True
+
+    def _next_member(self) -> bool:
+        """After the end of a member: start the next one; False at the end of the input (zero padding ignored)."""
+        rest = bytes(self._inflater.unused_data).lstrip(b"\0")
+        while len(rest) < 2:
+            if not self._next_input():
+                if rest:
+                    raise InputError(self.source, "bytes after the end of the gzip stream are not gzip")
+                return False
+            rest = (rest + bytes(self._pending)).lstrip(b"\0")
+        if rest[:2] != GZIP_MAGIC:
+            raise InputError(self.source, "bytes after the end of the gzip stream are not gzip")
+        self._inflater, self._pending = zlib.decompressobj(wbits=31), rest
+        return True
 
     def read(self, n: int) -> bytearray:
         """Up to ``n`` inflated bytes (fewer only at the end of the stream)."""
         out = bytearray()
         try:
             while len(out) < n:
-                if self._inflater.eof:
-                    rest = self._inflater.unused_data
-                    if not rest.strip(b"\0"):
-                        break
-                    if rest[:2] != GZIP_MAGIC:
-                        raise InputError(self.source, "bytes after the end of the gzip stream are not gzip")
-                    self._inflater, self._pending = zlib.decompressobj(wbits=31), rest
-                chunk = self._inflater.decompress(self._pending, n - len(out))
+                if self._inflater.eof and not self._next_member():
+                    break
+                if not self._pending and not self._next_input():
+                    self.truncated = True  # input exhausted before the end of the stream
+                    break
+                out += self._inflater.decompress(self._pending, n - len(out))
                 self._pending = self._inflater.unconsumed_tail
-                if not chunk and not self._inflater.eof:
-                    break  # input exhausted before the end of the stream: truncated
-                out += chunk
         except zlib.error as exc:
             raise InputError(self.source, f"corrupt gzip data ({exc})") from exc
         return out
@@ -85,6 +108,9 @@ def parse_header(head: bytes, source: str, max_voxels: int) -> tuple[nib.Nifti1H
     """
     if len(head) < HEADER_BYTES:
         raise InputError(source, f"not a NIfTI-1 volume (only {len(head)} bytes, a header needs {HEADER_BYTES})")
+    sizes = {int.from_bytes(bytes(head[:4]), order) for order in ("little", "big")}
+    if HEADER_BYTES not in sizes:  # checked on the raw bytes: nibabel would "fix" it
+        raise InputError(source, f"sizeof_hdr is not {HEADER_BYTES}: not a NIfTI-1 header (NIfTI-2 is not read)")
     try:
         header = nib.Nifti1Header.from_fileobj(io.BytesIO(bytes(head[:HEADER_BYTES])), check=True)
         dtype = header.get_data_dtype()
@@ -101,10 +127,11 @@ def parse_header(head: bytes, source: str, max_voxels: int) -> tuple[nib.Nifti1H
     voxels = int(np.prod(shape, dtype=object))
     if voxels > max_voxels:
         raise InputError(source, f"header declares {voxels} voxels {tuple(shape)}, over the limit of {max_voxels}")
-    offset = max(int(header.get_data_offset()), SINGLE_FILE_OFFSET)  # nibabel's fix for a too-low offset
-    if not offset <= HEADER_BYTES + MAX_EXTENSION_BYTES:
+    offset = int(header.get_data_offset()) or SINGLE_FILE_OFFSET  # 0 means "right after the header"
+    if not SINGLE_FILE_OFFSET <= offset <= HEADER_BYTES + MAX_EXTENSION_BYTES:
         raise InputError(
-            source, f"voxel data offset {offset} is outside [{HEADER_BYTES}, {HEADER_BYTES + MAX_EXTENSION_BYTES}]"
+            source,
+            f"voxel data offset {offset} is outside [{SINGLE_FILE_OFFSET}, {HEADER_BYTES + MAX_EXTENSION_BYTES}]",
         )
     return header, offset, voxels * dtype.itemsize
 
@@ -141,14 +168,22 @@ def read_nifti_bytes(data: bytes, source: str = "upload", max_voxels: int = DEFA
     buffer = reader.read(nbytes)
     if len(buffer) < nbytes:
         raise InputError(source, f"truncated: {len(buffer)} of the {nbytes} voxel bytes the header declares")
-    if isinstance(reader, _GzipReader) and len(reader.read(TRAILING_SLACK + 1)) > TRAILING_SLACK:
-        raise InputError(source, "gzip stream inflates to more bytes than the header declares (refused)")
+    if isinstance(reader, _GzipReader):
+        tail = reader.read(TRAILING_SLACK + 1)
+        if len(tail) > TRAILING_SLACK or tail.strip(b"\0"):
+            raise InputError(source, "gzip stream inflates to more bytes than the header declares (refused)")
+        if reader.truncated:
+            raise InputError(source, "gzip stream is truncated (its end and checksum are missing)")
+    affine = check_affine(header.get_best_affine(), source)
     shape = header.get_data_shape()
     array = np.frombuffer(buffer, dtype=header.get_data_dtype()).reshape(shape, order="F")
     array = array.astype(array.dtype.newbyteorder("="), copy=False)
     slope, inter = header.get_slope_inter()
     array = apply_read_scaling(array, slope, inter)
-    return nib.Nifti1Image(array, header.get_best_affine(), header)
+    try:
+        return nib.Nifti1Image(array, affine, header)
+    except Exception as exc:  # nibabel's own header checks
+        raise InputError(source, f"not a usable NIfTI-1 header ({exc.__class__.__name__}: {exc})") from exc
 
 
 def check_affine(affine: np.ndarray, source: str) -> np.ndarray:

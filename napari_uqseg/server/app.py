@@ -17,9 +17,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from napari_uqseg.core.errors import ConflictError, InputError, NotFoundError
 from napari_uqseg.core.wire import PROTOCOL_VERSION
 from napari_uqseg.server.access import MAINTAINER_JOBS, ForbiddenError, actor, require_maintainer, user_of
+from napari_uqseg.server.disk_guard import StorageFullError, is_disk_full
+from napari_uqseg.server.load_limits import BusyError, ConcurrencyLimitMiddleware
 from napari_uqseg.server.request_guard import MediaTypeError, RequestGuardMiddleware, is_json_type, log_unexpected
+from napari_uqseg.server.saturation import wait_job_async
 from napari_uqseg.server.security import BodyLimitMiddleware
 from napari_uqseg.server.service import Service, json_safe
+from napari_uqseg.server.uploads import receive_upload
 from napari_uqseg.server.users import LOCAL_USER, Users, audit_log
 
 NIFTI_MEDIA = "application/octet-stream"
@@ -51,8 +55,8 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise MediaTypeError("Content-Type", "a JSON body needs Content-Type: application/json")
     try:
         data = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError("body", f"not valid JSON ({exc})") from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad encodings, nesting deeper than Python's stack
+        raise InputError("body", f"not valid JSON ({exc.__class__.__name__}: {str(exc)[:200]})") from exc
     if not isinstance(data, dict):
         raise InputError("body", "must be a JSON object")
     return data
@@ -91,7 +95,8 @@ def create_app(
         openapi_url=None,  # the protocol is documented in docs/; no schema for anonymous callers
     )
     app.add_middleware(BodyLimitMiddleware, upload_limit=upload_limit, json_limit=json_limit)
-    app.add_middleware(RequestGuardMiddleware, allowed_hosts=allowed_hosts)  # outermost: runs first
+    app.add_middleware(RequestGuardMiddleware, allowed_hosts=allowed_hosts)
+    app.add_middleware(ConcurrencyLimitMiddleware, counter=service.requests, retry_after=service.load.retry_after_s)
     service.limits.update({"max_upload_bytes": upload_limit, "max_json_bytes": json_limit})
 
     @app.exception_handler(InputError)
@@ -122,8 +127,20 @@ def create_app(
     async def media_type_error(_: Request, exc: MediaTypeError) -> JSONResponse:
         return error_response(415, "unsupported_media_type", exc.source, exc.problem)
 
+    @app.exception_handler(BusyError)
+    async def busy(_: Request, exc: BusyError) -> JSONResponse:
+        response = error_response(503, "busy", exc.source, exc.problem)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.exception_handler(StorageFullError)
+    async def storage_full(_: Request, exc: StorageFullError) -> JSONResponse:
+        return error_response(507, "insufficient_storage", exc.source, exc.problem)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_disk_full(exc):  # ENOSPC met by a write, or SQLite's "disk is full": nothing was acknowledged
+            return error_response(507, "insufficient_storage", "disk", "the server's disk is full; nothing was stored")
         ref = log_unexpected(request, exc)  # traceback to the server log; no paths or PHI to the caller
         return error_response(500, "server_error", "server", f"internal error (reference {ref} in the server log)")
 
@@ -152,8 +169,9 @@ def create_app(
 
     @api.put("/images/{sha}")
     async def put_image(sha: str, request: Request) -> JSONResponse:
-        data = await request.body()
-        result = await run_in_threadpool(service.put_image, sha, data)
+        service.store.ensure_free(int(request.headers.get("content-length") or 0))
+        upload, digest = await receive_upload(request, service.store.root / "images")  # streamed to disk
+        result = await run_in_threadpool(service.put_image_file, sha, upload, digest)
         return ok(result, 201 if result["created"] else 200)
 
     @api.post("/predictions")
@@ -251,7 +269,7 @@ def create_app(
     @api.get("/jobs/{jid}")
     async def job(jid: str, wait: float = 0.0) -> JSONResponse:
         # long poll: ?wait=S returns as soon as the job is finished, or after S seconds (<= 30)
-        status = await run_in_threadpool(service.wait_job, jid, min(max(wait, 0.0), 30.0)) if wait else service.job(jid)
+        status = await wait_job_async(service, jid, min(max(wait, 0.0), 30.0))  # sleeps off the worker threads
         return ok(status.to_dict())
 
     @api.post("/jobs/{jid}/cancel")

@@ -9,9 +9,11 @@ import socket
 from pathlib import Path
 
 from starlette.middleware.body_limit import RequestBodyLimitResponder
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.wire import PROTOCOL_VERSION
 
 TOKEN_FILE = "token"
 TOKEN_ENV = "UQSEG_TOKEN"
@@ -103,4 +105,15 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.upload_limit if scope["path"].startswith("/v1/images/") else self.json_limit
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:  # answered before the body is read, in the v1 error shape
+            await too_large(limit)(scope, receive, send)
+            return
         await RequestBodyLimitResponder(self.app, limit)(scope, receive, send)
+
+
+def too_large(limit: int) -> JSONResponse:
+    """The 413 answer (protocol v1 error body)."""
+    message = f"request body is larger than the server's limit of {limit // (1024 * 1024)} MiB"
+    error = {"status": 413, "code": "too_large", "source": "request", "message": message}
+    return JSONResponse({"error": error, "protocol": PROTOCOL_VERSION}, status_code=413)

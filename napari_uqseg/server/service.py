@@ -27,8 +27,11 @@ from napari_uqseg.core.wire import (
 )
 from napari_uqseg.server.corrections import decode_label, payload_sha
 from napari_uqseg.server.device_worker import DeviceWorker
+from napari_uqseg.server.job_params import check_finetune_options, check_train_config
 from napari_uqseg.server.job_runner import JOB_KINDS
 from napari_uqseg.server.ledger import new_id
+from napari_uqseg.server.load_limits import LoadLimits, RequestCounter, check_prediction_cost, prediction_cost
+from napari_uqseg.server.saturation import admit_job, admit_prediction, saturation, wait_for_device
 from napari_uqseg.server.stores import DataDir
 from napari_uqseg.server.triage_job import TRIAGE_PARAMS, case_file, check_triage_params, worklist_document
 
@@ -86,13 +89,16 @@ class Service:
         max_voxels: int = 512 * 512 * 1024,
         cache_size: int = 2,
         limits: dict[str, int] | None = None,
+        load: LoadLimits | None = None,
     ) -> None:
         from napari_uqseg.engine.device import resolve_device
 
-        self.store = DataDir(data_dir, max_voxels)
+        self.load = load or LoadLimits()
+        self.store = DataDir(data_dir, max_voxels, self.load.min_free_mb)
         self.device = str(resolve_device(device))
         self.worker = DeviceWorker(self.device, cache_size)
-        self.limits = {"max_voxels": max_voxels, **(limits or {})}
+        self.limits = {"max_voxels": max_voxels, **self.load.to_dict(), **(limits or {})}
+        self.requests = RequestCounter(self.load.max_requests)  # counted by the app's middleware
         self._methods: list[MethodInfo] | None = None
         self.executor = None
         self.pacs = None  # server.dicomweb.PacsGateway of `uqseg serve --dicomweb URL`
@@ -104,7 +110,10 @@ class Service:
 
     # -- discovery ------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        return {"status": "ok", "protocol": PROTOCOL_VERSION, "server_version": napari_uqseg.__version__}
+        """Protocol, version and saturation (queues, free disk, device memory); ``status`` "busy" at a bound."""
+        load = saturation(self)
+        status = "busy" if load["busy"] else "ok"
+        return {"status": status, "protocol": PROTOCOL_VERSION, "server_version": napari_uqseg.__version__, **load}
 
     def methods(self) -> list[MethodInfo]:
         """Every registered method with its cost at default options (computed once)."""
@@ -141,6 +150,11 @@ class Service:
         volume, created = self.store.put_image(sha, data)
         return {"image": sha, "shape": list(volume.shape), "created": created}
 
+    def put_image_file(self, sha: str, upload: Path, digest: str) -> dict[str, Any]:
+        """Like ``put_image`` for an upload streamed to ``upload`` (sha256 ``digest``); the file is moved."""
+        volume, created = self.store.put_image_file(sha, upload, digest)
+        return {"image": sha, "shape": list(volume.shape), "created": created}
+
     def _predict_options(self, options: dict[str, Any] | None) -> dict[str, Any]:
         options = dict(options or {})
         unknown = set(options) - set(PREDICT_OPTIONS)
@@ -161,8 +175,9 @@ class Service:
             raise InputError("options.axis", "must be 0, 1 or 2")
         if not isinstance(out["overlap"], int | float) or not 0.0 <= float(out["overlap"]) <= 0.9:
             raise InputError("options.overlap", "must be a number in [0, 0.9]")
-        if not isinstance(out["sw_batch_size"], int) or not 1 <= out["sw_batch_size"] <= 64:
-            raise InputError("options.sw_batch_size", "must be an integer in [1, 64]")
+        top = self.load.max_sw_batch_size
+        if not isinstance(out["sw_batch_size"], int) or not 1 <= out["sw_batch_size"] <= top:
+            raise InputError("options.sw_batch_size", f"must be an integer in [1, {top}]")
         if not isinstance(out["float32"], bool):
             raise InputError("options.float32", "must be true or false")
         return out
@@ -198,9 +213,12 @@ class Service:
         if method is None:
             raise NotFoundError("version", f"model {model!r} has no version {version!r}")
         volume = volume if volume is not None else self.store.image(image)
-        prediction = self.worker.predict(
-            self.store.model_dir(model, version), volume, opts["overlap"], opts["sw_batch_size"]
-        ).result()
+        model_dir = self.store.model_dir(model, version)
+        check_prediction_cost(prediction_cost(model_dir, volume.shape, float(opts["overlap"])), self.load)
+        admit_prediction(self.worker, self.load)
+        prediction = wait_for_device(
+            self.worker.predict(model_dir, volume, opts["overlap"], opts["sw_batch_size"]), self.load
+        )
         t = time.perf_counter()
         review_map = opts["review_map"] or (
             "mutual_information" if "mutual_information" in prediction.maps else "entropy"
@@ -323,8 +341,7 @@ class Service:
 
             method_class(str(params.get("method", "")))
             self.store.dataset_dir(str(params.get("dataset", "")))
-            if not isinstance(params.get("config", {}), dict):
-                raise InputError("params.config", "must be an object with net/train/method sections")
+            check_train_config(str(params["method"]), params.get("config", {}))
             return
         if kind == "triage":
             return check_triage_params(self.store, model, params)
@@ -342,12 +359,7 @@ class Service:
         if not self.store.ledger.corrections(model, params.get("corrections")):
             raise InputError("corrections", f"model {model!r} has no submitted corrections to work on")
         if kind == "finetune":
-            from napari_uqseg.engine.finetune import FinetuneOptions
-
-            options = params.get("options", {})
-            if not isinstance(options, dict):
-                raise InputError("params.options", "must be an object")
-            FinetuneOptions.from_dict(options)
+            check_finetune_options(params.get("options", {}))
 
     def start_job(
         self, kind: str, model: str, params: dict | None = None, client_key: str | None = None, actor: str = ""
@@ -356,6 +368,7 @@ class Service:
         self._check_job(kind, model, params)
         if client_key is not None:
             check_id(client_key, "client_key", NAME_PATTERN)
+        admit_job(self.store.ledger, self.load)
         jid, _ = self.store.ledger.create_job(kind, model, params, client_key, actor)
         return self.store.ledger.job(jid)
 

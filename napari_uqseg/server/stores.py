@@ -13,6 +13,7 @@ Layout (every name below is server-made or validated against ``core.wire`` patte
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -22,12 +23,13 @@ import numpy as np
 
 from napari_uqseg.core.durable import PRIVATE_DIR, PRIVATE_FILE, fsync_tree, make_private, replace_durably
 from napari_uqseg.core.errors import InputError, NotFoundError
-from napari_uqseg.core.nifti_guard import check_affine
 from napari_uqseg.core.nifti_io import atomic_write_bytes, image_from_bytes, nifti_bytes, volume_from_bytes
 from napari_uqseg.core.records import ModelVersion
 from napari_uqseg.core.volume import Volume, check_label_array
 from napari_uqseg.core.wire import NAME_PATTERN, SHA256_PATTERN, VERSION_PATTERN, check_id, sha256_hex
+from napari_uqseg.server.disk_guard import ensure_free, tree_size
 from napari_uqseg.server.ledger import Ledger
+from napari_uqseg.server.uploads import mapped
 
 SUBFOLDERS = ("images", "predictions", "corrections", "models", "jobs", "datasets")
 
@@ -61,7 +63,7 @@ class DataDir:
         Largest image accepted (product of the shape).
     """
 
-    def __init__(self, root: str | Path, max_voxels: int = 512 * 512 * 1024) -> None:
+    def __init__(self, root: str | Path, max_voxels: int = 512 * 512 * 1024, min_free_mb: int = 0) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         make_private(self.root, recursive=False)  # an existing folder too: it holds PHI and the token
@@ -69,6 +71,7 @@ class DataDir:
             (self.root / sub).mkdir(exist_ok=True, mode=PRIVATE_DIR)
             make_private(self.root / sub, recursive=False)
         self.max_voxels = max_voxels
+        self.min_free_mb = min_free_mb
         self.ledger = Ledger(self.root / "ledger.sqlite")
         for name in ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm", "token"):
             if (self.root / name).is_file():
@@ -90,13 +93,36 @@ class DataDir:
         if path.exists():
             return self.image(sha), False
         volume = self._validate_image(data, f"image {sha[:12]}")
+        self.ensure_free(len(data))
         atomic_write_bytes(path, data, mode=PRIVATE_FILE)
         return volume, True
 
+    def put_image_file(self, sha: str, upload: Path, digest: str) -> tuple[Volume, bool]:
+        """``put_image`` for an upload already streamed to ``upload`` (under ``images/``) with sha256 ``digest``.
+
+        The file is validated through a memory map and renamed into place (or removed when refused).
+        """
+        try:
+            check_id(sha, "image sha256", SHA256_PATTERN)
+            if digest != sha:
+                raise InputError("image", "sha256 of the body does not match the sha256 in the URL (corrupted upload?)")
+            path = safe_path(self.root / "images", sha)
+            if path.exists():
+                return self.image(sha), False
+            with open(upload, "rb") as fh, mapped(fh) as data:
+                volume = self._validate_image(data, f"image {sha[:12]}")
+                os.fsync(fh.fileno())
+            replace_durably(upload, path)
+            return volume, True
+        finally:
+            upload.unlink(missing_ok=True)
+
+    def ensure_free(self, needed: int) -> None:
+        """``StorageFullError`` (507) unless ``needed`` bytes fit above the reserve (``min_free_mb``)."""
+        ensure_free(self.root, needed, self.min_free_mb)
+
     def _validate_image(self, data: bytes, source: str) -> Volume:
-        volume = image_from_bytes(data, source, max_voxels=self.max_voxels)  # header checked before the voxels
-        check_affine(volume.affine, source)
-        return volume
+        return image_from_bytes(data, source, max_voxels=self.max_voxels)  # header checked before the voxels
 
     def image(self, sha: str) -> Volume:
         check_id(sha, "image sha256", SHA256_PATTERN)
@@ -116,6 +142,7 @@ class DataDir:
         """Write each output's NIfTI bytes into the prediction folder (staged, then renamed as a set)."""
         final = self.prediction_dir(pid)
         staging = final.with_name(f".{pid}.staging")
+        self.ensure_free(sum(len(d) for d in outputs.values()))
         staging.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         for name, data in outputs.items():
             atomic_write_bytes(safe_path(staging, name).with_suffix(".nii.gz"), data, mode=PRIVATE_FILE)
@@ -125,6 +152,8 @@ class DataDir:
         if not NAME_PATTERN.fullmatch(name):
             raise InputError("output", f"malformed output name {name[:80]!r}")
         path = safe_path(self.prediction_dir(pid), name).with_suffix(".nii.gz")
+        if not self.prediction_dir(pid).is_dir():
+            raise NotFoundError("output", f"prediction {pid}'s outputs were removed (retention); predict again")
         if not path.is_file():
             available = sorted(p.name.removesuffix(".nii.gz") for p in self.prediction_dir(pid).glob("*.nii.gz"))
             raise NotFoundError("output", f"prediction {pid} has no output {name!r}; available: {available}")
@@ -136,7 +165,9 @@ class DataDir:
 
     def write_correction(self, cid: str, label: Volume) -> None:
         """Atomically write a corrected label map (fsync'd before the ledger row is inserted)."""
-        atomic_write_bytes(self.correction_path(cid), nifti_bytes(label, dtype=np.uint8), mode=PRIVATE_FILE)
+        data = nifti_bytes(label, dtype=np.uint8)
+        self.ensure_free(len(data))
+        atomic_write_bytes(self.correction_path(cid), data, mode=PRIVATE_FILE)
 
     def correction(self, cid: str) -> Volume:
         img = volume_from_bytes(self.correction_path(cid).read_bytes(), f"correction {cid}")
@@ -180,6 +211,7 @@ class DataDir:
         target = self.model_dir(name, version)
         target.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         staging = source
+        self.ensure_free(0 if move else tree_size(source))
         if not move:
             staging = target.with_name(f".{version}.staging")
             shutil.rmtree(staging, ignore_errors=True)

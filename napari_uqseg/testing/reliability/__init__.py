@@ -1,0 +1,1 @@
+"""Fault and load suite of the server (``uqseg reliability``; see docs/reliability.md)."""
