@@ -24,7 +24,7 @@ from napari_uqseg.core.wire import PROTOCOL_VERSION
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 JSON_TYPES = ("application/json",)
-UPLOAD_TYPES = ("application/octet-stream", "application/gzip", "application/x-gzip")
+UPLOAD_TYPES = ("application/octet-stream", "application/gzip", "application/x-gzip", "application/zip")
 
 
 class MediaTypeError(InputError):
