@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -137,8 +138,12 @@ def create_app(
     async def storage_full(_: Request, exc: StorageFullError) -> JSONResponse:
         return error_response(507, "insufficient_storage", exc.source, exc.problem)
 
+    @app.exception_handler(OSError)
+    @app.exception_handler(sqlite3.Error)
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # OSError and sqlite3.Error get their own registration so that a full disk is answered without the
+        # re-raise (and closed connection) of the catch-all Exception handler
         if is_disk_full(exc):  # ENOSPC met by a write, or SQLite's "disk is full": nothing was acknowledged
             return error_response(507, "insufficient_storage", "disk", "the server's disk is full; nothing was stored")
         ref = log_unexpected(request, exc)  # traceback to the server log; no paths or PHI to the caller

@@ -150,10 +150,11 @@ def test_queued_predictions_are_capped():
     release = threading.Event()
     try:
         worker.submit(release.wait)  # the device is busy ...
-        worker.submit(lambda: None)  # ... and one prediction waits
         deadline = time.monotonic() + 10
-        while worker.queued() < 1 and time.monotonic() < deadline:
+        while worker.queued() > 0 and time.monotonic() < deadline:  # (once the worker has taken it)
             time.sleep(0.01)
+        worker.submit(lambda: None)  # ... and one prediction waits
+        assert worker.queued() == 1
         with pytest.raises(BusyError, match="wait for the device"):
             admit_prediction(worker, LoadLimits(max_queued_predictions=1))
         admit_prediction(worker, LoadLimits(max_queued_predictions=2))

@@ -114,8 +114,8 @@ def run_disk_full(work: Path, models: dict[str, Path]) -> DiskFullFigures:
     """The disk-full scenario (``skipped`` says why when a tmpfs cannot be mounted here)."""
     figures = DiskFullFigures()
     try:
-        with small_filesystem(work / "mnt", TMPFS_MB) as mount:
-            data = mount / "data"
+        with small_filesystem(work / "data", TMPFS_MB) as mount:
+            data = mount  # the data folder is the small filesystem; the server log stays outside it
             server = start_server(data, models, extra_args=["--min-free-mb", "0"])
             filler = _fill(mount, LEAVE_FREE_KB)
             try:
