@@ -213,12 +213,7 @@ class Service:
         if method is None:
             raise NotFoundError("version", f"model {model!r} has no version {version!r}")
         volume = volume if volume is not None else self.store.image(image)
-        model_dir = self.store.model_dir(model, version)
-        check_prediction_cost(prediction_cost(model_dir, volume.shape, float(opts["overlap"])), self.load)
-        admit_prediction(self.worker, self.load)
-        prediction = wait_for_device(
-            self.worker.predict(model_dir, volume, opts["overlap"], opts["sw_batch_size"]), self.load
-        )
+        prediction = self._on_device(self.store.model_dir(model, version), volume, opts)
         t = time.perf_counter()
         review_map = opts["review_map"] or (
             "mutual_information" if "mutual_information" in prediction.maps else "entropy"
@@ -262,6 +257,13 @@ class Service:
         )
         self.store.ledger.add_prediction(pid, image, model, version, method, result)
         return result, prediction
+
+    def _on_device(self, model_dir: Path, volume: Volume, opts: dict[str, Any]) -> Prediction:
+        """Run on the device worker within the load bounds: cost cap (400), queue cap and wait (503)."""
+        check_prediction_cost(prediction_cost(model_dir, volume.shape, float(opts["overlap"])), self.load)
+        admit_prediction(self.worker, self.load)
+        future = self.worker.predict(model_dir, volume, opts["overlap"], opts["sw_batch_size"])
+        return wait_for_device(future, self.load)
 
     def prediction(self, pid: str) -> dict[str, Any]:
         return self.store.ledger.prediction(check_id(pid, "prediction id"))["summary"]
