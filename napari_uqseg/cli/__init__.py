@@ -23,6 +23,7 @@ COMMANDS = (
     "explore",
     "loop",
     "users",
+    "reliability",
 )
 
 
