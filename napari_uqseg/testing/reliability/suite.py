@@ -41,6 +41,7 @@ SIZES = {
 def run_suite(models: dict[str, Path], size: SuiteSize, work: Path | None = None) -> dict[str, Any]:
     """Run every part on fresh data folders under ``work``; returns the figures (JSON-able)."""
     work = Path(work or tempfile.mkdtemp(prefix="uqseg-reliability-"))
+    work.mkdir(parents=True, exist_ok=True)
     started = time.time()
     figures: dict[str, Any] = {"size": size.__dict__, "machine": machine()}
     server = start_server(work / "bad", models)
