@@ -29,6 +29,8 @@ from napari_uqseg.testing.synthetic import synthetic_case
 MAX_KILLS_PER_JOB = 2
 JOB_WAIT_S = 300.0
 FINETUNE = {"iterations": 30, "checkpoint_every": 5}
+FINETUNE_CASES = 4  # a fine-tune job trains on this many acknowledged corrections
+STREAM_PAUSE_S = 0.05  # between two corrections of the stream
 
 
 @dataclass
@@ -79,6 +81,7 @@ class _Stream:
                 self.acked[key] = r.json()["id"]
             elif r.status_code != 503:
                 self.unanswered.append(key)
+            self.stop.wait(STREAM_PAUSE_S)
 
 
 def _setup(server: ServerHandle) -> tuple[str, str]:
@@ -103,13 +106,16 @@ def _job_state(server: ServerHandle, jid: str, wait: float = 0.0) -> dict[str, A
     return _api(server, "GET", f"/v1/jobs/{jid}?wait={wait}").json()
 
 
-def _round(server: ServerHandle, pid: str, label: str, n: int, job: dict[str, Any], rng: random.Random) -> _Stream:
+def _round(
+    server: ServerHandle, pid: str, label: str, n: int, job: dict[str, Any], rng: random.Random, acked: list[str]
+) -> _Stream:
     """One round: start the server, stream corrections, maybe (re)start a job, kill -9 at a random moment."""
     server.start()
     stream = _Stream(server, pid, label, f"r{n}")
     stream.thread.start()
-    if job.get("id") is None:
-        body = {"kind": "finetune", "model": "tiny_det", "params": {"options": FINETUNE}}
+    if job.get("id") is None and acked:
+        params = {"options": FINETUNE, "corrections": acked[-FINETUNE_CASES:]}
+        body = {"kind": "finetune", "model": "tiny_det", "params": params}
         r = _api(server, "POST", "/v1/jobs", json=body)
         if r.status_code == 202:  # 400 until the stream has stored a first correction
             job.update(id=r.json()["id"], kills=0)
@@ -138,7 +144,7 @@ def run_kill9(data_dir: Path, models: dict[str, Path], rounds: int = 50, seed: i
     acked: dict[str, str] = {}
     unanswered: list[str] = []
     for n in range(rounds):
-        stream = _round(server, pid, label, n, job, rng)
+        stream = _round(server, pid, label, n, job, rng, list(acked.values()))
         acked.update(stream.acked)
         unanswered += stream.unanswered
     server.start()
