@@ -22,7 +22,8 @@ def _f(value, digits: int = 3) -> str:
 def _first5(figures: dict) -> str:
     """``errors (voxels reviewed)`` in the first 5 regions for each order."""
     orders = ("uncertainty", "random", "oracle")
-    return " / ".join(f"{figures[f'first5_{o}']:.0f} ({figures.get(f'first5_voxels_{o}', 0):.0f})" for o in orders)
+    text = " / ".join(f"{figures[f'first5_{o}']:.0f} ({figures.get(f'first5_voxels_{o}', 0):.0f})" for o in orders)
+    return text + f"; queue in its best order {figures.get('first5_queue_oracle', float('nan')):.0f}"
 
 
 def methods_tables(summaries: list[dict]) -> str:

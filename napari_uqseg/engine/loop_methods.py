@@ -77,6 +77,8 @@ def case_row(prediction: Any, truth: np.ndarray, num_classes: int, method: str) 
         row[f"first5_{order}"] = float(np.mean(first))
         row[f"first5_voxels_{order}"] = float(np.mean(voxels))
         row[f"recall_{order}"] = np.mean(curves, axis=0).tolist()
+    best = region_order(regions, errors, "oracle")  # the queue's own regions in their best order
+    row["first5_queue_oracle"] = float(errors_in_first(regions, errors, best, FIRST_REGIONS))
     return row
 
 
@@ -143,7 +145,7 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         summary[split] = {
             "dice": float(np.mean([r["dice"] for r in rows])),
             "largest_region": int(max(r["largest_region"] for r in rows)),
-            **{f"first5_{o}": float(np.mean([r[f"first5_{o}"] for r in rows])) for o in ORDERS},
+            **{f"first5_{o}": float(np.mean([r[f"first5_{o}"] for r in rows])) for o in (*ORDERS, "queue_oracle")},
             **{f"first5_voxels_{o}": float(np.mean([r[f"first5_voxels_{o}"] for r in rows])) for o in ORDERS},
             **{f"recall_{o}": np.mean([r[f"recall_{o}"] for r in rows], axis=0).tolist() for o in ORDERS},
         }

@@ -21,4 +21,6 @@ def test_methods_figures_on_a_tiny_model(tiny_models):  # noqa: F811
             curve = figures[f"recall_{order}"]
             assert len(curve) == len(BUDGETS) and all(0 <= a <= b <= 1 for a, b in zip(curve, curve[1:]))
         assert figures["first5_voxels_uncertainty"] <= 5 * 256  # five regions of at most 256 voxels
+        # the queue's regions sorted by their true errors: no order of them finds more in its first five
+        assert figures["first5_queue_oracle"] >= figures["first5_uncertainty"] - 1e-9
     assert "site_auroc" in next(iter(summary["test_scores"].values()))
