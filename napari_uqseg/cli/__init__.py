@@ -15,6 +15,7 @@ COMMANDS = (
     "split",
     "train",
     "calibrate",
+    "conformal",
     "predict",
     "triage",
     "evaluate",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from napari_uqseg.cli.tta_option import add_tta_argument
 from napari_uqseg.core.shifts import DESCRIPTIONS
 
 
@@ -28,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--roi", default="gt_bbox", choices=("gt_bbox", "union_bbox", "whole"), help="voxels scored")
     p.add_argument("--keep-probabilities", action="store_true", help="also save per-case class probabilities (large)")
     p.add_argument("--seed", type=int, default=0, help="seed of the shifts and of stochastic methods")
+    add_tta_argument(p)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     p.set_defaults(run=run)
@@ -42,6 +44,8 @@ def command_line(args: argparse.Namespace) -> str:
     parts += ["--map", args.map, "--roi", args.roi, "--seed", str(args.seed)]
     if args.keep_probabilities:
         parts.append("--keep-probabilities")
+    if getattr(args, "tta", "none") != "none":
+        parts += ["--tta", args.tta]
     return shlex.join(parts)
 
 
@@ -52,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     from napari_uqseg.engine.evaluation import EvalSettings, evaluate
 
     shift = parse_shift(args.shift) if args.shift else None
-    settings = EvalSettings(map_name=args.map, roi=args.roi, keep_probabilities=args.keep_probabilities, seed=args.seed)
+    settings = EvalSettings(
+        map_name=args.map, roi=args.roi, keep_probabilities=args.keep_probabilities, seed=args.seed, tta=args.tta
+    )
     cases = read_case_list(args.cases)
     with progress_bar("evaluate") as progress:
         out = evaluate(

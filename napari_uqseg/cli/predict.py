@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from napari_uqseg.cli.tta_option import add_tta_argument
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict one NIfTI image or DICOM series with a trained model")
@@ -12,6 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--review-map", default="entropy", help="uncertainty map that ranks the review queue")
+    add_tta_argument(p)
     p.set_defaults(run=run)
 
 
@@ -24,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     # a DICOM series also gets mask.seg.dcm and <map>.pm.dcm that reference it
     predict = predict_dicom if is_dicom_source(args.image) else predict_file
     with progress_bar("predict") as progress:
-        written = predict(args.model, args.image, args.out, args.device, progress, args.review_map)
+        written = predict(args.model, args.image, args.out, args.device, progress, args.review_map, args.tta)
     for key, path in written.items():
         print(f"{key:20} {path}")
     return 0

@@ -56,6 +56,8 @@ class EvalSettings:
         Also write ``probabilities.nii.gz`` per case (C float32 volumes: large).
     seed : int
         Seed of the shifts and of stochastic methods (per case, see ``core.shifts.case_seed``).
+    tta : str
+        Test-time augmentation mode (``engine.tta.TTA_MODES``), ``"none"`` by default.
     """
 
     map_name: str = "entropy"
@@ -65,6 +67,7 @@ class EvalSettings:
     failure_dice: float = 0.8
     keep_probabilities: bool = False
     seed: int = 0
+    tta: str = "none"
 
 
 def _normalised(u: np.ndarray, map_name: str, num_classes: int) -> np.ndarray:

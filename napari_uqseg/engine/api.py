@@ -25,6 +25,7 @@ from napari_uqseg.engine.methods.base import TrainingData, UQMethod, method_clas
 from napari_uqseg.engine.store import load_model, read_card, save_model
 from napari_uqseg.engine.temperature import fit_method_temperature
 from napari_uqseg.engine.training import TrainConfig
+from napari_uqseg.engine.tta import with_tta
 from napari_uqseg.engine.unet import UNetConfig
 
 CONFIG_SECTIONS = ("net", "train", "method")
@@ -176,14 +177,18 @@ def predict_file(
     device: str = "auto",
     progress: Progress = no_progress,
     review_map: str = "entropy",
+    tta: str = "none",
 ) -> dict[str, Path]:
     """Predict one NIfTI file; write mask, probabilities, each map and ``review.json`` into ``out_dir``.
+
+    ``tta`` names a test-time augmentation mode (``engine.tta.TTA_MODES``). ``review.json`` also carries the
+    structure volumes (with calibrated intervals and conformal mask thresholds if the model has them).
 
     All files are written into a temporary folder first and moved into place only after every one
     succeeded, so a failed prediction leaves no partial output.
     """
     image = load_image(image_path)  # validate before loading the model
-    method = load_model(model_dir, str(resolve_device(device)))
+    method = with_tta(load_model(model_dir, str(resolve_device(device))), tta)
     prediction = predict_volume(method, image, progress=progress)
     return write_prediction(prediction, out_dir, review_map)
 
@@ -211,7 +216,8 @@ def write_prediction(prediction: Prediction, out_dir: str | Path, review_map: st
             maps={name: v.array for name, v in prediction.maps.items()},
             method=prediction.method,
         )
-        (staging / "review.json").write_text(json.dumps(ranking.to_dict(), indent=1))
+        uncertainty = {k: prediction.info[k] for k in ("volumes", "conformal_masks", "tta") if k in prediction.info}
+        (staging / "review.json").write_text(json.dumps({**ranking.to_dict(), **uncertainty}, indent=1))
         names["review"] = "review.json"
         out_dir.mkdir(exist_ok=True)
         written = {}

@@ -12,6 +12,7 @@ from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.engine.device import resolve_device
 from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.store import load_model, read_card
+from napari_uqseg.engine.tta import with_tta
 
 
 def predict_dicom(
@@ -21,9 +22,11 @@ def predict_dicom(
     device: str = "auto",
     progress: Progress = no_progress,
     review_map: str = "entropy",
+    tta: str = "none",
 ) -> dict[str, Path]:
     """Predict a DICOM series (folder or zip); write what ``predict_file`` writes plus ``mask.seg.dcm`` and
-    ``<map>.pm.dcm``, all referencing the source series. Returns output name -> path.
+    ``<map>.pm.dcm``, all referencing the source series (``tta``: a test-time augmentation mode). Returns output
+    name -> path.
 
     Raises
     ------
@@ -35,7 +38,7 @@ def predict_dicom(
     series = read_dicom(series_path)  # validate before loading the model
     model_dir = Path(model_dir)
     card = read_card(model_dir)
-    method = load_model(model_dir, str(resolve_device(device)))
+    method = with_tta(load_model(model_dir, str(resolve_device(device))), tta)
     prediction = predict_volume(method, series.volume, progress=progress)
     written = write_prediction(prediction, out_dir, review_map)
     provenance = Provenance(model_dir.name, "local", card.method, napari_uqseg.__version__)

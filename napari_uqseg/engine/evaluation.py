@@ -34,10 +34,12 @@ from napari_uqseg.core.report import (
 from napari_uqseg.core.report_plots import write_report_plots
 from napari_uqseg.core.shifts import DESCRIPTIONS, apply_shift, case_seed
 from napari_uqseg.core.volume import Volume
+from napari_uqseg.core.volume_intervals import true_volumes
 from napari_uqseg.engine.data import case_pairs, num_classes_of
 from napari_uqseg.engine.device import resolve_device
 from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.store import load_model, read_card
+from napari_uqseg.engine.tta import with_tta
 
 
 def _check_report_dir(report_dir: Path, overwrite: bool) -> None:
@@ -119,7 +121,7 @@ def evaluate(
     model = _model_summary(model_dir)
     num_classes, labels = num_classes_of(data_dir)
     selected = _select_cases(data_dir, case_ids)
-    method = load_model(model_dir, str(resolve_device(device)))
+    method = with_tta(load_model(model_dir, str(resolve_device(device))), settings.tta)
     if method.net_config.num_classes != num_classes:
         raise InputError(
             str(data_dir), f"has {num_classes} classes but the model predicts {method.net_config.num_classes}"
@@ -249,6 +251,7 @@ def _evaluate_case(
         "risk_coverage": curves["risk_coverage"],
         "dice_after_removal": clean_json(curves["dice_after_removal"]),
         "worst_region": worst_region(errors),
+        "volumes": {**prediction.info["volumes"], "true": true_volumes(label.array, prob.shape[0], image.affine)},
     }
     atomic_write_bytes(case_dir / CASE_FILE, json.dumps(clean_json(detail), indent=1).encode())
     return row, pooled

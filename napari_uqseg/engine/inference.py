@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 
+from napari_uqseg.core.calibrated_uncertainty import calibration_entry, prediction_uncertainty_summary
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import Prediction
@@ -132,6 +133,15 @@ def predict_volume(
             maps[name] = value[0, 0].numpy().astype(np.float32)
     maps = {name: maps[name] for name in method.maps if name in maps}
     mask = np.argmax(mean_prob, axis=0).astype(np.uint8)
+    tta = getattr(method, "tta", "none")
+    summary = prediction_uncertainty_summary(
+        mean_prob,
+        stats["mean_sq_prob"][0].numpy() if "mean_sq_prob" in stats else None,
+        method.n_samples(),
+        mask,
+        volume.affine,
+        calibration_entry(getattr(method, "uq_calibration", None), tta),
+    )
     elapsed = time.perf_counter() - start
     return Prediction(
         mask=Volume(mask, volume.affine),
@@ -139,5 +149,5 @@ def predict_volume(
         maps={name: Volume(m, volume.affine) for name, m in maps.items()},
         method=method.name,
         timings={"inference": elapsed},
-        info={"samples": method.n_samples(), "device": str(method.device)},
+        info={"samples": method.n_samples(), "device": str(method.device), "tta": tta, **summary},
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from napari_uqseg.core.calibrated_uncertainty import CALIBRATION_FILE
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import atomic_write_bytes
 from napari_uqseg.engine.methods.base import UQMethod, method_class, options_dict
@@ -120,6 +121,17 @@ def read_card(model_dir: str | Path) -> ModelCard:
     return card
 
 
+def read_uq_calibration(model_dir: str | Path) -> dict[str, Any] | None:
+    """The model's conformal calibration (``core.calibrated_uncertainty``), ``None`` if it has none."""
+    path = Path(model_dir) / CALIBRATION_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), f"invalid calibration file ({exc})") from exc
+
+
 def load_model(model_dir: str | Path, device: str = "cpu") -> UQMethod:
     """Rebuild a trained method from its folder, on ``device``."""
     model_dir = Path(model_dir)
@@ -131,4 +143,5 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> UQMethod:
     method.load_extra_state(card.extra)
     method.temperature = float(card.extra.get("temperature", 1.0))
     method.model_dir = model_dir
+    method.uq_calibration = read_uq_calibration(model_dir)
     return method.to(device)
