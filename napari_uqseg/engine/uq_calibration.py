@@ -200,3 +200,45 @@ def calibrate_model(
         wrapped = with_tta(method, mode)
         entries[tta_key(wrapped)] = calibrate_method(wrapped, model_dir, held_out, risk, progress)
     return entries
+
+
+def score_entry(entry: dict[str, Any], records: list[CaseUncertainty]) -> dict[str, Any]:
+    """How a calibration entry does on other (test) cases: interval coverage and width, realised mask risks.
+
+    Every (case, foreground class) pair counts once. Returns ``coverage`` and ``width_ml`` (mean) per level,
+    ``outer_miss`` (mean share of the structure outside the outer mask), ``outer_extra`` (mean outer-mask
+    voxels beyond the predicted mask, over the predicted mask's), ``inner_excess`` (mean wrong inclusions
+    of the inner mask over the structure), ``n`` pairs and ``cases``.
+    """
+    source = entry["volume_source"]
+    grid = THRESHOLDS
+    covered: dict[str, list[bool]] = {}
+    widths: dict[str, list[float]] = {}
+    miss, extra, excess = [], [], []
+    for r in records:
+        for c, quantiles in entry["volume"][source].items():
+            k = int(c)
+            half_scale = max(float(r.scales[source][k]), 1.0)
+            for level, q in quantiles.items():
+                lo = max(0.0, r.predicted_voxels[k] - q * half_scale)
+                hi = r.predicted_voxels[k] + q * half_scale
+                covered.setdefault(level, []).append(bool(lo <= r.true_voxels[k] <= hi))
+                widths.setdefault(level, []).append((hi - lo) * r.voxel_ml)
+            masks = entry["masks"]["classes"][c]
+            if masks["outer"] is not None:
+                t = int(np.searchsorted(grid, masks["outer"]))
+                miss.append(r.outer_miss[k, t])
+                extra.append((r.size[k, t] - r.predicted_voxels[k]) / max(r.predicted_voxels[k], 1))
+            if masks["inner"] is not None:
+                excess.append(r.inner_excess[k, int(np.searchsorted(grid, masks["inner"]))])
+    mean = lambda values: float(np.mean(values)) if values else float("nan")  # noqa: E731
+    return {
+        "coverage": {level: mean(v) for level, v in covered.items()},
+        "width_ml": {level: mean(v) for level, v in widths.items()},
+        "outer_miss": mean(miss),
+        "outer_extra": mean(extra),
+        "inner_excess": mean(excess),
+        "n": len(next(iter(covered.values()), [])),
+        "cases": len(records),
+        "covered": {level: int(np.sum(v)) for level, v in covered.items()},
+    }

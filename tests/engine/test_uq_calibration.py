@@ -65,7 +65,7 @@ def test_evaluate_with_tta_writes_volumes_per_case(calibrated_model, synthetic_d
 
 def test_case_records_and_too_few_cases(calibrated_model, synthetic_dataset):
     method = load_model(calibrated_model)
-    (case_id, image, label), = labelled_cases(synthetic_dataset, ["synth_003"])
+    ((case_id, image, label),) = labelled_cases(synthetic_dataset, ["synth_003"])
     record = case_uncertainty(method, case_id, image, label)
     assert record.true_voxels.tolist() == np.bincount(label.ravel(), minlength=3).tolist()
     assert record.outer_miss.shape == record.size.shape and record.outer_miss[1, -1] <= 1

@@ -1,0 +1,178 @@
+"""Conformal volume intervals and outer/inner masks of trained models, with and without TTA: the results table.
+
+Usage::
+
+    python scripts/results_conformal.py MODEL_DIR [MODEL_DIR ...] --test runs/hippo_split/test.txt \
+        [--shift noise:3] [--tta none flips] [--risk 0.05] [--cache runs/conformal_cache] [--out runs/conformal.json]
+
+For each model folder (rows are named by the folder) and TTA mode: predict the validation cases its training
+held out (model.json ``val_cases``), fit the conformal calibration on them and store it in the folder
+(``uq_calibration.json``, as ``uqseg conformal`` does), then score it on the test cases and on their
+shifted copies. Per-case predictions are cached (``--cache``), so an interrupted run resumes. Prints the
+markdown tables of docs/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from napari_uqseg.core.shifts import case_seed, parse_shift
+from napari_uqseg.engine.api import read_case_list
+from napari_uqseg.engine.store import load_model, read_card
+from napari_uqseg.engine.tta import tta_key, with_tta
+from napari_uqseg.engine.uq_calibration import (
+    CaseUncertainty,
+    case_uncertainty,
+    fit_entry,
+    labelled_cases,
+    save_entry,
+    score_entry,
+)
+
+LEVELS = ("0.8", "0.9", "0.95")
+
+
+def _save(record: CaseUncertainty, path: Path) -> None:
+    data = asdict(record)
+    scales = data.pop("scales")
+    np.savez(path, **{k: np.asarray(v) for k, v in data.items()}, **{f"scale_{k}": v for k, v in scales.items()})
+
+
+def _load(path: Path) -> CaseUncertainty:
+    z = np.load(path)
+    scales = {k.removeprefix("scale_"): z[k] for k in z.files if k.startswith("scale_")}
+    fields = {k: z[k] for k in z.files if not k.startswith("scale_")}
+    return CaseUncertainty(
+        case_id=str(fields["case_id"]),
+        true_voxels=fields["true_voxels"],
+        predicted_voxels=fields["predicted_voxels"],
+        scales=scales,
+        outer_miss=fields["outer_miss"],
+        inner_excess=fields["inner_excess"],
+        size=fields["size"],
+        voxel_ml=float(fields["voxel_ml"]),
+    )
+
+
+def records(method, data_dir, case_ids, shift, cache: Path, log) -> list[CaseUncertainty]:
+    """Cached :func:`case_uncertainty` of each case (shifted as ``uqseg evaluate --shift`` would)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    out = []
+    for case_id in case_ids:
+        path = cache / f"{case_id}.npz"
+        if not path.is_file():
+            ((_, image, label),) = labelled_cases(data_dir, [case_id], shift, seed=0)
+            torch.manual_seed(case_seed(0, case_id))
+            _save(case_uncertainty(method, case_id, image, label, case_seed(0, case_id)), path)
+            log(f"  {cache.name} {case_id}")
+        out.append(_load(path))
+    return out
+
+
+def binomial_band(n: int, p: float, mass: float = 0.95) -> tuple[float, float]:
+    """Central ``mass`` range of Binomial(n, p) / n: where an exactly calibrated coverage falls."""
+    pmf = [math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(n + 1)]
+    cdf = np.cumsum(pmf)
+    lo = int(np.searchsorted(cdf, (1 - mass) / 2))
+    hi = int(np.searchsorted(cdf, 1 - (1 - mass) / 2))
+    return lo / n, hi / n
+
+
+def run_model(model_dir: Path, args, log) -> dict:
+    card = read_card(model_dir)
+    data_dir = args.data or card.training["data"]["dir"]
+    val = card.training["data"]["val_cases"]
+    test = read_case_list(args.test)
+    method = load_model(model_dir, "cpu")
+    results = {}
+    for mode in args.tta:
+        wrapped = with_tta(method, mode)
+        key = tta_key(wrapped)
+        cache = Path(args.cache) / model_dir.name / key
+        start = time.perf_counter()
+        cal = records(wrapped, data_dir, val, None, cache / "val", log)
+        entry = fit_entry(cal, args.risk, tuple(float(x) for x in LEVELS))
+        save_entry(model_dir, key, entry)
+        row = {"test": score_entry(entry, records(wrapped, data_dir, test, None, cache / "test", log))}
+        for shift in args.shift:
+            shifted = records(wrapped, data_dir, test, parse_shift(shift), cache / shift.replace(":", "_"), log)
+            row[shift] = score_entry(entry, shifted)
+        row["calibration_cases"] = len(cal)
+        row["seconds"] = time.perf_counter() - start
+        row["samples"] = wrapped.n_samples()
+        results[key] = row
+    return results
+
+
+def markdown(results: dict, risk: float) -> str:
+    lines = [
+        "| method | TTA | cases | samples | cover 80 % | cover 90 % | cover 95 % | width 80/90/95 % (mL) "
+        f"| outer miss (target {risk:.0%}) | outer extra volume | inner wrong inclusion |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, by_tta in results.items():
+        for key, row in by_tta.items():
+            for split, s in row.items():
+                if not isinstance(s, dict):
+                    continue
+                cover = " | ".join(f"{s['coverage'][lv]:.0%} ({s['covered'][lv]}/{s['n']})" for lv in LEVELS)
+                widths = "/".join(f"{s['width_ml'][lv]:.3f}" for lv in LEVELS)
+                lines.append(
+                    f"| {name} | {key} | {split} | {row['samples']} | {cover} | {widths} | {s['outer_miss']:.1%} "
+                    f"| +{s['outer_extra']:.0%} | {s['inner_excess']:.1%} |"
+                )
+    return "\n".join(lines)
+
+
+def pooled_summary(results: dict, tta: str = "none", split: str = "test") -> str:
+    """Pooled 90 % coverage over every model, and the binomial bands of one model and of the pool."""
+    rows = [r[tta][split] for r in results.values() if tta in r and split in r[tta]]
+    if not rows:
+        return ""
+    covered = sum(r["covered"]["0.9"] for r in rows)
+    n = sum(r["n"] for r in rows)
+    one = binomial_band(rows[0]["n"], 0.9)
+    pool = binomial_band(n, 0.9)
+    return (
+        f"Pooled over {len(rows)} models ({tta}, {split}): 90 % intervals cover {covered}/{n} = {covered / n:.1%}. "
+        f"An exactly calibrated 90 % interval covers {one[0]:.0%}-{one[1]:.0%} of {rows[0]['n']} (case, class) "
+        f"pairs in 95 % of test sets, {pool[0]:.1%}-{pool[1]:.1%} of {n} (binomial)."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", type=Path)
+    parser.add_argument("--test", required=True, help="test case list")
+    parser.add_argument("--data", help="dataset (default: each model's)")
+    parser.add_argument("--shift", nargs="*", default=["noise:3"])
+    parser.add_argument("--tta", nargs="+", default=["none", "flips"])
+    parser.add_argument("--risk", type=float, default=0.05)
+    parser.add_argument("--cache", default="runs/conformal_cache")
+    parser.add_argument("--out", default="runs/conformal_results.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    results = {}
+    for model_dir in args.models:
+        if not (model_dir / "model.json").is_file():
+            print(f"skipped {model_dir}: no model.json yet", flush=True)
+            continue
+        results[model_dir.name] = run_model(model_dir, args, lambda m: print(m, flush=True))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=1))
+    print(markdown(results, args.risk))
+    for tta in args.tta:
+        for split in ["test", *args.shift]:
+            print(pooled_summary(results, tta, split))
+
+
+if __name__ == "__main__":
+    main()
