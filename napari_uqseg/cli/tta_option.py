@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-#: the mode names of ``engine.tta.TTA_MODES`` (kept here so ``--help`` needs no torch import)
-TTA_CHOICES = ("none", "flips", "flips+intensity")
+from napari_uqseg.core.wire import TTA_MODES as TTA_CHOICES
 
 
 def add_tta_argument(parser: argparse.ArgumentParser, multiple: bool = False) -> None:

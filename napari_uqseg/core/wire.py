@@ -23,6 +23,9 @@ VERSION_PATTERN = re.compile(r"^v[1-9][0-9]{0,5}$")
 #: the two outputs every prediction has besides its uncertainty maps
 BASE_OUTPUTS = ("mask", "probabilities")
 
+#: test-time augmentation modes a prediction may ask for (``engine.tta.TTA_MODES``; option ``tta``)
+TTA_MODES = ("none", "flips", "flips+intensity")
+
 #: uint8 levels used for quantised probability/uncertainty maps (value = level * scl_slope)
 LEVELS = 255
 

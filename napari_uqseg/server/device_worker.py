@@ -93,18 +93,22 @@ class DeviceWorker:
         """Requests waiting for the device (not counting the one running)."""
         return self._queue.qsize()
 
-    def predict(self, model_dir: Path, image: Volume, overlap: float = 0.25, sw_batch_size: int = 1) -> Future:
-        """Queue a prediction; the future yields a ``Prediction`` with ``timings['queue']`` added."""
+    def predict(
+        self, model_dir: Path, image: Volume, overlap: float = 0.25, sw_batch_size: int = 1, tta: str = "none"
+    ) -> Future:
+        """Queue a prediction (``tta``: a test-time augmentation mode); the future yields a ``Prediction`` with
+        ``timings['queue']`` added."""
         queued_at = time.perf_counter()
 
         def run() -> Prediction:
             from napari_uqseg.engine.inference import predict_volume
+            from napari_uqseg.engine.tta import with_tta
 
             waited = time.perf_counter() - queued_at
             start = time.perf_counter()
             method = self.cache.get(model_dir)
             loaded = time.perf_counter() - start
-            prediction = predict_volume(method, image, overlap, sw_batch_size, no_progress)
+            prediction = predict_volume(with_tta(method, tta), image, overlap, sw_batch_size, no_progress)
             prediction.timings.update({"queue": waited, "load_model": loaded})
             return prediction
 

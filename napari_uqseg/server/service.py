@@ -21,6 +21,7 @@ from napari_uqseg.core.wire import (
     NAME_PATTERN,
     PROTOCOL_VERSION,
     SHA256_PATTERN,
+    TTA_MODES,
     VERSION_PATTERN,
     check_id,
     map_scale,
@@ -36,7 +37,7 @@ from napari_uqseg.server.stores import DataDir
 from napari_uqseg.server.triage_job import TRIAGE_PARAMS, case_file, check_triage_params, worklist_document
 
 #: inference options a client may set per prediction (model-defining options are fixed by the version)
-PREDICT_OPTIONS = ("review_map", "axis", "overlap", "sw_batch_size", "float32")
+PREDICT_OPTIONS = ("review_map", "axis", "overlap", "sw_batch_size", "float32", "tta")
 JOB_PARAMS = {
     "finetune": ("version", "corrections", "options"),
     "evaluate": ("version", "corrections"),
@@ -166,6 +167,7 @@ class Service:
             "overlap": options.get("overlap", 0.25),
             "sw_batch_size": options.get("sw_batch_size", 1),
             "float32": options.get("float32", False),
+            "tta": options.get("tta", "none"),
         }
         if out["review_map"] is not None and not (
             isinstance(out["review_map"], str) and NAME_PATTERN.fullmatch(out["review_map"])
@@ -180,6 +182,8 @@ class Service:
             raise InputError("options.sw_batch_size", f"must be an integer in [1, {top}]")
         if not isinstance(out["float32"], bool):
             raise InputError("options.float32", "must be true or false")
+        if out["tta"] not in TTA_MODES:
+            raise InputError("options.tta", f"must be one of {list(TTA_MODES)}")
         return out
 
     def predict(
@@ -262,7 +266,7 @@ class Service:
         """Run on the device worker within the load bounds: cost cap (400), queue cap and wait (503)."""
         check_prediction_cost(prediction_cost(model_dir, volume.shape, float(opts["overlap"])), self.load)
         admit_prediction(self.worker, self.load)
-        future = self.worker.predict(model_dir, volume, opts["overlap"], opts["sw_batch_size"])
+        future = self.worker.predict(model_dir, volume, opts["overlap"], opts["sw_batch_size"], opts["tta"])
         return wait_for_device(future, self.load)
 
     def prediction(self, pid: str) -> dict[str, Any]:

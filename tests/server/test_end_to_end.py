@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from napari_uqseg.client.remote import RemoteBackend
+from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import float_map_from_bytes
 from napari_uqseg.testing.server import start_server
 from napari_uqseg.testing.synthetic import synthetic_case
@@ -107,3 +108,19 @@ def test_same_image_is_stored_once(backend, server):
     assert backend.upload_image(image) == sha
     assert (server.data_dir / "images" / sha).is_file()
     assert len([p for p in (server.data_dir / "images").iterdir() if p.name == sha]) == 1
+
+
+def test_tta_option_and_calibrated_volumes_travel_to_the_client(backend):
+    image, _ = synthetic_case((24, 24, 24), seed=23)
+    plain = backend.predict(image, "tiny_det")
+    augmented = backend.predict(image, "tiny_det", options={"tta": "flips"})
+    assert plain.prediction.info["tta"] == "none" and augmented.prediction.info["tta"] == "flips"
+    assert augmented.prediction.info["samples"] == 4 and "mutual_information" in augmented.prediction.maps
+    assert "mutual_information" not in plain.prediction.maps
+    for result in (plain, augmented):
+        volumes = result.prediction.info["volumes"]
+        assert volumes["calibrated"] and set(volumes["classes"]) == {"1", "2"}
+        assert result.prediction.info["conformal_masks"]["risk"] == 0.3
+    assert augmented.prediction.info["volumes"]["source"] == "samples"
+    with pytest.raises(InputError, match="options.tta"):
+        backend.predict(image, "tiny_det", options={"tta": "rotate"})
