@@ -68,15 +68,17 @@ def fit_mask_thresholds(
     Returns
     -------
     dict
-        ``{"outer": t_out, "inner": t_in}``; a threshold is ``None`` when the cases are too few for ``risk``.
+        ``{"outer": t_out, "inner": t_in}`` with ``t_in >= t_out`` (the inner mask inside the outer one); a
+        threshold is ``None`` when the cases are too few for ``risk``.
     """
     risk = check_alpha(risk, "risk")
     outer = risk_control_index(np.asarray(outer_curves)[:, ::-1], risk)  # grows as t falls
     inner = risk_control_index(np.asarray(inner_curves), risk)  # shrinks as t rises
-    return {
-        "outer": None if outer is None else float(thresholds[::-1][outer]),
-        "inner": None if inner is None else float(thresholds[inner]),
-    }
+    t_out = None if outer is None else float(thresholds[::-1][outer])
+    t_in = None if inner is None else float(thresholds[inner])
+    if t_out is not None and t_in is not None and t_in < t_out:
+        t_in = t_out  # the inner mask nests in the outer; shrinking it only lowers its loss: the guarantee holds
+    return {"outer": t_out, "inner": t_in}
 
 
 def conformal_masks(

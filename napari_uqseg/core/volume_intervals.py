@@ -143,6 +143,16 @@ def describe_volumes(
     }
 
 
+def format_interval(bounds: list[float | None] | None) -> str:
+    """``"1.31-1.74"``; an infinite upper end (too few calibration cases; ``None`` after JSON) is said so."""
+    if not bounds:
+        return "not calibrated"
+    lo, hi = bounds
+    if hi is None or not np.isfinite(hi):
+        return f"{lo or 0.0:.2f}-unbounded (too few calibration cases)"
+    return f"{lo:.2f}-{hi:.2f}"
+
+
 def volume_text(volumes: dict[str, Any], labels: dict[str, str], level: str = "0.9") -> list[str]:
     """One plain line per class, e.g. ``"anterior: 1.52 mL (90 % interval 1.31-1.74 mL)"``."""
     lines = []
@@ -153,5 +163,5 @@ def volume_text(volumes: dict[str, Any], labels: dict[str, str], level: str = "0
             lines.append(f"{name}: {entry['volume']:.2f} mL (no calibrated interval)")
         else:
             pct = f"{float(level) * 100:g} %"
-            lines.append(f"{name}: {entry['volume']:.2f} mL ({pct} interval {bounds[0]:.2f}-{bounds[1]:.2f} mL)")
+            lines.append(f"{name}: {entry['volume']:.2f} mL ({pct} interval {format_interval(bounds)} mL)")
     return lines

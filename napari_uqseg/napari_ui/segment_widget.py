@@ -26,6 +26,7 @@ from napari_uqseg.client.backend import Backend, PredictionResult
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.records import MethodInfo, ModelSummary
 from napari_uqseg.core.review_ranking import Region
+from napari_uqseg.napari_ui.calibrated_panel import CalibratedPanel
 from napari_uqseg.napari_ui.connection import ConnectionPanel, set_status
 from napari_uqseg.napari_ui.jobs_panel import CorrectionSource, JobsPanel
 from napari_uqseg.napari_ui.layers import (
@@ -92,12 +93,14 @@ class SegmentWidget(QWidget):
         self.review.layout().insertWidget(0, self.worklist)
         self.jobs = JobsPanel(lambda: self.backend, self._correction_source)
         self.jobs.version_switched.connect(self._version_switched)
+        self.calibrated = CalibratedPanel()
 
         inner = QWidget()
         column = QVBoxLayout(inner)
         column.addWidget(self.connection)
         column.addWidget(self._build_predict())
         column.addWidget(self._build_display())
+        column.addWidget(self.calibrated)
         column.addWidget(self.review)
         column.addWidget(self.jobs)
         column.addStretch(1)
@@ -252,8 +255,9 @@ class SegmentWidget(QWidget):
             self.predict_button.setEnabled(True)
             self.cancel_button.setEnabled(False)
 
+        options = self.calibrated.predict_options()
         self.predict_worker = run_task(
-            lambda progress: backend.predict(volume, model, version, progress=progress),
+            lambda progress: backend.predict(volume, model, version, options=options, progress=progress),
             on_progress=self._predict_progress,
             on_returned=lambda result: self._show_result(image_name, result),
             on_errored=lambda exc: set_status(self.predict_status, describe_error(exc, "Prediction"), error=True),
@@ -295,6 +299,7 @@ class SegmentWidget(QWidget):
         first = result.review.map_name if result.review.map_name in maps else next(iter(maps))
         layers = add_prediction_layers(self.viewer, image_name, result, first)
         self.cases[image_name] = CaseState(image_name, result, layers, ReviewQueue(result.review))
+        self.calibrated.show_result(self.viewer, image_name, result)
         self.progress.setValue(1000)
         seconds = sum(result.timings.values()) if result.timings else float("nan")
         took = f" in {seconds:.1f} s" if math.isfinite(seconds) else ""
@@ -318,6 +323,7 @@ class SegmentWidget(QWidget):
             self.map_combo.setCurrentIndex(max(self.map_combo.findData(case.layers.heatmap.metadata.get("map")), 0))
         self.map_combo.blockSignals(False)
         self.review.set_queue(case.queue if case else None)
+        self.calibrated.show_text(case.result if case else None)
         self._refresh_cases()
 
     def _refresh_cases(self) -> None:

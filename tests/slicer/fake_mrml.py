@@ -111,6 +111,12 @@ class DisplayNode:
     def SetWindowLevelMinMax(self, lo: float, hi: float) -> None:
         self.window_min_max = (lo, hi)
 
+    def SetVisibility2DFill(self, visible: bool) -> None:
+        self.fill_2d = bool(visible)
+
+    def SetVisibility2DOutline(self, visible: bool) -> None:
+        self.outline_2d = bool(visible)
+
 
 class VolumeNode(Node):
     """``vtkMRMLScalarVolumeNode``: ``array`` is ``[k, j, i]``; ``ijk_to_ras`` is RAS."""

@@ -22,6 +22,7 @@ from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
 from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.volume import Volume, check_image_array, check_label_array
 
+from .calibrated import CalibratedOutputs, calibrated_outputs
 from .geometry import kji_from_volume, volume_from_kji
 from .review_queue import ReviewRow, encode_states, rank_map, restore_states, review_rows, segment_statuses
 
@@ -71,6 +72,7 @@ class SegmentationResult:
     class_names: dict[int, str]
     ranking: ReviewRanking
     timings: dict[str, float] = field(default_factory=dict)
+    calibrated: CalibratedOutputs | None = None  # volumes with intervals, conformal contours (``calibrated``)
 
     def mask_volume(self) -> Volume:
         """The mask as an IJK ``Volume`` (for ranking and RAS centres)."""
@@ -120,6 +122,7 @@ def result_in_kji(
         class_names=names,
         ranking=result.review,
         timings=dict(result.timings),
+        calibrated=calibrated_outputs(pred.info, pred.probabilities, shape_kji),
     )
 
 

@@ -14,6 +14,7 @@ import vtk
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.volume import Volume
 
+from .calibrated import TABLE_COLUMNS, volume_table_rows
 from .geometry import volume_from_kji
 from .logic import CaseReview, SegmentationResult
 from .review_queue import CLASS_TAG, REGION_STATES_ATTRIBUTE, STATUS_NOT_STARTED, STATUS_TAG
@@ -200,6 +201,52 @@ def label_of(node: object, reference: object) -> np.ndarray:
     return label
 
 
+def show_contours(result: SegmentationResult, reference: object, node: object | None = None) -> object | None:
+    """Outer and inner conformal contours as outline-only segments ("outer <name>", "inner <name>").
+
+    Returns the segmentation node (``None`` and nothing added when the model version is not calibrated).
+    """
+    contours = result.calibrated.contours_kji if result.calibrated else {}
+    if not contours:
+        if node is not None:  # an earlier calibrated result's contours must not outlive it
+            node.GetSegmentation().RemoveAllSegments()
+        return node
+    if node is None:
+        node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{reference.GetName()} UQSeg contours")
+        node.CreateDefaultDisplayNodes()
+    node.SetReferenceImageGeometryParameterFromVolumeNode(reference)
+    _follow_transform(node, reference)
+    segmentation = node.GetSegmentation()
+    segmentation.RemoveAllSegments()
+    for kind, labels in contours.items():
+        for index, (label, name) in enumerate(sorted(result.class_names.items())):
+            segment_id = segmentation.AddEmptySegment(
+                f"uqseg_{kind}_{label}", f"{kind} {name}", CLASS_COLORS[index % len(CLASS_COLORS)]
+            )
+            slicer.util.updateSegmentBinaryLabelmapFromArray(
+                (labels == label).astype(np.uint8), node, segment_id, reference
+            )
+    display = node.GetDisplayNode()
+    display.SetVisibility2DFill(False)  # contours only: the mask's own segments stay readable inside
+    display.SetVisibility2DOutline(True)
+    node.SetAttribute("UQSeg.Risk", result.calibrated.risk_text)
+    return node
+
+
+def tag_volumes(node: object, segment_ids: dict[int, str], result: SegmentationResult) -> None:
+    """Each segment's volume and calibrated intervals as segment tags (``UQSeg.Volume [mL]``, ``UQSeg.90% ...``)."""
+    if result.calibrated is None:
+        return
+    rows = {row[0]: row for row in volume_table_rows(result.calibrated, result.class_names)}
+    for label, segment_id in segment_ids.items():
+        row = rows.get(result.class_names.get(label, ""))
+        if row is None:
+            continue
+        segment = node.GetSegmentation().GetSegment(segment_id)
+        for column, value in zip(TABLE_COLUMNS[1:], row[1:], strict=True):
+            segment.SetTag(f"UQSeg.{column}", value)
+
+
 class ResultView:
     """The scene side of one result: its segmentation and heatmap nodes and its review (main thread only)."""
 
@@ -213,6 +260,7 @@ class ResultView:
         self.segmentation_node: object | None = None
         self.segment_ids: dict[int, str] = {}
         self.heat_node: object | None = None
+        self.contour_node: object | None = None
 
     def show(self, result: SegmentationResult, input_node: object, opacity: float = 0.5) -> None:
         """Segmentation node (one segment per class) plus the ranked map as a heatmap over ``input_node``."""
@@ -222,6 +270,8 @@ class ResultView:
         self.segmentation_node, self.segment_ids = show_segmentation(
             result.mask_kji, result.class_names, input_node, f"{input_node.GetName()} UQSeg", self.segmentation_node
         )
+        tag_volumes(self.segmentation_node, self.segment_ids, result)
+        self.contour_node = show_contours(result, input_node, self.contour_node)
         self.review = CaseReview(result, saved_states(self.segmentation_node))
         self.show_map(self.review.ranking.map_name, opacity)
 
