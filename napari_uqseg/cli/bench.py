@@ -6,6 +6,8 @@ import argparse
 import shlex
 import sys
 
+from napari_uqseg.cli.tta_option import TTA_CHOICES
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -23,6 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory and CT measurements")
     p.add_argument("--no-remote", action="store_true", help="skip remote (loopback HTTP) vs local predict")
     p.add_argument("--remote-shape", default="128,128,128", help="volume of the remote vs local case (quick: 32^3)")
+    p.add_argument("--tta", default="flips", choices=TTA_CHOICES, help="also time each method with this TTA (none: no)")
     p.add_argument("--out", default="bench_results.json", help="JSON file to write")
     p.add_argument("--markdown", default="docs/benchmarks.md", help="markdown file to append a section to")
     p.add_argument("--no-markdown", action="store_true", help="do not append to the markdown file")
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["repeats"] = args.repeats
     if args.no_memory:
         overrides["memory"] = False
+    overrides["tta"] = args.tta
     settings = bench_settings(args.quick, **overrides)
     remote_shape = (
         (32, 32, 32)

@@ -15,18 +15,22 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from napari_uqseg.engine.methods.base import registered_methods
+    from napari_uqseg.engine.tta import with_tta
     from napari_uqseg.engine.unet import UNetConfig
 
     rows = []
     for _, cls in sorted(registered_methods().items()):
         method = cls(UNetConfig())
         info = method.info()
-        rows.append({**info.to_dict(), "parameters": method.parameter_count()})
+        flips = with_tta(method, "flips").forward_passes()
+        rows.append({**info.to_dict(), "parameters": method.parameter_count(), "forward_passes_tta_flips": flips})
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print(f"{'method':22} {'passes':>7} {'params':>10}  maps / summary")
+    print(f"{'method':22} {'passes':>7} {'+TTA':>6} {'params':>10}  maps / summary")
     for r in rows:
-        print(f"{r['name']:22} {r['forward_passes']:7.2f} {r['parameters']:10d}  {', '.join(r['maps'])}")
-        print(f"{'':22} {'':7} {'':10}  {r['summary']}")
+        passes, tta = r["forward_passes"], r["forward_passes_tta_flips"]
+        print(f"{r['name']:22} {passes:7.2f} {tta:6.1f} {r['parameters']:10d}  {', '.join(r['maps'])}")
+        print(f"{'':22} {'':7} {'':6} {'':10}  {r['summary']}")
+    print("+TTA: forward passes with --tta flips (the original and one flip per axis; every method, any model)")
     return 0

@@ -30,6 +30,7 @@ from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, registered_methods
 from napari_uqseg.engine.store import save_model
 from napari_uqseg.engine.training import TrainConfig
+from napari_uqseg.engine.tta import with_tta
 from napari_uqseg.testing.synthetic import synthetic_case
 
 CASES = ("patch", "hippocampus", "ct")
@@ -68,6 +69,8 @@ class BenchSettings:
         Among ``patch``, ``hippocampus`` (time, and peak memory per method) and ``ct``.
     memory : bool
         Measure peak memory (fresh subprocesses); ``False`` skips the memory and CT measurements.
+    tta : str
+        Also time every method under this test-time augmentation mode (rows ``<method>+tta``); ``"none"``: no.
     """
 
     device: str = "cpu"
@@ -90,6 +93,7 @@ class BenchSettings:
     cases: tuple[str, ...] = CASES
     memory: bool = True
     quick: bool = False
+    tta: str = "flips"
 
     def __post_init__(self) -> None:
         bad = [c for c in self.cases if c not in CASES]
@@ -280,7 +284,27 @@ def run_bench(settings: BenchSettings, progress: Progress = no_progress) -> dict
             results["methods"][name]["inference"] = timing
         if settings.memory:
             _measure_memories(results, methods, settings, Path(tmp), progress)
+    if settings.tta != "none":
+        _time_tta(results, methods, settings, device, progress)
     return results
+
+
+def _time_tta(
+    results: dict[str, Any], methods: dict[str, UQMethod], settings: BenchSettings, device: torch.device, progress
+) -> None:
+    """Rows ``<method>+tta``: each trained method wrapped in ``settings.tta``, timed against the plain net."""
+    wrapped = {f"{name}+tta": with_tta(method, settings.tta) for name, method in methods.items()}
+    timings = _time_inference({"deterministic": methods["deterministic"], **wrapped}, settings, device, progress)
+    for name, method in wrapped.items():
+        base = results["methods"][name.removesuffix("+tta")]
+        results["methods"][name] = {
+            "options": {**base["options"], "tta": settings.tta},
+            "passes": method.forward_passes(),
+            "samples": method.n_samples(),
+            "parameters": base["parameters"],
+            "train": dict(base["train"]),  # the same trained networks
+            "inference": timings[name],
+        }
 
 
 def _measure_memories(

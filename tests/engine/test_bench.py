@@ -39,8 +39,14 @@ def test_peak_memory_sees_a_large_allocation():
 def test_quick_bench_produces_every_field():
     settings = bench_settings(True, methods=("mc_dropout",), **TINY)
     results = run_bench(settings)
-    assert set(results["methods"]) == {"deterministic", "mc_dropout"} and not results["errors"]
+    assert set(results["methods"]) == {"deterministic", "mc_dropout", "deterministic+tta", "mc_dropout+tta"}
+    assert not results["errors"]
+    tta = results["methods"]["mc_dropout+tta"]
+    assert tta["passes"] == 4 * results["methods"]["mc_dropout"]["passes"] and tta["options"]["tta"] == "flips"
+    assert results["methods"]["deterministic+tta"]["inference"]["patch"]["ratio"]["median"] > 1.0  # 4 passes cost
     for name, entry in results["methods"].items():
+        if name.endswith("+tta"):
+            continue
         assert {"options", "passes", "samples", "parameters", "train", "inference", "memory"} <= set(entry)
         assert {"seconds", "steps", "step_seconds", "ratio", "step_ratio"} <= set(entry["train"])
         for case in ("patch", "hippocampus"):
