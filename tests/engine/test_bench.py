@@ -43,7 +43,7 @@ def test_quick_bench_produces_every_field():
     assert not results["errors"]
     tta = results["methods"]["mc_dropout+tta"]
     assert tta["passes"] == 4 * results["methods"]["mc_dropout"]["passes"] and tta["options"]["tta"] == "flips"
-    assert results["methods"]["deterministic+tta"]["inference"]["patch"]["ratio"]["median"] > 1.0  # 4 passes cost
+    assert set(results["methods"]["deterministic+tta"]["inference"]) == {"patch", "hippocampus"}
     for name, entry in results["methods"].items():
         if name.endswith("+tta"):
             continue
