@@ -4,6 +4,7 @@ layer specifications and plot data. The Qt widget (``explorer_widget``) only ren
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from scipy import stats
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.report import FALSE_NEGATIVE, FALSE_POSITIVE, Report
+from napari_uqseg.core.volume_intervals import volume_text
 
 TRANSPARENT = (0.0, 0.0, 0.0, 0.0)
 #: error-map colours (RGBA): vermillion false positives, blue false negatives (Okabe-Ito, colour-blind safe)
@@ -208,6 +210,23 @@ class ExplorerModel:
             },
             "failure_dice": float(self.report.meta.get("settings", {}).get("failure_dice", 0.8)),
         }
+
+
+def volume_lines(detail: dict[str, Any], labels: dict[str, str], level: str = "0.9") -> list[str]:
+    """Per structure of an evaluated case: predicted volume, its interval and the reference volume inside it or not.
+
+    ``detail`` is a report's ``case.json`` (``volumes`` since ``uqseg conformal``; older reports give no lines).
+    """
+    volumes = detail.get("volumes") or {}
+    lines = volume_text(volumes, labels, level)
+    for i, (c, entry) in enumerate(volumes.get("classes", {}).items()):
+        true = volumes.get("true", {}).get(c)
+        bounds = entry.get("intervals", {}).get(level)
+        if true is None:
+            continue
+        inside = "" if not bounds else (" - inside" if bounds[0] <= true <= (bounds[1] or math.inf) else " - OUTSIDE")
+        lines[i] += f"; reference {true:.2f} mL{inside}"
+    return lines
 
 
 def _limits(lo: float, hi: float) -> tuple[float, float]:

@@ -32,7 +32,7 @@ from qtpy.QtWidgets import (
 from napari_uqseg.core.errors import InputError, UQSegError
 from napari_uqseg.core.report import read_report
 from napari_uqseg.core.report_plots import draw_case_scatter, draw_reliability, draw_risk_coverage
-from napari_uqseg.napari_ui.explorer_model import ExplorerModel, LayerSpec
+from napari_uqseg.napari_ui.explorer_model import ExplorerModel, LayerSpec, volume_lines
 from napari_uqseg.napari_ui.layers import viewer_camera
 
 if TYPE_CHECKING:
@@ -223,7 +223,10 @@ class ExplorerWidget(QWidget):
         viewer_camera(self.viewer).center = point
         self.plot_data = self.model.plot_data(case_id)
         self._draw_plots()
-        self.status.setText(f"{case_id}: error map vermillion = false positive, blue = false negative")
+        labels = {str(k): str(v) for k, v in self.model.report.meta.get("labels", {}).items()}
+        volumes = volume_lines(self.model.report.case_detail(case_id), labels)
+        legend = f"{case_id}: error map vermillion = false positive, blue = false negative"
+        self.status.setText("\n".join([legend, *volumes]))
 
     def _add_layer(self, spec: LayerSpec) -> Any:
         options = dict(spec.options)

@@ -60,3 +60,23 @@ def test_compare_rows_hold_b_minus_a_on_common_cases():
     assert model.common_case("c1") and not model.common_case("c3")
     with pytest.raises(InputError, match="shares no case"):
         ExplorerModel(A, _report("z", {"x": (0.5, 0.5, 0.5)}))
+
+
+def test_volume_lines_say_whether_the_reference_volume_is_inside_the_interval():
+    from napari_uqseg.napari_ui.explorer_model import volume_lines
+
+    detail = {
+        "volumes": {
+            "classes": {
+                "1": {"volume": 1.5, "intervals": {"0.9": [1.2, 1.8]}},
+                "2": {"volume": 2.0, "intervals": {"0.9": [1.9, 2.1]}},
+            },
+            "true": {"1": 1.6, "2": 2.5},
+        }
+    }
+    lines = volume_lines(detail, {"1": "anterior", "2": "posterior"})
+    assert lines == [
+        "anterior: 1.50 mL (90 % interval 1.20-1.80 mL); reference 1.60 mL - inside",
+        "posterior: 2.00 mL (90 % interval 1.90-2.10 mL); reference 2.50 mL - OUTSIDE",
+    ]
+    assert volume_lines({}, {}) == []  # reports made before volumes were recorded
