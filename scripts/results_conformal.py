@@ -62,12 +62,15 @@ def _load(path: Path) -> CaseUncertainty:
     )
 
 
-def records(method, data_dir, case_ids, shift, cache: Path, log) -> list[CaseUncertainty]:
-    """Cached :func:`case_uncertainty` of each case (shifted as ``uqseg evaluate --shift`` would)."""
+def records(method, data_dir, case_ids, shift, cache: Path, log, shard=(0, 1)) -> list[CaseUncertainty]:
+    """Cached :func:`case_uncertainty` of each case (shifted as ``uqseg evaluate --shift`` would); with a shard
+    ``(k, n)`` only every n-th case from the k-th is computed (and only cached ones are returned)."""
     cache.mkdir(parents=True, exist_ok=True)
     out = []
-    for case_id in case_ids:
+    for i, case_id in enumerate(case_ids):
         path = cache / f"{case_id}.npz"
+        if not path.is_file() and i % shard[1] != shard[0]:
+            continue
         if not path.is_file():
             ((_, image, label),) = labelled_cases(data_dir, [case_id], shift, seed=0)
             torch.manual_seed(case_seed(0, case_id))
@@ -98,7 +101,12 @@ def run_model(model_dir: Path, args, log) -> dict:
         key = tta_key(wrapped)
         cache = Path(args.cache) / model_dir.name / key
         start = time.perf_counter()
-        cal = records(wrapped, data_dir, val, None, cache / "val", log)
+        cal = records(wrapped, data_dir, val, None, cache / "val", log, args.shard)
+        if args.shard != (0, 1):  # a shard only fills the cache; a run without --shard makes the table
+            records(wrapped, data_dir, test, None, cache / "test", log, args.shard)
+            for shift in args.shift:
+                records(wrapped, data_dir, test, parse_shift(shift), cache / shift.replace(":", "_"), log, args.shard)
+            continue
         entry = fit_entry(cal, args.risk, tuple(float(x) for x in LEVELS))
         save_entry(model_dir, key, entry)
         row = {"test": score_entry(entry, records(wrapped, data_dir, test, None, cache / "test", log))}
@@ -158,7 +166,11 @@ def main() -> None:
     parser.add_argument("--risk", type=float, default=0.05)
     parser.add_argument("--cache", default="runs/conformal_cache")
     parser.add_argument("--out", default="runs/conformal_results.json")
+    parser.add_argument(
+        "--shard", default="0/1", help="K/N: only fill the cache with every N-th case from the K-th (parallel runs)"
+    )
     args = parser.parse_args()
+    args.shard = tuple(int(x) for x in args.shard.split("/"))
     torch.set_num_threads(1)
     results = {}
     for model_dir in args.models:
