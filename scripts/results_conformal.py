@@ -158,8 +158,9 @@ def pooled_summary(results: dict, tta: str = "none", split: str = "test") -> str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+", type=Path)
-    parser.add_argument("--test", required=True, help="test case list")
+    parser.add_argument("models", nargs="*", type=Path)
+    parser.add_argument("--test", help="test case list")
+    parser.add_argument("--tables", nargs="+", help="only print the tables of these --out files, merged")
     parser.add_argument("--data", help="dataset (default: each model's)")
     parser.add_argument("--shift", nargs="*", default=["noise:3"])
     parser.add_argument("--tta", nargs="+", default=["none", "flips"])
@@ -172,6 +173,15 @@ def main() -> None:
     args = parser.parse_args()
     args.shard = tuple(int(x) for x in args.shard.split("/"))
     torch.set_num_threads(1)
+    if args.tables:
+        merged: dict = {}
+        for path in args.tables:
+            for name, by_tta in json.loads(Path(path).read_text()).items():
+                merged.setdefault(name, {}).update(by_tta)
+        print_tables(merged, args.risk, sorted({k for r in merged.values() for k in r}), args.shift)
+        return
+    if not args.test:
+        parser.error("--test is required unless --tables")
     results = {}
     for model_dir in args.models:
         if not (model_dir / "model.json").is_file():
@@ -180,10 +190,15 @@ def main() -> None:
         results[model_dir.name] = run_model(model_dir, args, lambda m: print(m, flush=True))
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=1))
-    print(markdown(results, args.risk))
-    for tta in args.tta:
-        for split in ["test", *args.shift]:
-            print(pooled_summary(results, tta, split))
+    print_tables(results, args.risk, args.tta, args.shift)
+
+
+def print_tables(results: dict, risk: float, modes: list[str], shifts: list[str]) -> None:
+    print(markdown(results, risk))
+    for tta in modes:
+        for split in ["test", *shifts]:
+            if line := pooled_summary(results, tta, split):
+                print(line)
 
 
 if __name__ == "__main__":
