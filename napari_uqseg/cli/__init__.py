@@ -25,6 +25,7 @@ COMMANDS = (
     "loop",
     "users",
     "reliability",
+    "models",
 )
 
 

@@ -9,7 +9,9 @@ from napari_uqseg.cli.tta_option import add_tta_argument
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict one NIfTI image or DICOM series with a trained model")
-    p.add_argument("--model", required=True, help="model folder written by `uqseg train`")
+    p.add_argument(
+        "--model", default=None, help="model folder written by `uqseg train` (default: the shipped starter brain model)"
+    )
     p.add_argument("--image", required=True, help="NIfTI image (.nii or .nii.gz), DICOM series folder or .zip")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -20,10 +22,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_uqseg.cli.progress_bar import progress_bar
+    from napari_uqseg.core.bundled_models import starter_model_dir
     from napari_uqseg.core.dicom_series import is_dicom_source
     from napari_uqseg.engine.api import predict_file
     from napari_uqseg.engine.dicom_predict import predict_dicom
 
+    if args.model is None:
+        args.model = str(starter_model_dir())
+        print(f"no --model given: using the starter model {args.model} (see its MODEL_CARD.md)")
     # a DICOM series also gets mask.seg.dcm and <map>.pm.dcm that reference it
     predict = predict_dicom if is_dicom_source(args.image) else predict_file
     with progress_bar("predict") as progress:

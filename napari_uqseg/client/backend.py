@@ -115,6 +115,27 @@ class Backend(ABC):
     def rollback(self, model: str) -> ModelSummary:
         """Serve the previously served version again."""
 
+    # -- model library (catalogue, import, export, training data); see server.model_library ---------
+    def catalogue(self) -> list[dict[str, Any]]:
+        """Entries of the backend's model catalogue: ``name``, ``url``, ``sha256``, ``card``."""
+        raise NotImplementedError(f"{type(self).__name__} has no model catalogue")
+
+    def pull_model(self, entry: str, name: str | None = None) -> ModelSummary:
+        """Download (checksum-verified) and register catalogue ``entry`` as model ``name`` (default: ``entry``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot pull models")
+
+    def import_model(self, name: str, path: str) -> ModelSummary:
+        """Register a model folder or ``.tar.gz`` archive on this machine as the next version of ``name``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot import models")
+
+    def export_model(self, name: str, version: str | None, archive: str) -> str:
+        """Save a version (default: serving) of ``name`` as a ``.tar.gz`` model archive; returns its path."""
+        raise NotImplementedError(f"{type(self).__name__} cannot export models")
+
+    def upload_dataset(self, name: str, folder: str) -> str:
+        """Make a labelled MSD-layout folder the backend's training dataset ``name``; returns the name."""
+        raise NotImplementedError(f"{type(self).__name__} cannot receive datasets")
+
     def close(self) -> None:  # noqa: B027  (optional hook, not abstract)
         """Release connections or in-process resources."""
 

@@ -150,5 +150,31 @@ class LocalBackend(Backend):
     def rollback(self, model: str) -> ModelSummary:
         return _typed(lambda: self.service.rollback(model))
 
+    # -- model library ------------------------------------------------------------------------------
+    def catalogue(self) -> list[dict[str, Any]]:
+        from napari_uqseg.server import model_library
+
+        return [e.to_dict() for e in _typed(model_library.catalogue)]
+
+    def pull_model(self, entry: str, name: str | None = None) -> ModelSummary:
+        from napari_uqseg.server import model_library
+
+        return _typed(lambda: model_library.pull_model(self.service, entry, name))
+
+    def import_model(self, name: str, path: str) -> ModelSummary:
+        from napari_uqseg.server import model_library
+
+        return _typed(lambda: model_library.import_model(self.service, name, path))
+
+    def export_model(self, name: str, version: str | None, archive: str) -> str:
+        from napari_uqseg.server import model_library
+
+        return str(_typed(lambda: model_library.export_model(self.service, name, version, archive)))
+
+    def upload_dataset(self, name: str, folder: str) -> str:
+        from napari_uqseg.server import model_library
+
+        return _typed(lambda: model_library.add_dataset(self.service, name, folder)).name
+
     def close(self) -> None:
         self.service.close()

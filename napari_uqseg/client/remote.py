@@ -6,6 +6,7 @@ import ipaddress
 import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlparse
 
@@ -266,6 +267,35 @@ class RemoteBackend(PacsMethods, Backend):
 
     def rollback(self, model: str) -> ModelSummary:
         return ModelSummary.from_dict(self._json("POST", f"/v1/models/{_seg(model)}/rollback"))
+
+    # -- model library ------------------------------------------------------------------------------
+    def catalogue(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/v1/catalogue"))
+
+    def pull_model(self, entry: str, name: str | None = None) -> ModelSummary:
+        path = f"/v1/models/{_seg(name or entry)}/pull"
+        return ModelSummary.from_dict(self._json("POST", path, json={"entry": entry}))
+
+    def import_model(self, name: str, path: str) -> ModelSummary:
+        from napari_uqseg.client.transfer import archive_bytes
+
+        data = archive_bytes(path)
+        headers = {"Content-Type": "application/gzip"}
+        return ModelSummary.from_dict(self._json("PUT", f"/v1/model-archives/{_seg(name)}", data=data, headers=headers))
+
+    def export_model(self, name: str, version: str | None, archive: str) -> str:
+        from napari_uqseg.core.nifti_io import atomic_write_bytes
+
+        params = {"version": version} if version else None
+        data = self._request("GET", f"/v1/models/{_seg(name)}/archive", params=params).content
+        atomic_write_bytes(Path(archive), data)
+        return str(archive)
+
+    def upload_dataset(self, name: str, folder: str) -> str:
+        from napari_uqseg.client.transfer import dataset_bytes
+
+        headers = {"Content-Type": "application/gzip"}
+        return self._json("PUT", f"/v1/datasets/{_seg(name)}", data=dataset_bytes(folder), headers=headers)["dataset"]
 
     def close(self) -> None:
         self.session.close()

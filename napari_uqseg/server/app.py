@@ -20,6 +20,7 @@ from napari_uqseg.core.wire import PROTOCOL_VERSION
 from napari_uqseg.server.access import MAINTAINER_JOBS, ForbiddenError, actor, require_maintainer, user_of
 from napari_uqseg.server.disk_guard import StorageFullError, is_disk_full
 from napari_uqseg.server.load_limits import BusyError, ConcurrencyLimitMiddleware
+from napari_uqseg.server.model_routes import add_model_routes
 from napari_uqseg.server.request_guard import MediaTypeError, RequestGuardMiddleware, is_json_type, log_unexpected
 from napari_uqseg.server.saturation import wait_job_async
 from napari_uqseg.server.security import BodyLimitMiddleware
@@ -311,5 +312,6 @@ def create_app(
     from napari_uqseg.server.dicom_routes import install_dicom_routes  # DICOM zip uploads and the PACS
 
     install_dicom_routes(app, api, service, upload_limit)
+    add_model_routes(api, service)  # catalogue, pull, import, export, datasets
     app.include_router(api)
     return app

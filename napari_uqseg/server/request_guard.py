@@ -89,7 +89,8 @@ class RequestGuardMiddleware:
         kind = headers.get("content-type")
         if kind is None:
             return None  # no body type: a body-less action (rollback, cancel) or a JSON body without a type
-        allowed = is_json_type(kind) or (scope["path"].startswith("/v1/images/") and media_type(kind) in UPLOAD_TYPES)
+        raw_paths = ("/v1/images/", "/v1/model-archives/", "/v1/datasets/")  # bodies that are files, not JSON
+        allowed = is_json_type(kind) or (scope["path"].startswith(raw_paths) and media_type(kind) in UPLOAD_TYPES)
         if not allowed:
             return (
                 415,

@@ -104,7 +104,8 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.upload_limit if scope["path"].startswith("/v1/images/") else self.json_limit
+        uploads = ("/v1/images/", "/v1/model-archives/", "/v1/datasets/")  # raw bodies, not JSON
+        limit = self.upload_limit if scope["path"].startswith(uploads) else self.json_limit
         declared = dict(scope.get("headers", [])).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:  # answered before the body is read, in the v1 error shape
             await too_large(limit)(scope, receive, send)

@@ -1,7 +1,9 @@
 """Offline sample data: the MNI152 brain MRI bundled in nilearn's wheel, labelled grey / white matter.
 
-No download happens: nilearn ships the 2 mm template and its tissue probability maps. Without
-nilearn, ``brain_dataset`` falls back to the synthetic blobs of ``testing.synthetic``.
+No download happens: nilearn ships the template and its tissue probability maps (resampled by nilearn
+to 2 mm). Training and held-back scans are the template under smooth random deformations (other
+anatomy than the template itself) with their own intensity changes. Without nilearn, ``brain_dataset``
+falls back to the synthetic blobs of ``testing.synthetic``.
 """
 
 from __future__ import annotations
@@ -13,20 +15,24 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from napari_uqseg.core.shifts import apply_shift
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.testing.synthetic import write_synthetic_dataset
 
 LABELS = {"0": "background", "1": "grey matter", "2": "white matter"}
+#: the changes of the held-back scan: (shift name, severity) of ``core.shifts``, applied in this order
+HELDOUT_SHIFTS = (("bias", 4), ("contrast", 2), ("resolution", 1))
 
 
-def mni_brain(downsample: int = 2) -> tuple[Volume, Volume]:
-    """The MNI152 T1 template and a 3-class tissue label, every ``downsample``-th voxel (2 -> 4 mm).
+def mni_brain(downsample: int = 1) -> tuple[Volume, Volume]:
+    """The MNI152 T1 template and a 3-class tissue label at 2 mm, every ``downsample``-th voxel (2 -> 4 mm).
 
     Returns
     -------
     (Volume, Volume)
-        Image float32 ``(50, 59, 48)`` for ``downsample=2`` and labels uint8 (0 background and
-        CSF, 1 grey matter, 2 white matter: the larger tissue probability where it exceeds 0.5).
+        Image float32 ``(99, 117, 95)`` for ``downsample=1`` (``(50, 59, 48)`` for 2) and labels uint8
+        (0 background and CSF, 1 grey matter, 2 white matter: the larger tissue probability where it
+        exceeds 0.5), on nilearn's RAS affine.
     """
     from nilearn import datasets
 
@@ -40,6 +46,24 @@ def mni_brain(downsample: int = 2) -> tuple[Volume, Volume]:
     return Volume(image, affine), Volume(label[step], affine)
 
 
+def deform(image: Volume, label: Volume, rng: np.random.Generator, max_mm: float = 5.0) -> tuple[Volume, Volume]:
+    """Warp an image/label pair by one smooth random displacement field (up to about ``max_mm`` mm).
+
+    The field is cubic-interpolated from a 5 x 5 x 5 grid of Gaussian draws, so folds and gyri move
+    by a few millimetres while the brain keeps its shape. Image: linear interpolation; label: nearest.
+    """
+    shape = np.array(image.array.shape)
+    spacing = np.linalg.norm(image.affine[:3, :3], axis=0)
+    grid = np.meshgrid(*[np.arange(s, dtype=np.float32) for s in shape], indexing="ij")
+    coords = []
+    for axis in range(3):
+        coarse = rng.normal(0, max_mm / 2.5 / spacing[axis], size=(5, 5, 5))
+        coords.append(grid[axis] + ndimage.zoom(coarse, shape / 5, order=3)[: shape[0], : shape[1], : shape[2]])
+    warped = ndimage.map_coordinates(image.array, coords, order=1, mode="nearest").astype(np.float32)
+    labels = ndimage.map_coordinates(label.array, coords, order=0, mode="constant").astype(np.uint8)
+    return Volume(warped, image.affine), Volume(labels, label.affine)
+
+
 def _augment(image: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
     """A plausible other scan: smooth bias field, gamma contrast change, Rician-like noise."""
     low = rng.normal(0, 1, size=(4, 4, 4))
@@ -50,18 +74,28 @@ def _augment(image: np.ndarray, rng: np.random.Generator, noise: float) -> np.nd
     return (out * 1000).astype(np.float32)
 
 
-def brain_dataset(root: str | Path, n_cases: int = 8, seed: int = 0) -> tuple[Path, Path]:
-    """Write an MSD-layout training set of augmented MNI brains plus one held-back scan.
+def heldout_scan(image: Volume, seed: int) -> Volume:
+    """The held-back scan's acquisition change: :data:`HELDOUT_SHIFTS` (bias field, contrast, resolution)."""
+    spacing = np.linalg.norm(image.affine[:3, :3], axis=0)
+    array = image.array
+    for name, severity in HELDOUT_SHIFTS:
+        array = apply_shift(array, name, severity, seed=seed, spacing=spacing)
+    return Volume(array, image.affine)
+
+
+def brain_dataset(root: str | Path, n_cases: int = 8, seed: int = 0, downsample: int = 1) -> tuple[Path, Path]:
+    """Write an MSD-layout training set of deformed, augmented MNI brains plus one held-back scan.
 
     Returns
     -------
     (Path, Path)
-        The dataset folder and the held-back image (``heldout.nii.gz``: its own bias field and contrast,
-        somewhat stronger noise than the training scans, never trained on).
+        The dataset folder and the held-back image (``heldout.nii.gz``: its own deformation, then the
+        bias field, contrast and resolution changes of :data:`HELDOUT_SHIFTS`; never trained on). Its
+        reference is ``heldout_label.nii.gz`` beside it.
     """
     root = Path(root)
     try:
-        image, label = mni_brain()
+        image, label = mni_brain(downsample)
     except ImportError:
         write_synthetic_dataset(root, n_cases=n_cases, shape=(40, 40, 40), seed=seed)
         held = root / "heldout.nii.gz"
@@ -76,8 +110,9 @@ def brain_dataset(root: str | Path, n_cases: int = 8, seed: int = 0) -> tuple[Pa
     training = []
     for i in range(1, n_cases + 1):
         name = f"brain_{i:03d}.nii.gz"
-        nib.save(nib.Nifti1Image(_augment(image.array, rng, 0.03), image.affine), root / "imagesTr" / name)
-        nib.save(nib.Nifti1Image(label.array, label.affine), root / "labelsTr" / name)
+        case, case_label = deform(image, label, rng) if i > 1 else (image, label)
+        nib.save(nib.Nifti1Image(_augment(case.array, rng, 0.03), case.affine), root / "imagesTr" / name)
+        nib.save(nib.Nifti1Image(case_label.array, case_label.affine), root / "labelsTr" / name)
         training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
     meta = {
         "name": "mni152-demo",
@@ -87,7 +122,8 @@ def brain_dataset(root: str | Path, n_cases: int = 8, seed: int = 0) -> tuple[Pa
         "training": training,
     }
     (root / "dataset.json").write_text(json.dumps(meta, indent=1))
+    held_image, held_label = deform(image, label, np.random.default_rng(seed + 10_000))
     held = root / "heldout.nii.gz"
-    nib.save(nib.Nifti1Image(_augment(image.array, rng, 0.045), image.affine), held)
-    nib.save(nib.Nifti1Image(label.array, label.affine), root / "heldout_label.nii.gz")
+    nib.save(nib.Nifti1Image(heldout_scan(held_image, seed).array, image.affine), held)
+    nib.save(nib.Nifti1Image(held_label.array, label.affine), root / "heldout_label.nii.gz")
     return root, held
