@@ -125,7 +125,7 @@ def write_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     array = np.asarray(data)
     if array.dtype.kind not in "iub" or (array.size and array.min() < 0):
         raise InputError(path, f"labels must be non-negative integers (got {array.dtype}, min {array.min(initial=0)})")
-    known = ("scale", "translate", "rotate", "shear", "affine")
+    known = ("scale", "translate", "rotate", "shear", "affine", "metadata")  # metadata: display_to_ras
     layer = Labels(array, **{k: attributes[k] for k in known if k in attributes})
     dtype = np.uint8 if array.max(initial=0) < 256 else np.int32
     return [str(save_volume(Volume(array.astype(dtype), layer_affine(layer)), path))]

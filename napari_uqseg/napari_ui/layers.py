@@ -1,9 +1,11 @@
 """``Volume`` <-> napari layers with the affine kept, and the prediction layers (mask, heatmap, region outline).
 
-napari's data axes are the volume's array axes and its world coordinates are the volume's RAS millimetres:
-an axis-aligned affine (the usual case, flips included) becomes ``scale``/``translate``; a rotated one adds
-``rotate``; a sheared one goes into ``affine``. :func:`layer_affine` recomposes the 4x4 from whatever the
-layer holds, so a label layer edited and saved lands on the grid of the image it was drawn on.
+napari's data axes are the volume's array axes. An axis-aligned affine (the usual case, flips included)
+becomes ``scale``/``translate`` and napari's world coordinates are the volume's RAS millimetres. A rotated,
+permuted or sheared (oblique) affine is shown in the scan's own voxel frame, a display transform: ``scale``
+(signed spacing) and ``translate`` only, so napari slices exactly along the acquired slices, and the rest
+(display mm -> RAS mm) is kept as ``metadata["display_to_ras"]``. :func:`layer_affine` recomposes the true
+4x4 from both, so a label layer edited and saved lands on the grid of the image it was drawn on.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ FOCUS_FILL = 0.35
 #: never zoom in more than this factor over the fitted view (a tiny region would fill the screen with pixels)
 MAX_FOCUS_ZOOM = 3.0
 _TOL = 1e-6
+#: layer metadata key of the display-mm -> RAS-mm matrix of a scan shown in its own voxel frame
+DISPLAY_KEY = "display_to_ras"
 
 
 def layer_kwargs(volume: Volume) -> dict[str, Any]:
@@ -48,9 +52,9 @@ def layer_kwargs(volume: Volume) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``scale`` and ``translate`` (length ``ndim``); ``rotate`` for an orthonormal non-diagonal
-        direction matrix; ``affine`` (``ndim + 1`` square) for a sheared one; ``metadata`` with the
-        source affine as a list (for provenance, never read back as the truth).
+        ``scale`` and ``translate`` (length ``ndim``); ``metadata`` with the source affine as a list (for
+        provenance) and, for a non-axis-aligned affine, ``display_to_ras`` (4x4 list, read back by
+        :func:`layer_affine`).
     """
     n = volume.array.ndim
     linear = volume.affine[:n, :n]
@@ -62,12 +66,14 @@ def layer_kwargs(volume: Volume) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"metadata": {"affine": volume.affine.tolist()}}
     if np.allclose(direction, np.diag(np.diag(direction)), atol=_TOL):
         kwargs.update(scale=spacing * np.sign(np.diag(direction)), translate=origin)
-    elif np.allclose(direction.T @ direction, np.eye(n), atol=1e-5):
-        kwargs.update(scale=spacing, translate=origin, rotate=direction)
-    else:
-        full = np.eye(n + 1)
-        full[:n, :n], full[:n, n] = linear, origin
-        kwargs.update(affine=full)
+        return kwargs
+    nearest = np.argmax(np.abs(direction), axis=0)  # the RAS axis each voxel axis points along most
+    signs = np.sign(direction[nearest, np.arange(n)])
+    display = np.eye(4)
+    display[np.arange(n), np.arange(n)] = spacing * signs
+    display[:n, 3] = origin[nearest]
+    kwargs.update(scale=spacing * signs, translate=origin[nearest])
+    kwargs["metadata"][DISPLAY_KEY] = (volume.affine @ np.linalg.inv(display)).tolist()
     return kwargs
 
 
@@ -82,7 +88,8 @@ def layer_affine(layer: Layer) -> np.ndarray:
     matrix = layer.affine.affine_matrix @ inner.affine_matrix
     out = np.eye(4)
     out[:n, :n], out[:n, 3] = matrix[:n, :n], matrix[:n, n]
-    return out
+    display_to_ras = layer.metadata.get(DISPLAY_KEY)
+    return out if display_to_ras is None else np.asarray(display_to_ras, dtype=float) @ out
 
 
 def layer_to_volume(layer: Layer) -> Volume:

@@ -38,6 +38,8 @@ from napari_uqseg.napari_ui.layers import (
     set_threshold,
     show_map,
 )
+from napari_uqseg.napari_ui.model_panel import ModelPanel
+from napari_uqseg.napari_ui.orientation import follow_new_images, review_axis
 from napari_uqseg.napari_ui.review_model import ReviewQueue
 from napari_uqseg.napari_ui.review_panel import ReviewPanel
 from napari_uqseg.napari_ui.settings import load_settings
@@ -94,10 +96,13 @@ class SegmentWidget(QWidget):
         self.jobs = JobsPanel(lambda: self.backend, self._correction_source)
         self.jobs.version_switched.connect(self._version_switched)
         self.calibrated = CalibratedPanel()
+        self.model_panel = ModelPanel(lambda: self.backend, self.viewer)  # starter, import, train
+        self.model_panel.models_changed.connect(lambda models, chosen: self._set_models(models, select=chosen))
 
         inner = QWidget()
         column = QVBoxLayout(inner)
         column.addWidget(self.connection)
+        column.addWidget(self.model_panel)
         column.addWidget(self._build_predict())
         column.addWidget(self._build_display())
         column.addWidget(self.calibrated)
@@ -116,6 +121,7 @@ class SegmentWidget(QWidget):
         for event in (events.inserted, events.removed):
             event.connect(self._layers_changed)
         self._layers_changed()
+        follow_new_images(self.viewer)  # slider on the acquisition slices, anatomical directions shown
 
     # --- layout --------------------------------------------------------------------------------------------
     def _build_predict(self) -> QGroupBox:
@@ -191,7 +197,7 @@ class SegmentWidget(QWidget):
             self.method_combo.setCurrentIndex(max(self.method_combo.findData(method), 0))
             self.version_combo.setCurrentIndex(max(self.version_combo.findData(select[1]), 0))
         if not self.models:
-            set_status(self.predict_status, "Connected, but there is no trained model yet.", error=True)
+            set_status(self.predict_status, "Connected, no model yet: see Get a model (starter, import, train).")
 
     def _model_changed(self, name: str) -> None:
         model = self.models.get(name)
@@ -244,6 +250,7 @@ class SegmentWidget(QWidget):
             set_status(self.predict_status, describe_error(exc, "Prediction"), error=True)
             return
         model, version = self.model_combo.currentText(), self.version_combo.currentData()
+        options = {"axis": review_axis(volume.affine, volume.array.ndim)}  # review slices follow the slider
         self.connection.remember(model=model, method=self.method_combo.currentData() or "")
         set_status(self.predict_status, f"Predicting {image_name} with {model} {version}…")
         self.progress.setValue(0)
@@ -255,7 +262,7 @@ class SegmentWidget(QWidget):
             self.predict_button.setEnabled(True)
             self.cancel_button.setEnabled(False)
 
-        options = self.calibrated.predict_options()
+        options = {**options, **self.calibrated.predict_options()}
         self.predict_worker = run_task(
             lambda progress: backend.predict(volume, model, version, options=options, progress=progress),
             on_progress=self._predict_progress,

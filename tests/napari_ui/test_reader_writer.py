@@ -46,14 +46,16 @@ def test_nifti_opens_with_its_affine(make_napari_viewer, tmp_path, affine, kind)
     np.testing.assert_allclose(layer.data, data)
     np.testing.assert_allclose(layer_affine(layer), affine, atol=1e-6)
     voxel = np.array([2.0, 3.0, 4.0])
-    np.testing.assert_allclose(layer.data_to_world(voxel), (affine @ [*voxel, 1])[:3], atol=1e-5)
-    if kind == "scale":  # the axis-aligned case is plain scale/translate, signs included
+    if kind == "scale":  # the axis-aligned case is plain scale/translate, signs included; world = RAS mm
+        np.testing.assert_allclose(layer.data_to_world(voxel), (affine @ [*voxel, 1])[:3], atol=1e-5)
         np.testing.assert_allclose(layer.scale, [-0.8, -0.9, 2.5])
         np.testing.assert_allclose(layer.translate, [-10.0, 5.0, 2.5])
         np.testing.assert_allclose(layer.affine.affine_matrix, np.eye(4))
-    elif kind == "rotate":
-        np.testing.assert_allclose(layer.scale, [0.8, 0.9, 2.5])
-        np.testing.assert_allclose(layer.rotate, _rotation(30), atol=1e-6)
+    else:  # oblique: shown in its own voxel frame (exact slices); the rest is the display_to_ras matrix
+        np.testing.assert_allclose(layer.rotate, np.eye(3), atol=1e-9)
+        np.testing.assert_allclose(layer.affine.affine_matrix, np.eye(4))
+        to_ras = np.asarray(layer.metadata["display_to_ras"])
+        np.testing.assert_allclose((to_ras @ [*layer.data_to_world(voxel), 1])[:3], (affine @ [*voxel, 1])[:3])
 
 
 def test_integer_file_with_few_values_opens_as_labels(make_napari_viewer, tmp_path):

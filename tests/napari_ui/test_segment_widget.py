@@ -66,13 +66,18 @@ def test_remote_predict_review_correct_finetune(driver, qtbot, uqseg_server):
     widget.review.select_row(1)
     region = queue.current
     assert region.id == 2
+    axis = queue.ranking.axis  # the slider's axis (napari_ui.orientation): axial for this scan
+    assert axis == viewer.dims.order[0] == 2
     world = mask.data_to_world(region.centroid)
-    step = abs(mask.scale[0])
-    slice_world = mask.data_to_world([region.slice_index, *region.centroid[1:]])[0]
-    assert abs(viewer.dims.point[0] - slice_world) <= step / 2 + 1e-6
-    np.testing.assert_allclose(viewer_camera(viewer).center[-2:], world[-2:], atol=1e-3)
+    step = abs(mask.scale[axis])
+    centre = list(region.centroid)
+    centre[axis] = region.slice_index
+    slice_world = mask.data_to_world(centre)[axis]
+    assert abs(viewer.dims.point[axis] - slice_world) <= step / 2 + 1e-6
+    shown = list(viewer.dims.displayed)
+    np.testing.assert_allclose(viewer_camera(viewer).center[-2:], np.asarray(world)[shown], atol=1e-3)
     outline = viewer.layers["synthetic scan review region"]
-    assert len(outline.data) == 1 and np.all(outline.data[0][:, 0] == region.slice_index)
+    assert len(outline.data) == 1 and np.all(outline.data[0][:, axis] == region.slice_index)
 
     widget.review.buttons["done"].click()
     assert widget.review.progress.text() == f"1 of {queue.total} reviewed"
