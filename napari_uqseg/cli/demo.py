@@ -1,22 +1,32 @@
-"""``uqseg demo``: train on bundled sample data, predict a held-back scan with several methods, offline."""
+"""``uqseg demo``: the shipped starter model on a held-back brain scan with a realistic change, offline.
+
+By default no training happens: the starter model (``napari_uqseg/resources/starter_brain``) predicts a
+held-back MNI152 scan at 2 mm that has its own anatomy (a smooth deformation) and a bias field, a contrast
+change and a resolution loss. The output puts the error map next to the uncertainty map and reports the
+share of errors inside the top review regions against random regions, the case score and the volume per
+class. ``--train`` instead trains ``--methods`` on deformed copies of the template first (minutes each).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
 DEMO_CONFIG = {
     "net": {"channels": [8, 16, 32, 64]},
-    "train": {"patch_size": [32, 32, 32], "batch_size": 2, "iterations": 300, "optimizer": "adam", "lr": 3e-3},
+    "train": {"patch_size": [48, 48, 48], "batch_size": 2, "iterations": 300, "optimizer": "adam", "lr": 3e-3},
 }
+TOP_REGIONS = 5
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="offline demo: train on the bundled MNI152 brain, predict with uncertainty")
+    p = sub.add_parser("demo", help="offline demo: the starter model on a held-back brain scan, errors vs uncertainty")
     p.add_argument("--out", default="demo_output", help="folder for data, models and predictions")
-    p.add_argument("--methods", default="deterministic,mc_dropout,masksembles", help="comma-separated methods")
+    p.add_argument("--train", action="store_true", help="train --methods on the bundled brain instead of the starter")
+    p.add_argument("--methods", default="mc_dropout,masksembles", help="comma-separated methods (with --train)")
     p.add_argument(
-        "--iterations", type=int, default=DEMO_CONFIG["train"]["iterations"], help="training steps per network"
+        "--iterations", type=int, default=DEMO_CONFIG["train"]["iterations"], help="training steps (with --train)"
     )
     p.add_argument(
         "--view", action="store_true", help="open the result in napari (needs a display and the napari extra)"
@@ -24,38 +34,93 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _models(args: argparse.Namespace, out, progress_bar) -> dict[str, object]:
+    """``{name: model folder}``: the starter model, or freshly trained ones with ``--train``."""
+    from napari_uqseg.cli.train import print_member_warnings
+    from napari_uqseg.core.bundled_models import STARTER_MODEL_NAME, starter_model_dir
+    from napari_uqseg.engine.api import train
+    from napari_uqseg.testing.brain_sample import brain_dataset
+
+    if not args.train:
+        print(f"using the starter model {starter_model_dir()} (see its MODEL_CARD.md); --train trains instead")
+        return {STARTER_MODEL_NAME: starter_model_dir()}
+    data, _ = brain_dataset(out / "data")
+    config = {"net": DEMO_CONFIG["net"], "train": {**DEMO_CONFIG["train"], "iterations": args.iterations}}
+    models = {}
+    for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
+        with progress_bar(f"train {method}") as progress:
+            models[method] = train(method, data, out / "models" / method, config, progress=progress)
+        print_member_warnings(models[method])
+    return models
+
+
+def _report(name: str, figures: dict) -> None:
+    review = figures["review"]
+    print(f"\n{name}:")
+    print("  Dice          " + ", ".join(f"{k} {v:.3f}" for k, v in figures["dice"].items()))
+    print("  volume        " + ", ".join(f"{k} {v:.0f} ml" for k, v in figures["volume_ml"].items()))
+    print("  reference     " + ", ".join(f"{k} {v:.0f} ml" for k, v in figures["reference_volume_ml"].items()))
+    print(f"  case score    {figures['case_score']:.4f}")
+    print(
+        f"  errors inside the top {review['top_regions']} review regions: {review['share_top']:.1%} of "
+        f"{review['errors']:,} error voxels; random boxes of the same sizes: {review['share_random']:.1%} "
+        f"(5-95 %: {review['random_p5']:.1%}-{review['random_p95']:.1%})"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    import numpy as np
+
     from napari_uqseg.cli.progress_bar import progress_bar
-    from napari_uqseg.cli.train import print_member_warnings
-    from napari_uqseg.core.nifti_io import load_image
-    from napari_uqseg.engine.api import predict_file, train
-    from napari_uqseg.engine.overlay import save_overlay_png
-    from napari_uqseg.testing.brain_sample import brain_dataset
+    from napari_uqseg.core.demo_figure import save_demo_figure
+    from napari_uqseg.core.nifti_io import load_image, load_label, save_volume
+    from napari_uqseg.core.review import build_review
+    from napari_uqseg.core.review_hits import heldout_figures
+    from napari_uqseg.core.volume import Volume
+    from napari_uqseg.engine.api import predict_file
+    from napari_uqseg.engine.store import read_card
+    from napari_uqseg.testing.brain_sample import write_heldout
 
     out = Path(args.out)
-    data, heldout = brain_dataset(out / "data")
-    config = {"net": DEMO_CONFIG["net"], "train": {**DEMO_CONFIG["train"], "iterations": args.iterations}}
-    results = {}
-    for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
-        with progress_bar(f"train {method}") as progress:
-            model = train(method, data, out / "models" / method, config, progress=progress)
-        print_member_warnings(model)
-        with progress_bar(f"predict {method}") as progress:
-            written = predict_file(model, heldout, out / "predictions" / method, progress=progress)
-        image = load_image(heldout).array
-        mask = load_image(written["mask"]).array
-        entropy = load_image(written["entropy"]).array
-        written["overlay"] = save_overlay_png(
-            image, mask, entropy, written["mask"].parent / "overlay.png", title=method
+    heldout = write_heldout(out / "data")
+    reference = load_label(heldout.with_name("heldout_label.nii.gz"))
+    image = load_image(heldout)
+    results, summary = {}, {}
+    for name, model in _models(args, out, progress_bar).items():
+        with progress_bar(f"predict {name}") as progress:
+            written = predict_file(model, heldout, out / "predictions" / name, progress=progress)
+        mask = load_image(written["mask"]).array.astype(np.int64)
+        review_map = "mutual_information" if "mutual_information" in written else "entropy"
+        uncertainty = load_image(written[review_map]).array
+        ranking = build_review(uncertainty, mask, axis=2, map_name=review_map)  # axial slices
+        (written["mask"].parent / "review.json").write_text(json.dumps(ranking.to_dict(), indent=1))
+        errors = mask != reference.array
+        written["errors"] = save_volume(
+            Volume(errors.astype(np.uint8), image.affine), written["mask"].parent / "errors.nii.gz"
         )
-        results[method] = written
-    print(f"\nheld-back scan: {heldout}")
-    for method, written in results.items():
-        print(f"\n{method}:")
-        for key, path in written.items():
+        voxel_ml = float(abs(np.linalg.det(image.affine[:3, :3]))) / 1000.0
+        figures = heldout_figures(
+            mask, reference.array.astype(np.int64), ranking, read_card(model).labels, voxel_ml, TOP_REGIONS
+        )
+        written["figure"] = save_demo_figure(
+            image.array,
+            errors,
+            uncertainty,
+            ranking,
+            figures,
+            written["mask"].parent / "errors_vs_uncertainty.png",
+            TOP_REGIONS,
+        )
+        results[name], summary[name] = written, figures
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"\nheld-back scan: {heldout} (own anatomy; bias field, contrast and resolution changed)")
+    for name, figures in summary.items():
+        _report(name, figures)
+        for key, path in results[name].items():
             print(f"  {key:20} {path}")
+    print(f"\nsummary: {out / 'summary.json'}")
     if args.view:
         if not os.environ.get("DISPLAY") and os.name != "nt":
             print("no display found: skipping the napari viewer (outputs are on disk)")

@@ -8,7 +8,6 @@ archive), and "Train a model..." from a labelled dataset folder or from the open
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -29,7 +28,13 @@ from qtpy.QtWidgets import (
 )
 
 from napari_uqseg.client.backend import Backend
-from napari_uqseg.core.bundled_models import STARTER_MODEL_NAME, starter_model_dir
+from napari_uqseg.client.model_setup import (
+    TRAIN_METHODS,
+    model_name_from,
+    start_training,
+    training_outcome,
+    use_starter,
+)
 from napari_uqseg.core.dataset_folder import write_dataset
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.records import JobStatus, ModelSummary
@@ -38,18 +43,7 @@ from napari_uqseg.napari_ui.jobs_panel import POLL_INTERVAL_S, format_eta
 from napari_uqseg.napari_ui.layers import layer_to_volume
 from napari_uqseg.napari_ui.workers import describe_error, run_generator, run_task, sleep_unless
 
-#: methods offered for training, cheapest first (all give an uncertainty map; the first is the default)
-TRAIN_METHODS = ("mc_dropout", "masksembles", "deterministic")
-#: a small network that trains on a CPU in minutes (the starter model's widths)
-TRAIN_NET = {"channels": [8, 16, 32, 64]}
-TRAIN_PATCH = [32, 32, 32]
 SOURCES = ("Dataset folder...", "Open image + label layers")
-
-
-def model_name_from(path: str | Path) -> str:
-    """A valid model name from a folder or archive name (``my model.tar.gz`` -> ``my-model``)."""
-    stem = Path(path).name.removesuffix(".gz").removesuffix(".tar")
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")[:64] or "imported"
 
 
 class ModelPanel(QGroupBox):
@@ -107,20 +101,23 @@ class ModelPanel(QGroupBox):
     # --- starter and import --------------------------------------------------------------------------------
     def use_starter(self) -> None:
         """Register the shipped starter model (``brain-starter``) on the backend and select it."""
-        self.import_model(str(starter_model_dir()), STARTER_MODEL_NAME)
+        self._register(use_starter, "The starter model")
 
     def import_model(self, path: str, name: str | None = None) -> None:
         """Register a model folder or archive as the next version of ``name`` (default: from the path)."""
+        name = name or model_name_from(path)
+        self._register(lambda backend: backend.import_model(name, path), name)
+
+    def _register(self, call: Callable[[Backend], ModelSummary], what: str) -> None:
         try:
             backend = self._backend()
         except InputError as exc:
             set_status(self.status, describe_error(exc, "Import"), error=True)
             return
-        name = name or model_name_from(path)
-        set_status(self.status, f"Importing {name}…")
+        set_status(self.status, f"Importing {what}…")
 
         def work(progress: Any) -> tuple[list[ModelSummary], tuple[str, str]]:
-            summary = backend.import_model(name, path)
+            summary = call(backend)
             return backend.models(), (summary.name, summary.versions[-1].version)
 
         self.worker = run_task(
@@ -169,15 +166,13 @@ class ModelPanel(QGroupBox):
             set_status(self.status, describe_error(exc, "Training"), error=True)
             return
         name, method, steps = self.name.text().strip(), self.method.currentText(), int(self.iterations.value())
-        config = {"net": TRAIN_NET, "train": {"patch_size": TRAIN_PATCH, "batch_size": 2, "iterations": steps}}
         self.job, self._cancelling = None, False
         self.train_button.setEnabled(False)
         self.progress.setValue(0)
         set_status(self.status, "Sending the labelled data…")
 
         def poll() -> Generator[JobStatus, None, tuple[JobStatus, list[ModelSummary]]]:
-            data = backend.upload_dataset(f"{name}-data", str(dataset()))
-            status = backend.start_job("train", name, {"method": method, "dataset": data, "config": config})
+            status = start_training(backend, name, dataset(), method, steps)
             yield status
             while not status.finished:
                 sleep_unless(lambda: self.worker is not None and self.worker.abort_requested, POLL_INTERVAL_S)
@@ -217,16 +212,11 @@ class ModelPanel(QGroupBox):
     def _trained(self, ended: tuple[JobStatus, list[ModelSummary]]) -> None:
         status, models = ended
         self._show_job(status)
-        if status.state == "cancelled":
-            set_status(self.status, "Training cancelled; no model was added.")
-        elif status.state != "succeeded":
-            set_status(self.status, f"Training failed: {status.error or status.message}", error=True)
+        message, warn = training_outcome(status, models)
+        if status.state == "succeeded":
+            self._ready(models, (status.result["model"], status.result["version"]), message, warn)
         else:
-            model, version = status.result["model"], status.result["version"]
-            summary = next(m for m in models if m.name == model)
-            warnings = next(v for v in summary.versions if v.version == version).metrics.get("member_warnings", [])
-            note = ("  Member check: " + " ".join(warnings)) if warnings else "  Member check: no warnings."
-            self._ready(models, (model, version), f"Trained {model} {version}: ready to predict.{note}", bool(warnings))
+            set_status(self.status, message, error=warn)
 
     # --- internals -----------------------------------------------------------------------------------------
     def _ready(self, models: list[ModelSummary], chosen: tuple[str, str], message: str, warn: bool = False) -> None:

@@ -122,8 +122,21 @@ def brain_dataset(root: str | Path, n_cases: int = 8, seed: int = 0, downsample:
         "training": training,
     }
     (root / "dataset.json").write_text(json.dumps(meta, indent=1))
+    return root, write_heldout(root, seed, image, label)
+
+
+def write_heldout(root: str | Path, seed: int = 0, image: Volume | None = None, label: Volume | None = None) -> Path:
+    """Write only the held-back scan (``heldout.nii.gz``) and its reference (``heldout_label.nii.gz``).
+
+    The scan is the template under its own deformation, then :func:`heldout_scan`'s acquisition changes;
+    ``image``/``label`` default to :func:`mni_brain` at 2 mm. Returns the scan's path.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    if image is None or label is None:
+        image, label = mni_brain()
     held_image, held_label = deform(image, label, np.random.default_rng(seed + 10_000))
     held = root / "heldout.nii.gz"
     nib.save(nib.Nifti1Image(heldout_scan(held_image, seed).array, image.affine), held)
     nib.save(nib.Nifti1Image(held_label.array, label.affine), root / "heldout_label.nii.gz")
-    return root, held
+    return held

@@ -129,6 +129,7 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.promoteButton.connect("clicked(bool)", self.onPromote)
         self.ui.rollbackButton.connect("clicked(bool)", self.onRollback)
         self.setupWorklist()
+        self.setupModelButtons()
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -225,6 +226,8 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.submitButton.enabled = connected and hasResult and not busy
         self.ui.finetuneButton.enabled = connected and self.jobId is None and self.ui.modelComboBox.count > 0
         self.ui.cancelJobButton.enabled = self.jobId is not None
+        for button in getattr(self, "modelButtons", {}).values():
+            button.enabled = connected and not busy
         self.ui.promoteButton.enabled = self.ui.rollbackButton.enabled = connected and not busy
 
     # --- server, models --------------------------------------------------------------------------------------
@@ -260,6 +263,51 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if model:
             self.ui.versionComboBox.setCurrentIndex(self.ui.versionComboBox.findData(model.serving))
         self.updateButtons()
+
+    def setupModelButtons(self) -> None:
+        """A "Get a model" row: the shipped starter model, Import model..., Train a model... (UQSegLib.model_setup)."""
+        row = qt.QHBoxLayout()
+        self.modelButtons = {}
+        for key, text, slot in (
+            ("starter", _("Use the starter model"), self.onUseStarter),
+            ("import", _("Import model..."), self.onImportModel),
+            ("train", _("Train a model..."), self.onTrainModel),
+        ):
+            button = qt.QPushButton(text)
+            button.connect("clicked(bool)", slot)
+            row.addWidget(button)
+            self.modelButtons[key] = button
+        self.layout.insertLayout(1, row)
+
+    def onUseStarter(self) -> None:
+        self.run(
+            _("Adding the starter model"), lambda progress: self.logic.modelSetup().use_starter(), self.onModelAdded
+        )
+
+    def onImportModel(self) -> None:
+        path = qt.QFileDialog.getOpenFileName(
+            None, _("Import model: its model.json or a .tar.gz"), "", "Models (model.json *.tar.gz *.tgz)"
+        )
+        if path:
+            path = os.path.dirname(path) if os.path.basename(path) == "model.json" else path
+            self.run(
+                _("Importing model"), lambda progress: self.logic.modelSetup().import_model(path), self.onModelAdded
+            )
+
+    def onTrainModel(self) -> None:
+        folder = qt.QFileDialog.getExistingDirectory(
+            None, _("Labelled dataset folder (dataset.json, imagesTr, labelsTr)")
+        )
+        if folder:
+            name = os.path.basename(os.path.normpath(folder))
+            work = lambda progress: self.logic.modelSetup().train_from_folder(folder, name)  # noqa: E731
+            self.run(_("Starting training"), work, self.onJobStatus)
+
+    def onModelAdded(self, summary) -> None:
+        self.ui.statusLabel.setText(
+            _("{m} {v} is ready: press Segment.").format(m=summary.name, v=summary.versions[-1].version)
+        )
+        self.run(_("Refreshing models"), lambda progress: self.logic.session.models(), self.fillModels)
 
     # --- segment, show ---------------------------------------------------------------------------------------
 
@@ -511,6 +559,12 @@ class UQSegLogic(ScriptedLoadableModuleLogic):
             self.session.close()
         self.session = session
         return session.info()
+
+    def modelSetup(self):
+        """``UQSegLib.model_setup.ModelSetup`` on the current session (starter, import, train)."""
+        from UQSegLib.model_setup import ModelSetup
+
+        return ModelSetup(self.session)
 
     def switchVersion(self, model: str, version: str):
         """Serve ``version`` of ``model``; returns the refreshed model list."""
