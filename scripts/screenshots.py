@@ -1,15 +1,17 @@
-"""Screenshots of the "Segment with uncertainty" widget for the docs: heatmap overlay and review table.
+"""Screenshots of the "Segment with uncertainty" widget for the docs: the demo's scan, errors and uncertainty.
 
 Usage (a display is needed; on a headless machine prefix ``xvfb-run -a``)::
 
-    python scripts/screenshots.py [--out docs/img] [--work runs/screenshots] [--iterations 200]
+    python scripts/screenshots.py [--out docs/img] [--work runs/screenshots]
 
-Trains an MC-Dropout U-Net on the MNI152 brain bundled with nilearn (offline; cached in ``--work``), opens
-the held-back scan in napari through the plugin's reader, predicts through the in-process ``LocalBackend``
-exactly as a user would with the widget, focuses the most uncertain region and saves:
+Starts from an empty local data folder as a new user does: opens the demo's held-back brain scan (2 mm, its
+own anatomy, bias field, contrast and resolution changed; see ``uqseg demo``) through the plugin's reader,
+presses "Use the starter model", predicts, adds the error map (prediction vs reference, red outlines) over
+the epistemic heatmap, focuses the top review region and saves:
 
-- ``heatmap_overlay.png``: the whole window (viewer with mask + epistemic heatmap, and the dock widget);
-- ``review_table.png``: the review panel (cases, slices, regions, "k of n reviewed").
+- ``heatmap_overlay.png``: the whole window (axial view, direction labels, errors over uncertainty, widget);
+- ``review_table.png``: the review panel (cases, slices, regions, "k of n reviewed");
+- ``get_a_model.png``: the "Get a model" panel after the starter model was added.
 """
 
 from __future__ import annotations
@@ -20,12 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-CONFIG = {
-    "net": {"channels": [8, 16, 32, 64]},
-    "train": {"patch_size": [32, 32, 32], "batch_size": 2, "optimizer": "adam", "lr": 3e-3},
-    "method": {"samples": 8},
-}
 
 
 def wait(condition: Callable[[], bool], timeout: float = 600.0) -> None:
@@ -43,39 +39,29 @@ def wait(condition: Callable[[], bool], timeout: float = 600.0) -> None:
         time.sleep(0.01)
 
 
-def brain_model(work: Path, iterations: int) -> tuple[Path, Path]:
-    """The trained model folder and the held-back scan (trained once, then reused)."""
-    from napari_uqseg.engine.api import train
-    from napari_uqseg.testing.brain_sample import brain_dataset
-
-    data, heldout = brain_dataset(work / "data")
-    model = work / "models" / f"brain_mcd_{iterations}"
-    if not (model / "model.json").is_file():
-        config = {**CONFIG, "train": {**CONFIG["train"], "iterations": iterations}}
-        print(f"training MC-Dropout for {iterations} iterations (once; cached in {model}) ...")
-        train("mc_dropout", data, model, config, device="auto")
-    return model, heldout
-
-
 def main(argv: list[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/img", help="folder for the PNGs")
-    parser.add_argument("--work", default="runs/screenshots", help="cache for data, model and local backend")
-    parser.add_argument("--iterations", type=int, default=200, help="training steps (more: smoother maps)")
+    parser.add_argument("--work", default="runs/screenshots", help="folder for the scan and the local backend")
     parser.add_argument("--size", default="1700x1000", help="window size WIDTHxHEIGHT in pixels")
     args = parser.parse_args(argv)
 
+    import shutil
+
     import napari
 
-    from napari_uqseg.client.local import LocalBackend
-    from napari_uqseg.napari_ui.layers import viewer_camera
+    from napari_uqseg.core.bundled_models import STARTER_MODEL_NAME
+    from napari_uqseg.core.nifti_io import load_label
+    from napari_uqseg.napari_ui.layers import layer_kwargs, viewer_camera
     from napari_uqseg.napari_ui.segment_widget import SegmentWidget
+    from napari_uqseg.testing.brain_sample import write_heldout
 
     work, out = Path(args.work), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    model_dir, heldout = brain_model(work, args.iterations)
-    data_dir = work / f"local_{model_dir.name}"
-    LocalBackend(data_dir, "cpu", models={"brain": model_dir}, jobs=False).close()  # import the model once
+    heldout = write_heldout(work / "data")
+    reference = load_label(heldout.with_name("heldout_label.nii.gz"))
+    data_dir = work / "local"
+    shutil.rmtree(data_dir, ignore_errors=True)  # an empty data folder: the first start
 
     width, height = (int(v) for v in args.size.lower().split("x"))
     viewer = napari.Viewer(title="napari-uqseg: segment with uncertainty", show=True)
@@ -91,7 +77,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
     wait(lambda: widget.connection.worker is None)
     if widget.backend is None:
         raise RuntimeError(widget.connection.status.text())
-    widget.model_combo.setCurrentText("brain")
+    widget.model_panel.starter_button.click()
+    wait(lambda: widget.model_panel.worker is None)
+    widget.model_combo.setCurrentText(STARTER_MODEL_NAME)
     widget.predict_button.click()
     wait(lambda: widget.predict_worker is None)
     if widget.current is None:
@@ -104,18 +92,21 @@ def main(argv: list[str] | None = None) -> list[Path]:
     case = widget.cases[widget.current]
     case.layers.mask.opacity = 0.15
     heat = case.layers.heatmap  # window the colour range as a user would in napari's layer controls:
-    top = float(np.percentile(heat.data, 99.5))  # a briefly trained model's epistemic values sit far below log C
+    top = float(np.percentile(heat.data, 99.5))  # epistemic values of a small model sit far below log C
     heat.contrast_limits = (0.15 * top, top)
+    errors = (case.layers.mask.data != reference.array).astype(np.uint8)
+    viewer.add_labels(errors, name="errors vs reference", opacity=0.9, **layer_kwargs(reference)).contour = 1
     widget.review.select_row(0)
     widget.review.buttons["done"].click()  # shows a reviewed row and the "k of n" counter moving
-    widget.review.select_row(1)
+    widget.review.select_row(0)
     camera = viewer_camera(viewer)
-    camera.zoom = camera.zoom / 2  # the 4 mm sample looks blocky that close: show more context
+    camera.zoom = camera.zoom / 1.5  # show some context around the region
     wait(lambda: True)
 
-    written = [out / "heatmap_overlay.png", out / "review_table.png"]
+    written = [out / "heatmap_overlay.png", out / "review_table.png", out / "get_a_model.png"]
     viewer.screenshot(str(written[0]), canvas_only=False, flash=False)
     widget.review.grab().save(str(written[1]))
+    widget.model_panel.grab().save(str(written[2]))
     widget.close()
     viewer.close()
     for path in written:

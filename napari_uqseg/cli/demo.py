@@ -62,58 +62,28 @@ def _report(name: str, figures: dict) -> None:
     print("  reference     " + ", ".join(f"{k} {v:.0f} ml" for k, v in figures["reference_volume_ml"].items()))
     print(f"  case score    {figures['case_score']:.4f}")
     print(
-        f"  errors inside the top {review['top_regions']} review regions: {review['share_top']:.1%} of "
-        f"{review['errors']:,} error voxels; random boxes of the same sizes: {review['share_random']:.1%} "
-        f"(5-95 %: {review['random_p5']:.1%}-{review['random_p95']:.1%})"
+        f"  errors inside the top {review['top_regions']} review regions ({review['region_voxels']:,} of "
+        f"{review['roi_voxels']:,} voxels): {review['share_top']:.1%} of {review['errors']:,} error voxels; "
+        f"random regions of the same shapes: {review['share_random']:.1%} "
+        f"(5-95 %: {review['random_p5']:.1%}-{review['random_p95']:.1%}); "
+        f"as many random voxels: {review['share_random_voxels']:.1%}"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import numpy as np
-
     from napari_uqseg.cli.progress_bar import progress_bar
-    from napari_uqseg.core.demo_figure import save_demo_figure
-    from napari_uqseg.core.nifti_io import load_image, load_label, save_volume
-    from napari_uqseg.core.review import build_review
-    from napari_uqseg.core.review_hits import heldout_figures
-    from napari_uqseg.core.volume import Volume
-    from napari_uqseg.engine.api import predict_file
-    from napari_uqseg.engine.store import read_card
+    from napari_uqseg.engine.starter import score_heldout
     from napari_uqseg.testing.brain_sample import write_heldout
 
     out = Path(args.out)
     heldout = write_heldout(out / "data")
-    reference = load_label(heldout.with_name("heldout_label.nii.gz"))
-    image = load_image(heldout)
+    reference = heldout.with_name("heldout_label.nii.gz")
     results, summary = {}, {}
     for name, model in _models(args, out, progress_bar).items():
-        with progress_bar(f"predict {name}") as progress:
-            written = predict_file(model, heldout, out / "predictions" / name, progress=progress)
-        mask = load_image(written["mask"]).array.astype(np.int64)
-        review_map = "mutual_information" if "mutual_information" in written else "entropy"
-        uncertainty = load_image(written[review_map]).array
-        ranking = build_review(uncertainty, mask, axis=2, map_name=review_map)  # axial slices
-        (written["mask"].parent / "review.json").write_text(json.dumps(ranking.to_dict(), indent=1))
-        errors = mask != reference.array
-        written["errors"] = save_volume(
-            Volume(errors.astype(np.uint8), image.affine), written["mask"].parent / "errors.nii.gz"
-        )
-        voxel_ml = float(abs(np.linalg.det(image.affine[:3, :3]))) / 1000.0
-        figures = heldout_figures(
-            mask, reference.array.astype(np.int64), ranking, read_card(model).labels, voxel_ml, TOP_REGIONS
-        )
-        written["figure"] = save_demo_figure(
-            image.array,
-            errors,
-            uncertainty,
-            ranking,
-            figures,
-            written["mask"].parent / "errors_vs_uncertainty.png",
-            TOP_REGIONS,
-        )
-        results[name], summary[name] = written, figures
+        print(f"predicting the held-back scan with {name} ...")
+        results[name], summary[name] = score_heldout(model, heldout, reference, out / "predictions" / name, TOP_REGIONS)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(f"\nheld-back scan: {heldout} (own anatomy; bias field, contrast and resolution changed)")
     for name, figures in summary.items():

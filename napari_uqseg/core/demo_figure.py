@@ -75,7 +75,7 @@ def save_demo_figure(
     axes[2].set_title(f"uncertainty ({ranking.map_name}) + top {top} review regions")
     review = figures["review"]
     bars = [review["share_top"], review["share_random"]]
-    axes[3].bar(["top regions", "random boxes"], bars, color=["#d95f02", "#7570b3"])
+    axes[3].bar([f"top {top} regions", "random regions"], bars, color=["#d95f02", "#7570b3"])
     axes[3].errorbar(
         [1],
         [review["share_random"]],
@@ -84,7 +84,7 @@ def save_demo_figure(
         capsize=4,
     )
     axes[3].set_ylim(0, 1)
-    axes[3].set_ylabel("share of error voxels inside the boxes")
+    axes[3].set_ylabel("share of all error voxels inside")
     volumes = ", ".join(f"{k_}: {v:.0f} ml" for k_, v in figures["volume_ml"].items())
     dice = ", ".join(f"{k_} {v:.2f}" for k_, v in figures["dice"].items())
     axes[3].set_title(f"case score {figures['case_score']:.3f}\nDice {dice}\n{volumes}", fontsize=9)

@@ -88,12 +88,17 @@ def show_clinical_view(viewer: napari.Viewer, layer: Any) -> dict[str, str] | No
     viewer.dims.order = view_order(affine)
     viewer_camera(viewer).orientation2d = ("up", "left")  # rows increase upwards, columns leftwards
     directions = screen_directions(affine)
-    overlay = viewer.text_overlay
+    overlay = text_overlay(viewer)
     overlay.text = " | ".join(f"{edge} {directions[edge]}" for edge in ("top", "bottom", "left", "right", "slider"))
     overlay.visible = True
     viewer.dims.set_point(slider, float(np.mean(viewer.layers.extent.world[:, slider])))
     viewer.reset_view()
     return directions
+
+
+def text_overlay(viewer: napari.Viewer) -> Any:
+    """The viewer's text overlay (``viewer.canvas.overlays.text`` since napari 0.9, ``text_overlay`` before)."""
+    return viewer.canvas.overlays.text if hasattr(viewer, "canvas") else viewer.text_overlay
 
 
 def _scans(viewer: napari.Viewer) -> list[Any]:

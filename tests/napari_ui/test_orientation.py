@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from napari_uqseg.napari_ui.layers import layer_affine, viewer_camera
+from napari_uqseg.napari_ui.orientation import text_overlay
 from napari_uqseg.testing.synthetic import synthetic_case
 
 pytestmark = pytest.mark.gui
@@ -44,8 +45,8 @@ def test_oblique_anisotropic_scan_plane_labels_review_jump_and_correction(driver
     assert viewer.dims.nsteps[2] == 16
     assert viewer.dims.axis_labels == ("L->R", "P->A", "I->S")
     assert tuple(map(str, viewer_camera(viewer).orientation2d)) == ("up", "left")
-    assert viewer.text_overlay.visible
-    assert viewer.text_overlay.text == "top A | bottom P | left R | right L | slider I->S"
+    overlay = text_overlay(viewer)
+    assert overlay.visible and overlay.text == "top A | bottom P | left R | right L | slider I->S"
     k = int(round(layer.world_to_data(viewer.dims.point)[2]))
     np.testing.assert_array_equal(_shown_slice(layer), image.array[:, :, k].T)
     np.testing.assert_allclose(layer_affine(layer), affine, atol=1e-9)  # the true placement is kept
