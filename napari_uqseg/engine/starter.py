@@ -85,7 +85,9 @@ def model_card_markdown(model_dir: str | Path) -> str:
         "",
         "## Measured on the held-back scan",
         "Its own deformation plus a bias field, a contrast (gamma) change and a resolution loss "
-        "(core.shifts, HELDOUT_SHIFTS in testing/brain_sample.py); never trained on.",
+        "(core.shifts, HELDOUT_SHIFTS in testing/brain_sample.py) and magnitude noise; never trained on. "
+        "Review regions ranked on the predictive entropy along axial slices, as the viewers do. "
+        "Re-measured by `python scripts/train_starter_model.py --measure-only` (MC-Dropout draws vary per run).",
         "",
         f"- Dice: {held.get('dice')}",
         f"- Volume (ml): {held.get('volume_ml')}; reference {held.get('reference_volume_ml')}",
