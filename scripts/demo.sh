@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up the environment and run the offline demo: train on the MNI152 brain bundled with nilearn,
-# predict a held-back scan with three methods, write masks, uncertainty maps, review.json and PNGs.
+# Set up the environment and run the offline demo: the shipped starter model predicts a held-back 2 mm MNI152
+# brain (own anatomy; bias field, contrast and resolution changed); writes the mask, uncertainty maps, the error
+# map, review.json, errors_vs_uncertainty.png and summary.json (`--train` trains methods instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh all
