@@ -148,7 +148,8 @@ def sample_synthetic() -> list[LayerData]:
 
 
 def sample_brain() -> list[LayerData]:
-    """npe2 sample data: the MNI152 T1 template bundled with nilearn (4 mm) plus its grey/white-matter label.
+    """npe2 sample data: the MNI152 T1 template bundled with nilearn (2 mm, the starter model's spacing) and its
+    grey/white-matter label.
 
     Raises
     ------
