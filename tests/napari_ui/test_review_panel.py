@@ -83,8 +83,11 @@ def test_cases_sorted_by_score_unpredicted_last():
 # --- the panel on a real viewer -------------------------------------------------------------------------
 
 
-def _world_slice(layer, region):
-    return layer.data_to_world([region.slice_index, *region.centroid[1:]])[0]
+def _world_slice(layer, region, axis):
+    """World coordinate, along the slider's axis, of the region's slice (the review ranking's ``axis``)."""
+    voxel = np.array(region.centroid, dtype=float)
+    voxel[axis] = region.slice_index
+    return layer.data_to_world(voxel)[axis]
 
 
 def _click_row(qtbot, table, row):
@@ -120,14 +123,20 @@ def test_review_panel_moves_the_viewer_and_walks_by_keyboard(driver, qtbot, loca
     _click_row(qtbot, regions, 2)
     region = case.queue.current
     assert region.id == 3
-    assert abs(viewer.dims.point[0] - _world_slice(mask, region)) <= abs(mask.scale[0]) / 2 + 1e-6
-    np.testing.assert_allclose(viewer_camera(viewer).center[-2:], mask.data_to_world(region.centroid)[-2:], atol=1e-3)
+    axis = case.queue.ranking.axis  # the slider's axis (napari_ui.orientation)
+    assert axis == viewer.dims.order[0]
+    step = abs(mask.scale[axis]) / 2 + 1e-6
+    assert abs(viewer.dims.point[axis] - _world_slice(mask, region, axis)) <= step
+    shown = list(viewer.dims.order[-2:])
+    np.testing.assert_allclose(
+        np.asarray(viewer_camera(viewer).center)[-2:], np.asarray(mask.data_to_world(region.centroid))[shown], atol=1e-3
+    )
 
     # keyboard: P goes back, D marks done and moves on, F flags
     regions.setFocus()
     qtbot.keyClick(regions, Qt.Key.Key_P)
     assert case.queue.current.id == 2 and regions.currentRow() == 1
-    assert abs(viewer.dims.point[0] - _world_slice(mask, case.queue.current)) <= abs(mask.scale[0]) / 2 + 1e-6
+    assert abs(viewer.dims.point[axis] - _world_slice(mask, case.queue.current, axis)) <= step
     qtbot.keyClick(regions, Qt.Key.Key_D)
     assert case.queue.ranking.region(2).state == "done" and case.queue.current.id == 3
     qtbot.keyClick(regions, Qt.Key.Key_F)
@@ -143,7 +152,7 @@ def test_review_panel_moves_the_viewer_and_walks_by_keyboard(driver, qtbot, loca
     # a slice row jumps to that slice
     target = int(widget.review.slices.item(0, 0).text())
     _click_row(qtbot, widget.review.slices, 0)
-    assert viewer.dims.current_step[0] == target
+    assert viewer.dims.current_step[axis] == target
 
     # another case: its own queue, untouched review state
     other = [i for i in range(widget.review.cases.count()) if "second scan" in widget.review.cases.item(i).text()][0]
