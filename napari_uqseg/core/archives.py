@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from napari_uqseg.core.errors import InputError
@@ -61,6 +63,21 @@ def _member_path(member: tarfile.TarInfo, source: str, depth: int = 2) -> PurePo
     return path
 
 
+@contextmanager
+def _staged_folder(dest: Path) -> Iterator[Path]:
+    """A fresh folder beside ``dest`` that becomes ``dest`` when the block succeeds and is removed otherwise."""
+    if dest.exists():
+        raise InputError(str(dest), "already exists; choose another name")
+    staging = dest.with_name(f".{dest.name}.unpacking")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        os.replace(staging, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def unpack_model(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """Extract a model archive into the new folder ``dest`` and return it.
 
@@ -71,12 +88,7 @@ def unpack_model(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """
     archive, dest = Path(archive), Path(dest)
     source = str(archive)
-    if dest.exists():
-        raise InputError(str(dest), "already exists; choose another folder")
-    staging = dest.with_name(f".{dest.name}.unpacking")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with _staged_folder(dest) as staging:
         try:
             with tarfile.open(archive, "r:*") as tar:
                 members = [(m, _member_path(m, source)) for m in tar.getmembers()]
@@ -92,10 +104,7 @@ def unpack_model(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
             raise InputError(source, f"not a readable model archive ({exc.__class__.__name__}: {exc})") from exc
         if not is_model_folder(staging):
             raise InputError(source, f"the archive holds no {CARD_FILE}: not a model")
-        os.replace(staging, dest)
-        return dest
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return dest
 
 
 DATASET_FILE = "dataset.json"
@@ -129,12 +138,7 @@ def unpack_dataset(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """
     archive, dest = Path(archive), Path(dest)
     source = str(archive)
-    if dest.exists():
-        raise InputError(str(dest), "already exists; choose another name")
-    staging = dest.with_name(f".{dest.name}.unpacking")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with _staged_folder(dest) as staging:
         try:
             with tarfile.open(archive, "r:*") as tar:
                 for member in tar.getmembers():
@@ -152,7 +156,4 @@ def unpack_dataset(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
             raise InputError(source, f"not a readable dataset archive ({exc.__class__.__name__}: {exc})") from exc
         if not (staging / DATASET_FILE).is_file():
             raise InputError(source, f"the archive holds no {DATASET_FILE}")
-        os.replace(staging, dest)
-        return dest
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return dest

@@ -27,14 +27,6 @@ def server(tiny_models, tmp_path_factory):
     handle.stop()
 
 
-@pytest.fixture(scope="module")
-def http(server):
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {server.token}"
-    yield lambda method, path, **kw: session.request(method, server.url + path, timeout=TIMEOUT, **kw)
-    session.close()
-
-
 def nifti(array: np.ndarray, affine: np.ndarray | None = None, compress: bool = True) -> bytes:
     raw = nib.Nifti1Image(array, np.eye(4) if affine is None else affine).to_bytes()
     return gzip.compress(raw) if compress else raw

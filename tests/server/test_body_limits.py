@@ -44,14 +44,6 @@ def server(tiny_models, unlabelled_model, tmp_path_factory):
     handle.stop()
 
 
-@pytest.fixture(scope="module")
-def http(server):
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {server.token}"
-    yield lambda method, path, **kw: session.request(method, server.url + path, timeout=TIMEOUT, **kw)
-    session.close()
-
-
 def header_only_gzip(shape: tuple[int, ...], dtype=np.float32) -> bytes:
     """A gzip of a NIfTI header declaring ``shape`` and no voxel data at all."""
     img = nib.Nifti1Image(np.zeros((1, 1, 1), dtype), np.eye(4))

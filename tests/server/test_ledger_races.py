@@ -36,14 +36,6 @@ def server(tiny_models, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def http(server):
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {server.token}"
-    yield lambda method, path, **kw: session.request(method, server.url + path, timeout=TIMEOUT, **kw)
-    session.close()
-
-
-@pytest.fixture(scope="module")
 def case(http):
     image, label = synthetic_case((24, 24, 24), seed=3)
     data = nifti_bytes(image, dtype=np.float32)
