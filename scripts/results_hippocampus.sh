@@ -25,12 +25,13 @@ run_method() {  # train (unless the model exists) and evaluate one model: run_me
   echo "$m done in $(( $(date +%s) - start )) s"
 }
 
-chain_a() {
-  for m in deterministic mc_dropout masksembles checkpoint_ensemble; do run_method $m; done
+chain_a() {  # the deterministic network first: the figure the product lives by
+  run_method deterministic
+  run_method checkpoint_ensemble
   run_method checkpoint_ensemble_single_modal checkpoint_ensemble  # the last cycle of the same run, no training
-  for m in swa vi_multihead; do run_method $m; done
+  for m in swa masksembles; do run_method $m; done
 }
-chain_b() { for m in deep_ensemble dudes partial_bayes; do run_method $m; done; }  # dudes distils deep_ensemble
+chain_b() { for m in mc_dropout vi_multihead partial_bayes deep_ensemble dudes; do run_method $m; done; }  # dudes distils deep_ensemble
 chain_a & chain_b & wait
 
 python scripts/results_table.py runs/hippo_reports/{deterministic,mc_dropout,deep_ensemble,masksembles,vi_multihead,checkpoint_ensemble,checkpoint_ensemble_single_modal,swa,partial_bayes,dudes} \
