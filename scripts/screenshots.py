@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
 
     from napari_uqseg.core.bundled_models import STARTER_MODEL_NAME
     from napari_uqseg.core.nifti_io import load_label
+    from napari_uqseg.core.sample_data import write_heldout
     from napari_uqseg.napari_ui.layers import layer_kwargs, viewer_camera
     from napari_uqseg.napari_ui.segment_widget import SegmentWidget
-    from napari_uqseg.testing.brain_sample import write_heldout
 
     work, out = Path(args.work), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Train the starter model shipped in ``napari_uqseg/resources/starter_brain`` (see its MODEL_CARD.md).
 
 Data: the MNI152 template and tissue maps bundled in nilearn's wheel (no download), as written by
-``napari_uqseg.testing.brain_sample.brain_dataset`` at 2 mm: deformed, intensity-augmented copies of the
+``napari_uqseg.core.sample_data.brain_dataset`` at 2 mm: deformed, intensity-augmented copies of the
 template. Method: MC-Dropout on a small U-Net, one CPU thread. Afterwards the model predicts the
 held-back scan (its own deformation plus bias field, contrast and resolution changes) and the measured
 figures go into the card.
@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from napari_uqseg.cli.progress_bar import progress_bar
+from napari_uqseg.core.sample_data import brain_dataset, write_heldout
 from napari_uqseg.engine.api import train
 from napari_uqseg.engine.starter import (
     STARTER_CONFIG,
@@ -31,7 +32,6 @@ from napari_uqseg.engine.starter import (
     write_model_card,
 )
 from napari_uqseg.engine.store import load_model, read_card, save_model
-from napari_uqseg.testing.brain_sample import brain_dataset, write_heldout
 
 COMMAND = "OMP_NUM_THREADS=1 python scripts/train_starter_model.py"
 

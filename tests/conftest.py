@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def synthetic_dataset(tmp_path_factory: pytest.TempPathFactory):
     """An 8-case MSD-layout synthetic dataset (24^3 voxels, 3 classes), written once per session."""
-    from napari_uqseg.testing.synthetic import write_synthetic_dataset
+    from napari_uqseg.core.sample_data import write_synthetic_dataset
 
     return write_synthetic_dataset(tmp_path_factory.mktemp("synthetic"))
 
@@ -35,6 +35,6 @@ def tiny_config() -> dict:
     """Network and training settings that train any method in seconds (deep copy per test)."""
     import copy
 
-    from napari_uqseg.testing.synthetic import TINY_CONFIG
+    from napari_uqseg.bench.tiny_models import TINY_CONFIG
 
     return copy.deepcopy(TINY_CONFIG)

@@ -45,15 +45,15 @@ def _shape(text: str, option: str) -> tuple[int, ...]:
 
 
 def remote_vs_local(settings, shape: tuple[int, ...]) -> dict:
-    """``client.loopback_bench`` on an untrained deterministic model; ``{"error": ...}`` if it cannot run."""
+    """``bench.loopback`` on an untrained deterministic model; ``{"error": ...}`` if it cannot run."""
     import tempfile
     from pathlib import Path
 
-    from napari_uqseg.engine.bench import LABELS, build_untrained
+    from napari_uqseg.bench.method_costs import LABELS, build_untrained
     from napari_uqseg.engine.store import save_model
 
     try:
-        from napari_uqseg.client.loopback_bench import loopback_bench
+        from napari_uqseg.bench.loopback import loopback_bench
     except ImportError as exc:  # the server extra (fastapi, uvicorn) is not installed
         return {"error": f"loopback bench not available ({exc})"}
     with tempfile.TemporaryDirectory(prefix="uqseg-bench-remote-") as tmp:
@@ -69,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from napari_uqseg.bench.method_costs import bench_settings, run_bench
+    from napari_uqseg.bench.report import append_markdown, evaluate_targets, format_table, markdown_section
     from napari_uqseg.cli.progress_bar import progress_bar
-    from napari_uqseg.engine.bench import bench_settings, run_bench
-    from napari_uqseg.engine.bench_report import append_markdown, evaluate_targets, format_table, markdown_section
 
     overrides = {"device": args.device, "cases": tuple(c.strip() for c in args.size.split(",") if c.strip())}
     if args.methods:

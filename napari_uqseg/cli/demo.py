@@ -38,8 +38,8 @@ def _models(args: argparse.Namespace, out, progress_bar) -> dict[str, object]:
     """``{name: model folder}``: the starter model, or freshly trained ones with ``--train``."""
     from napari_uqseg.cli.train import print_member_warnings
     from napari_uqseg.core.bundled_models import STARTER_MODEL_NAME, starter_model_dir
+    from napari_uqseg.core.sample_data import brain_dataset
     from napari_uqseg.engine.api import train
-    from napari_uqseg.testing.brain_sample import brain_dataset
 
     if not args.train:
         print(f"using the starter model {starter_model_dir()} (see its MODEL_CARD.md); --train trains instead")
@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from napari_uqseg.cli.progress_bar import progress_bar
+    from napari_uqseg.core.sample_data import write_heldout
     from napari_uqseg.engine.starter import score_heldout
-    from napari_uqseg.testing.brain_sample import write_heldout
 
     out = Path(args.out)
     heldout = write_heldout(out / "data")

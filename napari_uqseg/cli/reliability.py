@@ -21,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
-    from napari_uqseg.testing.models import build_tiny_models
-    from napari_uqseg.testing.reliability.suite import SIZES, markdown, run_suite, targets_met
+    from napari_uqseg.bench.reliability.suite import SIZES, markdown, run_suite, targets_met
+    from napari_uqseg.bench.tiny_models import build_tiny_models
 
     work = Path(args.work or tempfile.mkdtemp(prefix="uqseg-reliability-"))
     models = build_tiny_models(Path(args.models) if args.models else work / "models", {"tiny_det": "deterministic"})

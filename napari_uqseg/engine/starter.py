@@ -80,7 +80,7 @@ def model_card_markdown(model_dir: str | Path) -> str:
         f"Method: {card.method} ({json.dumps(card.options)}), U-Net widths {card.net.get('channels')}, "
         f"patch {card.patch_size}, {t.get('config', {}).get('train', {}).get('iterations')} Adam steps.",
         f"Training data: {DATA_LICENCE}. Training cases are smooth random deformations of the template "
-        "with bias, gamma and noise changes (napari_uqseg.testing.brain_sample.brain_dataset).",
+        "with bias, gamma and noise changes (napari_uqseg.core.sample_data.brain_dataset).",
         "Intended use: a demonstration and a first-start model; not for clinical decisions.",
         "",
         "## Measured on the held-back scan",

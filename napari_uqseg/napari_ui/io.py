@@ -133,7 +133,7 @@ def write_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
 
 def sample_volumes(shape: tuple[int, int, int] = (32, 32, 32), seed: int = 1) -> tuple[Volume, Volume]:
     """The synthetic sample scan and its reference label (generated, so it works offline)."""
-    from napari_uqseg.testing.synthetic import synthetic_case
+    from napari_uqseg.core.sample_data import synthetic_case
 
     return synthetic_case(shape, seed)
 
@@ -157,7 +157,7 @@ def sample_brain() -> list[LayerData]:
         nilearn is not installed (the synthetic sample needs nothing).
     """
     try:
-        from napari_uqseg.testing.brain_sample import mni_brain
+        from napari_uqseg.core.sample_data import mni_brain
 
         image, label = mni_brain()
     except ImportError as exc:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from napari_uqseg.bench.tiny_models import build_tiny_models
 from napari_uqseg.server.launcher import ServerHandle, free_port, start_server, wait_healthy
-from napari_uqseg.testing.models import build_tiny_models
 
 __all__ = ["ServerHandle", "free_port", "start_server", "tiny_models", "uqseg_server", "wait_healthy"]
 

@@ -8,7 +8,7 @@ import pytest
 from napari_uqseg.client.errors import BadRequest, NotFound
 from napari_uqseg.client.local import LocalBackend
 from napari_uqseg.client.remote import RemoteBackend
-from napari_uqseg.testing.synthetic import synthetic_case
+from napari_uqseg.core.sample_data import synthetic_case
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.core.archives import pack_model, unpack_model
 from napari_uqseg.core.catalogue import CATALOGUE_ENV
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.testing.server import start_server
-from napari_uqseg.testing.synthetic import synthetic_case
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import pytest
 from napari_uqseg.client.errors import AuthError, BadRequest, ConnectionFailed, NotFound, ProtocolMismatch
 from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.testing.server import free_port
-from napari_uqseg.testing.synthetic import synthetic_case
 
 
 def test_client_imports_no_torch_qt_napari_or_fastapi():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.core.shifts import SHIFT_NAMES, apply_shift, case_seed, parse_shift
-from napari_uqseg.testing.synthetic import synthetic_case
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from napari_uqseg.cli import main
 from napari_uqseg.core.dicom_objects import parametric_map_to_volume, segmentation_to_volume
 from napari_uqseg.core.dicom_series import read_dicom
 from napari_uqseg.core.nifti_io import load_label
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.testing.dicom_series import oriented_affine, quantised, series_datasets, write_folder
-from napari_uqseg.testing.synthetic import synthetic_case
 
 
 def test_predict_writes_seg_and_maps_matching_the_nifti_outputs(tiny_models, tmp_path, capsys):

@@ -18,6 +18,7 @@ from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.core.dicom_objects import parametric_map_to_volume, segmentation_to_volume
 from napari_uqseg.core.dicom_series import series_from_datasets
 from napari_uqseg.core.nifti_io import float_map_from_bytes, volume_from_bytes
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.testing.dicom_series import (
     PATIENT_ID,
@@ -28,7 +29,6 @@ from napari_uqseg.testing.dicom_series import (
     series_datasets,
     to_bytes,
 )
-from napari_uqseg.testing.synthetic import synthetic_case
 
 SEG_CLASS, PM_CLASS = "1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.30"
 

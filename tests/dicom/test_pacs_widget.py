@@ -7,9 +7,9 @@ import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
 
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.testing.dicom_series import PATIENT_ID, oriented_affine, quantised, series_datasets, to_bytes
-from napari_uqseg.testing.synthetic import synthetic_case
 
 pytestmark = pytest.mark.gui
 LONG_MS = 120_000

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.engine.api import predict_file, train
 from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.store import load_model, read_card
-from napari_uqseg.testing.synthetic import synthetic_case
 
 BASELINES = ["deterministic", "mc_dropout", "deep_ensemble", "masksembles"]
 OPTIONS = {"mc_dropout": {"samples": 3}, "deep_ensemble": {"members": 2}, "masksembles": {"n_masks": 2}}
@@ -18,7 +18,7 @@ OPTIONS = {"mc_dropout": {"samples": 3}, "deep_ensemble": {"members": 2}, "masks
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, synthetic_dataset):
-    from napari_uqseg.testing.synthetic import TINY_CONFIG
+    from napari_uqseg.bench.tiny_models import TINY_CONFIG
 
     root = tmp_path_factory.mktemp("models")
     models = {}

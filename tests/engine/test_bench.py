@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from napari_uqseg.bench.memory import PeakMemory
+from napari_uqseg.bench.method_costs import bench_settings, run_bench
+from napari_uqseg.bench.report import evaluate_targets, format_table, markdown_section
 from napari_uqseg.cli import main
 from napari_uqseg.core.errors import InputError
-from napari_uqseg.engine.bench import bench_settings, run_bench
-from napari_uqseg.engine.bench_memory import PeakMemory
-from napari_uqseg.engine.bench_report import evaluate_targets, format_table, markdown_section
 
 TINY = {
     "channels": (4, 8),
@@ -69,7 +69,7 @@ def test_quick_bench_produces_every_field():
 
 
 def test_cli_writes_json_and_appends_markdown(tmp_path, monkeypatch):
-    import napari_uqseg.engine.bench as bench
+    import napari_uqseg.bench.method_costs as bench
 
     monkeypatch.setitem(bench.QUICK, "channels", (4, 8))
     monkeypatch.setitem(bench.QUICK, "patch", (8, 8, 8))

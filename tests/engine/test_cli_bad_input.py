@@ -7,8 +7,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from napari_uqseg.bench.tiny_models import TINY_CONFIG
 from napari_uqseg.cli import main
-from napari_uqseg.testing.synthetic import TINY_CONFIG, synthetic_case, write_synthetic_dataset
+from napari_uqseg.core.sample_data import synthetic_case, write_synthetic_dataset
 
 
 def _run(capsys, argv):

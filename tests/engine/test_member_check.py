@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.engine.data import Case, normalise
 from napari_uqseg.engine.member_check import check_members, member_dice, weak_members
 from napari_uqseg.engine.methods.base import method_class
 from napari_uqseg.engine.unet import UNetConfig
-from napari_uqseg.testing.synthetic import synthetic_case
 
 
 def _constant_member(net: torch.nn.Module, winner: int) -> None:

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from napari_uqseg.bench.tiny_models import TINY_CONFIG
 from napari_uqseg.cli import main as uqseg
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.engine.api import calibrate, train
 from napari_uqseg.engine.data import Case
 from napari_uqseg.engine.inference import predict_volume
@@ -14,7 +16,6 @@ from napari_uqseg.engine.methods.base import method_class
 from napari_uqseg.engine.store import load_model, read_card
 from napari_uqseg.engine.temperature import calibration_window, fit_temperature, recorded_logits, validation_logits
 from napari_uqseg.engine.unet import UNetConfig
-from napari_uqseg.testing.synthetic import TINY_CONFIG, synthetic_case
 
 
 def _labels_drawn_from(logits: torch.Tensor, seed: int = 0) -> torch.Tensor:

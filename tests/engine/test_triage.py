@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from napari_uqseg.bench.tiny_models import build_tiny_models
 from napari_uqseg.cli import main
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.worklist import read_worklist
 from napari_uqseg.engine.triage import triage
 from napari_uqseg.engine.triage_cases import find_cases
-from napari_uqseg.testing.models import build_tiny_models
 
 
 @pytest.fixture(scope="module")

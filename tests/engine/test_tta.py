@@ -8,12 +8,12 @@ import torch
 
 from napari_uqseg.cli.tta_option import TTA_CHOICES
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.methods.base import method_class
 from napari_uqseg.engine.tta import TTA_MODES, TTAOptions, parse_tta, tta_key, with_tta
 from napari_uqseg.engine.unet import UNetConfig
-from napari_uqseg.testing.synthetic import synthetic_case
 
 
 def _tiny(name: str, options: dict | None = None):

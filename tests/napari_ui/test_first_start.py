@@ -20,7 +20,7 @@ def _wait_panel(qtbot, widget) -> None:
 
 
 def test_empty_folder_to_prediction_with_the_starter_model(driver, qtbot, tmp_path):
-    from napari_uqseg.testing.brain_sample import mni_brain
+    from napari_uqseg.core.sample_data import mni_brain
 
     viewer, widget = driver.open(sample=False)
     brain, _ = mni_brain(downsample=2)  # the 4 mm brain keeps the test quick; the model runs on any grid

@@ -7,9 +7,9 @@ import pytest
 from qtpy.QtCore import Qt
 
 from napari_uqseg.client.remote import RemoteBackend
+from napari_uqseg.core.sample_data import write_synthetic_dataset
 from napari_uqseg.core.worklist import FLAG_FAILURE, read_worklist
 from napari_uqseg.engine.triage import triage
-from napari_uqseg.testing.synthetic import write_synthetic_dataset
 
 pytestmark = pytest.mark.gui
 

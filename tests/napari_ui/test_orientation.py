@@ -7,9 +7,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.napari_ui.layers import layer_affine, viewer_camera
 from napari_uqseg.napari_ui.orientation import text_overlay
-from napari_uqseg.testing.synthetic import synthetic_case
 
 pytestmark = pytest.mark.gui
 

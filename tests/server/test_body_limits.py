@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import requests
 
+from napari_uqseg.bench.peak_rss import PeakRSS
 from napari_uqseg.core.nifti_io import nifti_bytes
-from napari_uqseg.testing.rss import PeakRSS
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.testing.server import start_server
-from napari_uqseg.testing.synthetic import synthetic_case
 
 TIMEOUT = (5, 120)
 MAX_GROWTH_MIB = 100

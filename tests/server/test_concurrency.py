@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from napari_uqseg.client.remote import RemoteBackend
-from napari_uqseg.testing.synthetic import synthetic_case
+from napari_uqseg.core.sample_data import synthetic_case
 
 
 def test_eight_concurrent_clients(uqseg_server):

@@ -8,9 +8,9 @@ import psutil
 import pytest
 
 from napari_uqseg.client.remote import RemoteBackend
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.server.ledger import Ledger
 from napari_uqseg.testing.server import start_server
-from napari_uqseg.testing.synthetic import synthetic_case
 
 
 @pytest.fixture()

@@ -9,8 +9,8 @@ import requests
 from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import float_map_from_bytes
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.testing.server import start_server
-from napari_uqseg.testing.synthetic import synthetic_case
 
 
 @pytest.fixture(scope="module")

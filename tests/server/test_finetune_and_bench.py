@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from napari_uqseg.client.loopback_bench import loopback_bench
+from napari_uqseg.bench.loopback import loopback_bench
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.engine.finetune import CorrectedCase, FinetuneOptions, finetune, resume_point
 from napari_uqseg.engine.store import read_card
-from napari_uqseg.testing.synthetic import synthetic_case
 
 
 @pytest.mark.parametrize("bad", [{"iterations": 0}, {"lr_factor": -1}, {"checkpoint_every": 0}, {"epochs": 3}])

@@ -16,10 +16,11 @@ import numpy as np
 import psutil
 import pytest
 
+from napari_uqseg.bench.tiny_models import TINY_CONFIG
 from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.client.worklist_source import RemoteWorklist
+from napari_uqseg.core.sample_data import synthetic_case, write_synthetic_dataset
 from napari_uqseg.testing.server import start_server
-from napari_uqseg.testing.synthetic import TINY_CONFIG, synthetic_case, write_synthetic_dataset
 
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'napari-uqseg[ray]' (the dev extra has it)")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from napari_uqseg.testing.reliability.bad_inputs import run_bad_inputs
-from napari_uqseg.testing.reliability.disk_full import run_disk_full
-from napari_uqseg.testing.reliability.kill9 import run_kill9
-from napari_uqseg.testing.reliability.load import run_load
+from napari_uqseg.bench.reliability.bad_inputs import run_bad_inputs
+from napari_uqseg.bench.reliability.disk_full import run_disk_full
+from napari_uqseg.bench.reliability.kill9 import run_kill9
+from napari_uqseg.bench.reliability.load import run_load
 from napari_uqseg.testing.server import start_server
 
 

@@ -11,7 +11,7 @@ import requests
 from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.client.worklist_source import RemoteWorklist
 from napari_uqseg.core.nifti_io import image_from_bytes, load_image
-from napari_uqseg.testing.synthetic import write_synthetic_dataset
+from napari_uqseg.core.sample_data import write_synthetic_dataset
 
 
 @pytest.fixture(scope="module")

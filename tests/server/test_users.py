@@ -14,9 +14,9 @@ import requests
 
 from napari_uqseg.cli import main
 from napari_uqseg.core.nifti_io import nifti_bytes
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.server.users import CACHE_S
 from napari_uqseg.testing.server import start_server
-from napari_uqseg.testing.synthetic import synthetic_case
 
 TIMEOUT = (5, 120)
 

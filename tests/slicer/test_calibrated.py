@@ -9,8 +9,8 @@ from test_logic import SHAPE_IJK, slicer_matrix
 from UQSegLib.calibrated import TABLE_COLUMNS, volume_table_rows
 from UQSegLib.logic import UQSegSession
 
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.core.volume import Volume
-from napari_uqseg.testing.synthetic import synthetic_case
 
 
 @pytest.fixture(scope="module")

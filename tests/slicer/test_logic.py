@@ -21,9 +21,9 @@ from UQSegLib.logic import CaseReview, UQSegSession, describe_error
 
 from napari_uqseg.client.errors import AuthError, ConnectionFailed, NotFound, ProtocolMismatch
 from napari_uqseg.core.errors import CancelledError, InputError
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.testing.server import free_port
-from napari_uqseg.testing.synthetic import synthetic_case
 
 SHAPE_IJK = (24, 20, 16)
 

@@ -12,8 +12,8 @@ from UQSegLib.model_setup import ModelSetup
 
 from napari_uqseg.core.archives import pack_model
 from napari_uqseg.core.bundled_models import STARTER_MODEL_NAME
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.testing.server import start_server
-from napari_uqseg.testing.synthetic import synthetic_case
 
 
 def _kji(volume) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +37,7 @@ def empty_server(tmp_path_factory):
 
 
 def test_empty_server_to_prediction_with_starter_and_import(empty_server, tiny_models, tmp_path):
-    from napari_uqseg.testing.brain_sample import mni_brain
+    from napari_uqseg.core.sample_data import mni_brain
 
     session = UQSegSession.connect(empty_server.url, empty_server.token)
     setup = ModelSetup(session)

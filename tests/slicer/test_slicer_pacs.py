@@ -8,10 +8,10 @@ from dicomweb_client.api import DICOMwebClient
 from UQSegLib.logic import UQSegSession
 from UQSegLib.pacs import segment_pacs_series, series_choices, study_choices
 
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.testing.dicom_series import PATIENT_ID, oriented_affine, quantised, series_datasets, to_bytes
 from napari_uqseg.testing.orthanc import orthanc, pacs_server  # noqa: F401  (pytest fixtures)
-from napari_uqseg.testing.synthetic import synthetic_case
 
 
 def test_series_from_the_pacs_lands_on_its_own_grid(orthanc, pacs_server):  # noqa: F811

@@ -9,8 +9,8 @@ from UQSegLib import worklist_table
 from napari_uqseg.client.worklist_source import LocalWorklist
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import load_image
+from napari_uqseg.core.sample_data import write_synthetic_dataset
 from napari_uqseg.engine.triage import triage
-from napari_uqseg.testing.synthetic import write_synthetic_dataset
 
 
 @pytest.fixture(scope="module")

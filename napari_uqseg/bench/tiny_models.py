@@ -1,16 +1,33 @@
-"""Tiny trained models for tests: a deterministic and an MC-Dropout U-Net on the synthetic data."""
+"""Tiny trained models (a deterministic and an MC-Dropout U-Net on synthetic data) for tests, benchmarks and
+the reliability suite; trained in seconds on one CPU core."""
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
 
-from napari_uqseg.testing.synthetic import TINY_CONFIG, write_synthetic_dataset
+from napari_uqseg.core.sample_data import write_synthetic_dataset
 
 #: model name -> method; names are what tests pass as ``model`` to a backend
 TINY_MODELS = {"tiny_det": "deterministic", "tiny_mcd": "mc_dropout"}
 #: models given a conformal calibration (volume intervals, outer/inner masks at this risk), with and without TTA
 CALIBRATED = {"tiny_det": 0.3}
+
+
+#: a configuration that trains any method on the synthetic data in a few seconds on one CPU core
+TINY_CONFIG = {
+    "net": {"channels": [4, 8, 16]},
+    "train": {
+        "patch_size": [16, 16, 16],
+        "batch_size": 4,
+        "iterations": 6,
+        "checkpoint_every": 3,
+        "optimizer": "adam",
+        "lr": 3e-3,
+        "stop_rule": "fixed",  # tests train a fixed handful of steps; the plateau rule has its own tests
+        "augment": "none",
+    },
+}
 
 
 def build_tiny_models(root: str | Path, models: dict[str, str] | None = None) -> dict[str, Path]:

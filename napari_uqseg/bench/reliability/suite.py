@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from napari_uqseg.bench.reliability.bad_inputs import run_bad_inputs
+from napari_uqseg.bench.reliability.disk_full import run_disk_full
+from napari_uqseg.bench.reliability.kill9 import run_kill9
+from napari_uqseg.bench.reliability.load import run_load
 from napari_uqseg.server.launcher import start_server
-from napari_uqseg.testing.reliability.bad_inputs import run_bad_inputs
-from napari_uqseg.testing.reliability.disk_full import run_disk_full
-from napari_uqseg.testing.reliability.kill9 import run_kill9
-from napari_uqseg.testing.reliability.load import run_load
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def markdown(figures: dict[str, Any], command: str) -> str:
         "",
         *[f"- {'met' if ok else 'NOT met'}: {name}" for name, ok in targets_met(figures).items()],
         "",
-        "## Bad inputs (generated corpus, `napari_uqseg/testing/reliability/corpus*.py`)",
+        "## Bad inputs (generated corpus, `napari_uqseg/bench/reliability/corpus*.py`)",
         "",
         "| tried | 4xx with a message | 5xx | hangs (> 60 s) | accepted | server peak RSS growth |",
         "|---|---|---|---|---|---|",

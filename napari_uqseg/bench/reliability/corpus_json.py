@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_uqseg.testing.reliability.corpus import BadRequest, label_b64, nifti_raw
+from napari_uqseg.bench.reliability.corpus import BadRequest, label_b64, nifti_raw
 
 PATH_LIKE = ("../x", "..", "/etc/passwd", "a/b", "a\\b", "%2e%2e", "x" * 200, "", " ", "\u00e9t\u00e9", "a.b", "nul\0l")
 JSON_HEADERS = {"Content-Type": "application/json"}

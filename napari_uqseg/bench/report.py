@@ -21,7 +21,7 @@ M_PASS = ("deep_ensemble", "mc_dropout", "masksembles", "checkpoint_ensemble")
 
 HEADER = """# Benchmarks
 
-Written by `uqseg bench` (`napari_uqseg/engine/bench.py`); each run appends one section below.
+Written by `uqseg bench` (`napari_uqseg/bench/method_costs.py`); each run appends one section below.
 Every figure is a ratio to the deterministic U-Net on the same input, device and run: time ratios are the
 median (and inter-quartile range) over repeats of a method's run divided by a deterministic run just
 before it; memory is the peak resident memory above the level before the call, measured in a fresh

@@ -140,7 +140,7 @@ def measure_memory(spec: dict[str, Any]) -> dict[str, Any]:
 
 def memory_in_subprocess(spec: dict[str, Any], timeout_s: float = 3600) -> dict[str, Any]:
     """Run ``measure_memory(spec)`` in a fresh Python process; errors come back as ``{"error": ...}``."""
-    cmd = [sys.executable, "-m", "napari_uqseg.engine.bench_memory", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "napari_uqseg.bench.memory", json.dumps(spec)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import requests
 
+from napari_uqseg.bench.peak_rss import PeakRSS
 from napari_uqseg.core.nifti_io import nifti_bytes
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.server.launcher import ServerHandle
-from napari_uqseg.testing.rss import PeakRSS
-from napari_uqseg.testing.synthetic import synthetic_case
 
 HEALTH_EVERY_S = 0.2
 REQUEST_TIMEOUT = (5.0, 120.0)

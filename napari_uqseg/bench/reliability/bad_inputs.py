@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import requests
 
+from napari_uqseg.bench.peak_rss import PeakRSS
+from napari_uqseg.bench.reliability.corpus import BadRequest, upload_cases
+from napari_uqseg.bench.reliability.corpus_json import correction_cases, job_cases, prediction_cases, route_cases
 from napari_uqseg.core.nifti_io import nifti_bytes
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.server.launcher import ServerHandle
-from napari_uqseg.testing.reliability.corpus import BadRequest, upload_cases
-from napari_uqseg.testing.reliability.corpus_json import correction_cases, job_cases, prediction_cases, route_cases
-from napari_uqseg.testing.rss import PeakRSS
-from napari_uqseg.testing.synthetic import synthetic_case
 
 HANG_S = 60.0  # an answer later than this counts as a hang
 

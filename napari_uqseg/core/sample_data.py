@@ -1,9 +1,10 @@
-"""Offline sample data: the MNI152 brain MRI bundled in nilearn's wheel, labelled grey / white matter.
+"""Sample data generated offline: synthetic blobs and the MNI152 brain (napari sample data, the demo, benchmarks).
 
-No download happens: nilearn ships the template and its tissue probability maps (resampled by nilearn
-to 2 mm). Training and held-back scans are the template under smooth random deformations (other
-anatomy than the template itself) with their own intensity changes. Without nilearn, ``brain_dataset``
-falls back to the synthetic blobs of ``testing.synthetic``.
+Synthetic cases are noisy ellipsoids split into classes, which a small U-Net learns in seconds. The brain
+sample is the MNI152 template bundled in nilearn's wheel (no download; resampled by nilearn to 2 mm),
+labelled grey / white matter; training and held-back scans are the template under smooth random
+deformations with their own intensity changes. Without nilearn, ``brain_dataset`` falls back to the
+synthetic blobs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,57 @@ from scipy import ndimage
 
 from napari_uqseg.core.shifts import apply_shift
 from napari_uqseg.core.volume import Volume
-from napari_uqseg.testing.synthetic import write_synthetic_dataset
+
+
+def synthetic_case(shape: tuple[int, ...] = (24, 24, 24), seed: int = 0, num_classes: int = 3) -> tuple[Volume, Volume]:
+    """One image/label pair: an ellipsoid split into classes 1..C-1 along axis 0, plus noise.
+
+    Returns
+    -------
+    (Volume, Volume)
+        Image ``shape`` float32 and label ``shape`` uint8, both on an affine with 1.0/1.2/1.5 mm
+        voxels and a non-zero origin (so affine handling is exercised).
+    """
+    rng = np.random.default_rng(seed)
+    grid = np.meshgrid(*[np.linspace(-1, 1, s) for s in shape], indexing="ij")
+    centre = rng.uniform(-0.2, 0.2, size=len(shape))
+    radii = rng.uniform(0.35, 0.55, size=len(shape))
+    inside = sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radii, strict=True)) <= 1.0
+    label = np.zeros(shape, dtype=np.uint8)
+    bands = np.linspace(centre[0] - radii[0], centre[0] + radii[0], num_classes)
+    for k in range(1, num_classes):
+        label[inside & (grid[0] >= bands[k - 1])] = k
+    image = (label.astype(np.float32) * 1.0 + rng.normal(0, 0.35, shape)).astype(np.float32) * 100 + 300
+    affine = np.diag([1.0, 1.2, 1.5, 1.0][: len(shape)] + [1.0] * (4 - len(shape)))
+    affine[:3, 3] = [-10.0, 5.0, 2.5]
+    return Volume(image, affine), Volume(label, affine)
+
+
+def write_synthetic_dataset(
+    root: str | Path, n_cases: int = 8, shape: tuple[int, ...] = (24, 24, 24), num_classes: int = 3, seed: int = 0
+) -> Path:
+    """Write an MSD-layout dataset (``dataset.json``, ``imagesTr/``, ``labelsTr/``) of synthetic cases."""
+    root = Path(root)
+    (root / "imagesTr").mkdir(parents=True, exist_ok=True)
+    (root / "labelsTr").mkdir(parents=True, exist_ok=True)
+    training = []
+    for i in range(1, n_cases + 1):
+        image, label = synthetic_case(shape, seed + i, num_classes)
+        name = f"synth_{i:03d}.nii.gz"
+        nib.save(nib.Nifti1Image(image.array, image.affine), root / "imagesTr" / name)
+        nib.save(nib.Nifti1Image(label.array, label.affine), root / "labelsTr" / name)
+        training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
+    labels = {"0": "background", **{str(k): f"class_{k}" for k in range(1, num_classes)}}
+    meta = {
+        "name": "synthetic",
+        "labels": labels,
+        "modality": {"0": "MRI"},
+        "numTraining": n_cases,
+        "training": training,
+    }
+    (root / "dataset.json").write_text(json.dumps(meta, indent=1))
+    return root
+
 
 LABELS = {"0": "background", "1": "grey matter", "2": "white matter"}
 #: the changes of the held-back scan: (shift name, severity) of ``core.shifts``, applied in this order
@@ -102,8 +153,6 @@ def brain_dataset(root: str | Path, n_cases: int = 8, seed: int = 0, downsample:
     except ImportError:
         write_synthetic_dataset(root, n_cases=n_cases, shape=(40, 40, 40), seed=seed)
         held = root / "heldout.nii.gz"
-        from napari_uqseg.testing.synthetic import synthetic_case
-
         img, _ = synthetic_case((40, 40, 40), seed=seed + 999)
         nib.save(nib.Nifti1Image(img.array, img.affine), held)
         return root, held

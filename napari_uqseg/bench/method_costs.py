@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_uqseg.bench.memory import LABELS, bench_volume, build_untrained, memory_in_subprocess
 from napari_uqseg.core.errors import InputError, UQSegError
 from napari_uqseg.core.progress import Progress, no_progress
-from napari_uqseg.engine.bench_memory import LABELS, bench_volume, build_untrained, memory_in_subprocess
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.engine.data import Case, normalise
 from napari_uqseg.engine.device import resolve_device
 from napari_uqseg.engine.inference import predict_volume
@@ -31,7 +32,6 @@ from napari_uqseg.engine.methods.base import TrainingData, UQMethod, registered_
 from napari_uqseg.engine.store import save_model
 from napari_uqseg.engine.training import TrainConfig
 from napari_uqseg.engine.tta import with_tta
-from napari_uqseg.testing.synthetic import synthetic_case
 
 CASES = ("patch", "hippocampus", "ct")
 
@@ -236,7 +236,7 @@ def run_bench(settings: BenchSettings, progress: Progress = no_progress) -> dict
     InputError
         Unknown method names or device; the deterministic baseline failing.
     """
-    from napari_uqseg.engine.bench_report import machine_description
+    from napari_uqseg.bench.report import machine_description
 
     device = resolve_device(settings.device)
     known = registered_methods()

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import requests
 
+from napari_uqseg.bench.reliability.corpus import label_b64
 from napari_uqseg.core.nifti_io import nifti_bytes
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.server.launcher import start_server
 from napari_uqseg.server.ledger import Ledger
-from napari_uqseg.testing.reliability.corpus import label_b64
-from napari_uqseg.testing.synthetic import synthetic_case
 
 TMPFS_MB = 48
 LEAVE_FREE_KB = 1536
