@@ -30,8 +30,12 @@ TINY_CONFIG = {
 }
 
 
-def build_tiny_models(root: str | Path, models: dict[str, str] | None = None) -> dict[str, Path]:
+def build_tiny_models(
+    root: str | Path, models: dict[str, str] | None = None, method_options: dict[str, dict] | None = None
+) -> dict[str, Path]:
     """Train each ``name: method`` with ``TINY_CONFIG`` on a synthetic dataset under ``root`` (seconds on CPU).
+
+    ``method_options`` (model name -> method options) replaces the defaults (MC-Dropout: 3 samples).
 
     Returns
     -------
@@ -49,8 +53,9 @@ def build_tiny_models(root: str | Path, models: dict[str, str] | None = None) ->
         folder = root / "models" / name
         if not (folder / "model.json").is_file():
             config = copy.deepcopy(TINY_CONFIG)
-            if method == "mc_dropout":
-                config["method"] = {"samples": 3}
+            options = (method_options or {}).get(name, {"samples": 3} if method == "mc_dropout" else None)
+            if options is not None:
+                config["method"] = options
             train(method, data, folder, config, device="cpu")
         if name in CALIBRATED and not (folder / "uq_calibration.json").is_file():
             _calibrate(folder, root / "calibration", CALIBRATED[name])

@@ -13,9 +13,9 @@ import numpy as np
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import load_image, save_volume
+from napari_uqseg.core.predict_options import PredictOptions
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import Prediction
-from napari_uqseg.core.review import build_review  # noqa
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.data import case_pairs, load_cases, num_classes_of, split_cases
 from napari_uqseg.engine.device import resolve_device
@@ -176,25 +176,35 @@ def predict_file(
     out_dir: str | Path,
     device: str = "auto",
     progress: Progress = no_progress,
-    review_map: str = "entropy",
-    tta: str = "none",
+    options: PredictOptions | None = None,
 ) -> dict[str, Path]:
     """Predict one NIfTI file; write mask, probabilities, each map and ``review.json`` into ``out_dir``.
 
-    ``tta`` names a test-time augmentation mode (``engine.tta.TTA_MODES``). ``review.json`` also carries the
-    structure volumes (with calibrated intervals and conformal mask thresholds if the model has them).
+    ``options`` (default :class:`PredictOptions`) sets the TTA mode, the sliding window and the review map.
+    ``review.json`` also carries the structure volumes (with calibrated intervals and conformal mask
+    thresholds if the model has them).
 
     All files are written into a temporary folder first and moved into place only after every one
     succeeded, so a failed prediction leaves no partial output.
     """
+    options = options or PredictOptions()
     image = load_image(image_path)  # validate before loading the model
-    method = with_tta(load_model(model_dir, str(resolve_device(device))), tta)
-    prediction = predict_volume(method, image, progress=progress)
-    return write_prediction(prediction, out_dir, review_map)
+    method = with_tta(load_model(model_dir, str(resolve_device(device))), options.tta)
+    prediction = predict_volume(method, image, options.overlap, options.sw_batch_size, progress=progress)
+    return write_prediction(prediction, out_dir, options)
 
 
-def write_prediction(prediction: Prediction, out_dir: str | Path, review_map: str = "entropy") -> dict[str, Path]:
-    """Write a prediction's NIfTI files and ``review.json`` atomically as a set."""
+def write_prediction(
+    prediction: Prediction, out_dir: str | Path, options: PredictOptions | None = None
+) -> dict[str, Path]:
+    """Write a prediction's NIfTI files and ``review.json`` (ranked under ``options``) atomically as a set.
+
+    Raises
+    ------
+    InputError
+        The review map asked for is not one of the prediction's maps (nothing is written).
+    """
+    ranking = (options or PredictOptions()).review_ranking(prediction)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -207,15 +217,6 @@ def write_prediction(prediction: Prediction, out_dir: str | Path, review_map: st
         for name, volume in prediction.maps.items():
             names[name] = f"{name}.nii.gz"
             save_volume(volume, staging / names[name])
-        key = review_map if review_map in prediction.maps else "entropy"
-        ranking = build_review(
-            prediction.maps[key].array,
-            prediction.mask.array,
-            map_name=key,
-            probabilities=prediction.probabilities.array,
-            maps={name: v.array for name, v in prediction.maps.items()},
-            method=prediction.method,
-        )
         uncertainty = {k: prediction.info[k] for k in ("volumes", "conformal_masks", "tta") if k in prediction.info}
         (staging / "review.json").write_text(json.dumps({**ranking.to_dict(), **uncertainty}, indent=1))
         names["review"] = "review.json"

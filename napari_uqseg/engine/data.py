@@ -13,6 +13,7 @@ import torch
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import load_image, load_label
+from napari_uqseg.core.options import look_up_option
 from napari_uqseg.core.volume import Volume
 
 
@@ -30,8 +31,7 @@ class Case:
 
 def normalise(array: np.ndarray, scheme: str = "zscore") -> np.ndarray:
     """Per-volume intensity normalisation; ``"zscore"`` over all voxels or ``"zscore_nonzero"``."""
-    if scheme not in ("zscore", "zscore_nonzero"):
-        raise InputError("normalisation", f"unknown scheme {scheme!r} (zscore, zscore_nonzero)")
+    look_up_option("normalisation", scheme, ("zscore", "zscore_nonzero"), "scheme")
     values = array[array != 0] if scheme == "zscore_nonzero" and np.any(array) else array
     mean, std = float(values.mean()), float(values.std())
     return ((array - mean) / max(std, 1e-6)).astype(np.float32)

@@ -8,6 +8,7 @@ import napari_uqseg
 from napari_uqseg.core.dicom_objects import Provenance, dicom_bytes, parametric_map_object, segmentation_object
 from napari_uqseg.core.dicom_series import read_dicom
 from napari_uqseg.core.nifti_io import atomic_write_bytes
+from napari_uqseg.core.predict_options import PredictOptions
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.engine.device import resolve_device
 from napari_uqseg.engine.inference import predict_volume
@@ -21,11 +22,10 @@ def predict_dicom(
     out_dir: str | Path,
     device: str = "auto",
     progress: Progress = no_progress,
-    review_map: str = "entropy",
-    tta: str = "none",
+    options: PredictOptions | None = None,
 ) -> dict[str, Path]:
     """Predict a DICOM series (folder or zip); write what ``predict_file`` writes plus ``mask.seg.dcm`` and
-    ``<map>.pm.dcm``, all referencing the source series (``tta``: a test-time augmentation mode). Returns output
+    ``<map>.pm.dcm``, all referencing the source series (``options`` as for ``predict_file``). Returns output
     name -> path.
 
     Raises
@@ -38,9 +38,10 @@ def predict_dicom(
     series = read_dicom(series_path)  # validate before loading the model
     model_dir = Path(model_dir)
     card = read_card(model_dir)
-    method = with_tta(load_model(model_dir, str(resolve_device(device))), tta)
-    prediction = predict_volume(method, series.volume, progress=progress)
-    written = write_prediction(prediction, out_dir, review_map)
+    options = options or PredictOptions()
+    method = with_tta(load_model(model_dir, str(resolve_device(device))), options.tta)
+    prediction = predict_volume(method, series.volume, options.overlap, options.sw_batch_size, progress=progress)
+    written = write_prediction(prediction, out_dir, options)
     provenance = Provenance(model_dir.name, "local", card.method, napari_uqseg.__version__)
     objects = {"mask.seg.dcm": segmentation_object(series, prediction.mask, dict(card.labels), provenance)}
     for number, (name, volume) in enumerate(sorted(prediction.maps.items())):

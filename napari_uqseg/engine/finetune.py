@@ -20,6 +20,7 @@ import torch
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.finetune_verdict import HELD_BACK_FRACTION, MAX_REGRESSION, recommend, split_held_back
 from napari_uqseg.core.metrics import dice_per_class
+from napari_uqseg.core.options import options_from_dict
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.data import Case, normalise
@@ -81,11 +82,7 @@ class FinetuneOptions:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FinetuneOptions:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(d) - known
-        if unknown:
-            raise InputError("finetune params", f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
-        opts = cls(**d)
+        opts = options_from_dict(cls, d, "finetune params")
         if not 1 <= opts.iterations <= 1_000_000 or opts.checkpoint_every < 1 or not 0 < opts.lr_factor <= 10:
             raise InputError(
                 "finetune params", "need 1 <= iterations <= 1e6, checkpoint_every >= 1, 0 < lr_factor <= 10"

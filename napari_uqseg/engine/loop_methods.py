@@ -18,6 +18,7 @@ import numpy as np
 from napari_uqseg.core.case_scores import DESCRIPTIONS
 from napari_uqseg.core.metrics import mean_dice
 from napari_uqseg.core.nifti_io import load_image, load_label
+from napari_uqseg.core.predict_options import PredictOptions
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.ranking_metrics import auroc, spearman
 from napari_uqseg.core.review import build_review, foreground_roi, region_label_image
@@ -50,7 +51,7 @@ def case_row(prediction: Any, truth: np.ndarray, num_classes: int, method: str) 
     """Figures of one predicted case against its ground truth (see the module docstring)."""
     mask, probs = prediction.mask.array, prediction.probabilities.array
     maps = {k: v.array for k, v in prediction.maps.items()}
-    key = "mutual_information" if "mutual_information" in maps else "entropy"
+    key = PredictOptions().review_map_of(maps, method)
     ranking = build_review(maps[key], mask, probabilities=probs, maps=maps, method=method, map_name=key)
     regions = region_label_image(maps[key], mask, probs)
     roi = foreground_roi(mask)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -12,6 +12,7 @@ from monai.losses import DiceCELoss
 from torch import nn
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.options import options_from_dict
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.engine.augment import RECIPES
 from napari_uqseg.engine.checkpoint import atomic_torch_save
@@ -104,11 +105,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise InputError("train", f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+        return options_from_dict(cls, d, "train")
 
 
 def segmentation_loss() -> nn.Module:

@@ -15,6 +15,7 @@ from typing import Any
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import atomic_write_bytes, load_image
+from napari_uqseg.core.predict_options import PredictOptions
 from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.worklist import CASE_RECORD, case_row
 
@@ -162,8 +163,7 @@ class CasePredictor:
 
         image = load_image(case.image)
         prediction = predict_volume(self.method, image)
-        options = {} if self.review_map is None else {"review_map": self.review_map}
-        written = write_prediction(prediction, self.out_dir / case.case, **options)
+        written = write_prediction(prediction, self.out_dir / case.case, PredictOptions(review_map=self.review_map))
         ranking = ReviewRanking.from_dict(json.loads(written["review"].read_text()))
         row = case_row(
             case.case,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from napari_uqseg.core.errors import InputError
-from napari_uqseg.engine.methods.base import parse_options
+from napari_uqseg.core.options import look_up_option, options_from_dict
 
 if TYPE_CHECKING:
     from napari_uqseg.engine.methods.base import UQMethod
@@ -65,11 +65,9 @@ def parse_tta(value: str | dict[str, Any] | None) -> TTAOptions | None:
     if value is None or isinstance(value, TTAOptions):
         return value
     if isinstance(value, str):
-        if value not in TTA_MODES:
-            raise InputError("tta", f"unknown TTA mode {value!r}; choose one of {', '.join(TTA_MODES)}")
-        return TTA_MODES[value]
+        return TTA_MODES[look_up_option("tta", value, TTA_MODES, "TTA mode")]
     if isinstance(value, dict):
-        return parse_options(TTAOptions, value, "tta")
+        return options_from_dict(TTAOptions, value, "tta")
     raise InputError("tta", f"must be a mode name or an options object, got {type(value).__name__}")
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import torch
 from monai.networks.blocks import UnetBasicBlock, UnetOutBlock, UnetUpBlock
 from torch import nn
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.options import options_from_dict
 
 
 @dataclass
@@ -65,11 +66,7 @@ class UNetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> UNetConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise InputError("net", f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+        return options_from_dict(cls, d, "net")
 
 
 #: ``factory(channels) -> module`` builds a layer placed after a U-Net stage.

@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.options import check_known
 
 #: declared field type -> accepted Python types (bool is not an int here, nor an int a bool)
 SIMPLE_TYPES: dict[str, tuple[type, ...]] = {
@@ -46,9 +47,7 @@ def check_fields(cls: type, values: Any, source: str) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise InputError(source, "must be an object")
     fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise InputError(source, f"unknown option(s) {unknown}; known: {sorted(fields)}")
+    check_known(source, values, fields)
     for name, value in values.items():
         if _accepts(fields[name], value) is False:
             raise InputError(f"{source}.{name}", f"must be of type {fields[name]}, got {type(value).__name__}")

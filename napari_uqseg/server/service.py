@@ -12,8 +12,8 @@ import numpy as np
 import napari_uqseg
 from napari_uqseg.core.errors import InputError, NotFoundError
 from napari_uqseg.core.nifti_io import nifti_bytes
+from napari_uqseg.core.predict_options import PredictOptions
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary, Prediction
-from napari_uqseg.core.review import build_review
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.core.wire import (
     ID_PATTERN,
@@ -21,7 +21,6 @@ from napari_uqseg.core.wire import (
     NAME_PATTERN,
     PROTOCOL_VERSION,
     SHA256_PATTERN,
-    TTA_MODES,
     VERSION_PATTERN,
     check_id,
     map_scale,
@@ -37,7 +36,7 @@ from napari_uqseg.server.stores import DataDir
 from napari_uqseg.server.triage_job import TRIAGE_PARAMS, case_file, check_triage_params, worklist_document
 
 #: inference options a client may set per prediction (model-defining options are fixed by the version)
-PREDICT_OPTIONS = ("review_map", "axis", "overlap", "sw_batch_size", "float32", "tta")
+PREDICT_OPTIONS = PredictOptions.names()
 JOB_PARAMS = {
     "finetune": ("version", "corrections", "options"),
     "evaluate": ("version", "corrections"),
@@ -156,35 +155,8 @@ class Service:
         volume, created = self.store.put_image_file(sha, upload, digest)
         return {"image": sha, "shape": list(volume.shape), "created": created}
 
-    def _predict_options(self, options: dict[str, Any] | None) -> dict[str, Any]:
-        options = dict(options or {})
-        unknown = set(options) - set(PREDICT_OPTIONS)
-        if unknown:
-            raise InputError("options", f"unknown option(s) {sorted(unknown)}; known: {list(PREDICT_OPTIONS)}")
-        out = {
-            "review_map": options.get("review_map"),
-            "axis": options.get("axis", 0),
-            "overlap": options.get("overlap", 0.25),
-            "sw_batch_size": options.get("sw_batch_size", 1),
-            "float32": options.get("float32", False),
-            "tta": options.get("tta", "none"),
-        }
-        if out["review_map"] is not None and not (
-            isinstance(out["review_map"], str) and NAME_PATTERN.fullmatch(out["review_map"])
-        ):
-            raise InputError("options.review_map", "must be a map name")
-        if not isinstance(out["axis"], int) or isinstance(out["axis"], bool) or not 0 <= out["axis"] <= 2:
-            raise InputError("options.axis", "must be 0, 1 or 2")
-        if not isinstance(out["overlap"], int | float) or not 0.0 <= float(out["overlap"]) <= 0.9:
-            raise InputError("options.overlap", "must be a number in [0, 0.9]")
-        top = self.load.max_sw_batch_size
-        if not isinstance(out["sw_batch_size"], int) or not 1 <= out["sw_batch_size"] <= top:
-            raise InputError("options.sw_batch_size", f"must be an integer in [1, {top}]")
-        if not isinstance(out["float32"], bool):
-            raise InputError("options.float32", "must be true or false")
-        if out["tta"] not in TTA_MODES:
-            raise InputError("options.tta", f"must be one of {list(TTA_MODES)}")
-        return out
+    def _predict_options(self, options: dict[str, Any] | None) -> PredictOptions:
+        return PredictOptions.from_dict(options, max_sw_batch_size=self.load.max_sw_batch_size)
 
     def predict(
         self, image: str, model: str, version: str | None = None, options: dict | None = None
@@ -219,27 +191,12 @@ class Service:
         volume = volume if volume is not None else self.store.image(image)
         prediction = self._on_device(self.store.model_dir(model, version), volume, opts)
         t = time.perf_counter()
-        review_map = opts["review_map"] or (
-            "mutual_information" if "mutual_information" in prediction.maps else "entropy"
-        )
-        if review_map not in prediction.maps:
-            raise InputError(
-                "options.review_map", f"{review_map!r} is not a map of {method}; maps: {sorted(prediction.maps)}"
-            )
-        review = build_review(
-            prediction.maps[review_map].array,
-            prediction.mask.array,
-            opts["axis"],
-            review_map,
-            probabilities=prediction.probabilities.array,
-            maps={name: v.array for name, v in prediction.maps.items()},
-            method=method,
-        )
+        review = opts.review_ranking(prediction)
         timings = {**prediction.timings, "review": time.perf_counter() - t}
         t = time.perf_counter()
         pid = new_id()
         if keep_outputs:
-            self.store.write_outputs(pid, encode_outputs(prediction, opts["float32"]))
+            self.store.write_outputs(pid, encode_outputs(prediction, opts.float32))
         timings["encode"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - start
         result = json_safe(
@@ -252,7 +209,7 @@ class Service:
                 "shape": list(volume.shape),
                 "affine": volume.affine.tolist(),
                 "outputs": ["mask", "probabilities", *prediction.maps] if keep_outputs else [],
-                "float32": opts["float32"] and keep_outputs,
+                "float32": opts.float32 and keep_outputs,
                 "review": review.to_dict(),
                 "timings": timings,
                 "info": prediction.info,
@@ -262,11 +219,11 @@ class Service:
         self.store.ledger.add_prediction(pid, image, model, version, method, result)
         return result, prediction
 
-    def _on_device(self, model_dir: Path, volume: Volume, opts: dict[str, Any]) -> Prediction:
+    def _on_device(self, model_dir: Path, volume: Volume, opts: PredictOptions) -> Prediction:
         """Run on the device worker within the load bounds: cost cap (400), queue cap and wait (503)."""
-        check_prediction_cost(prediction_cost(model_dir, volume.shape, float(opts["overlap"])), self.load)
+        check_prediction_cost(prediction_cost(model_dir, volume.shape, float(opts.overlap)), self.load)
         admit_prediction(self.worker, self.load)
-        future = self.worker.predict(model_dir, volume, opts["overlap"], opts["sw_batch_size"], opts["tta"])
+        future = self.worker.predict(model_dir, volume, opts.overlap, opts.sw_batch_size, opts.tta)
         return wait_for_device(future, self.load)
 
     def prediction(self, pid: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.options import look_up_option, options_from_dict
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.core.records import MethodInfo
 from napari_uqseg.engine.augment import PatchAugmenter
@@ -67,7 +68,7 @@ class UQMethod(ABC):
 
     def __init__(self, net_config: UNetConfig, options: dict[str, Any] | None = None) -> None:
         self.net_config = net_config
-        self.options = parse_options(self.Options, options or {}, self.name)
+        self.options = options_from_dict(self.Options, options or {}, f"{self.name} options")
         self.patch_size: tuple[int, ...] = (64,) * net_config.spatial_dims
         self.normalisation = "zscore"
         self.device = torch.device("cpu")
@@ -152,15 +153,6 @@ class UQMethod(ABC):
         return MethodInfo(self.name, self.summary, self.forward_passes(), tuple(self.maps))
 
 
-def parse_options(options_cls: type, options: dict[str, Any], method: str) -> Any:
-    """Build the method's options dataclass, naming unknown keys."""
-    known = {f.name for f in fields(options_cls)}
-    unknown = set(options) - known
-    if unknown:
-        raise InputError(f"{method} options", f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
-    return options_cls(**options)
-
-
 def options_dict(method: UQMethod) -> dict[str, Any]:
     return asdict(method.options)
 
@@ -184,9 +176,7 @@ def method_class(name: str) -> type[UQMethod]:
     """
     import napari_uqseg.engine.methods  # noqa: F401  (registers every method)
 
-    if name not in _REGISTRY:
-        raise InputError("--method", f"unknown method '{name}'; known methods: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    return _REGISTRY[look_up_option("--method", name, sorted(_REGISTRY), "method")]
 
 
 def registered_methods() -> dict[str, type[UQMethod]]:
