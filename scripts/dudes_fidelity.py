@@ -14,10 +14,9 @@ import numpy as np
 
 from napari_uqseg.core.metrics import mean_dice, roi_mask
 from napari_uqseg.core.nifti_io import load_image, load_label
-from napari_uqseg.engine.api import read_case_list
-from napari_uqseg.engine.data import case_pairs, num_classes_of
+from napari_uqseg.engine.data import case_pairs, num_classes_of, read_case_list
 from napari_uqseg.engine.inference import predict_volume
-from napari_uqseg.engine.store import load_model
+from napari_uqseg.engine.model_folder import load_model
 
 
 def main() -> None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from napari_uqseg.engine.api import read_case_list
-from napari_uqseg.engine.data import load_cases
+from napari_uqseg.engine.data import load_cases, read_case_list
 from napari_uqseg.engine.member_check import check_members
-from napari_uqseg.engine.store import load_model, read_card
+from napari_uqseg.engine.model_folder import load_model, read_card
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from napari_uqseg.core.shifts import case_seed, parse_shift
-from napari_uqseg.engine.api import read_case_list
-from napari_uqseg.engine.store import load_model, read_card
+from napari_uqseg.engine.data import read_case_list
+from napari_uqseg.engine.model_folder import load_model, read_card
 from napari_uqseg.engine.tta import tta_key, with_tta
 from napari_uqseg.engine.uq_calibration import (
     CaseUncertainty,

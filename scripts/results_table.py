@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from napari_uqseg.engine.store import read_card
+from napari_uqseg.engine.model_folder import read_card
 
 COLUMNS = [
     ("Dice", "dice_mean", "{:.3f}"),

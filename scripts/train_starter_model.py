@@ -22,7 +22,8 @@ import torch
 
 from napari_uqseg.cli.progress_bar import progress_bar
 from napari_uqseg.core.sample_data import brain_dataset, write_heldout
-from napari_uqseg.engine.api import train
+from napari_uqseg.engine.make_model import train
+from napari_uqseg.engine.model_folder import load_model, read_card, save_model
 from napari_uqseg.engine.starter import (
     STARTER_CONFIG,
     STARTER_METHOD,
@@ -31,7 +32,6 @@ from napari_uqseg.engine.starter import (
     update_card_training,
     write_model_card,
 )
-from napari_uqseg.engine.store import load_model, read_card, save_model
 
 COMMAND = "OMP_NUM_THREADS=1 python scripts/train_starter_model.py"
 

@@ -23,7 +23,7 @@ from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.device import resolve_device
 from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.methods.base import UQMethod, method_class
-from napari_uqseg.engine.store import load_model
+from napari_uqseg.engine.model_folder import load_model
 from napari_uqseg.engine.unet import UNetConfig
 
 LABELS = {"0": "background", "1": "class_1", "2": "class_2"}

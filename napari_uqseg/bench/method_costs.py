@@ -29,7 +29,7 @@ from napari_uqseg.engine.data import Case, normalise
 from napari_uqseg.engine.device import resolve_device
 from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, registered_methods
-from napari_uqseg.engine.store import save_model
+from napari_uqseg.engine.model_folder import save_model
 from napari_uqseg.engine.training import TrainConfig
 from napari_uqseg.engine.tta import with_tta
 

@@ -40,9 +40,9 @@ def build_tiny_models(
     Returns
     -------
     dict of str to Path
-        Model name -> model folder (``engine.store`` layout), ready for ``uqseg serve --import-model``.
+        Model name -> model folder (``engine.model_folder`` layout), ready for ``uqseg serve --import-model``.
     """
-    from napari_uqseg.engine.api import train
+    from napari_uqseg.engine.make_model import train
 
     root = Path(root)
     data = root / "dataset"

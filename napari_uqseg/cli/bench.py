@@ -50,7 +50,7 @@ def remote_vs_local(settings, shape: tuple[int, ...]) -> dict:
     from pathlib import Path
 
     from napari_uqseg.bench.method_costs import LABELS, build_untrained
-    from napari_uqseg.engine.store import save_model
+    from napari_uqseg.engine.model_folder import save_model
 
     try:
         from napari_uqseg.bench.loopback import loopback_bench

@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_uqseg.engine.api import calibrate, read_case_list
+    from napari_uqseg.engine.data import read_case_list
+    from napari_uqseg.engine.make_model import calibrate
 
     out, temperature = calibrate(args.model, args.out, args.data, read_case_list(args.cases), args.device)
     print(f"temperature {temperature:.4f}; calibrated model written to {out}")

@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_uqseg.cli.progress_bar import progress_bar
-    from napari_uqseg.engine.api import read_case_list
+    from napari_uqseg.engine.data import read_case_list
     from napari_uqseg.engine.uq_calibration import calibrate_model
 
     with progress_bar("conformal") as progress:

@@ -39,7 +39,7 @@ def _models(args: argparse.Namespace, out, progress_bar) -> dict[str, object]:
     from napari_uqseg.cli.train import print_member_warnings
     from napari_uqseg.core.bundled_models import STARTER_MODEL_NAME, starter_model_dir
     from napari_uqseg.core.sample_data import brain_dataset
-    from napari_uqseg.engine.api import train
+    from napari_uqseg.engine.make_model import train
 
     if not args.train:
         print(f"using the starter model {starter_model_dir()} (see its MODEL_CARD.md); --train trains instead")

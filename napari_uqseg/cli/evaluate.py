@@ -52,7 +52,7 @@ def command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from napari_uqseg.cli.progress_bar import progress_bar
     from napari_uqseg.core.shifts import parse_shift
-    from napari_uqseg.engine.api import read_case_list
+    from napari_uqseg.engine.data import read_case_list
     from napari_uqseg.engine.evaluation import EvalSettings, evaluate
 
     shift = parse_shift(args.shift) if args.shift else None

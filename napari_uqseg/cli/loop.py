@@ -47,7 +47,7 @@ def run_methods(args: argparse.Namespace) -> int:
     from napari_uqseg.cli.progress_bar import progress_bar
     from napari_uqseg.core.loop_plots import errors_found_png
     from napari_uqseg.core.site import SIMULATED_SITE, parse_site
-    from napari_uqseg.engine.api import read_case_list
+    from napari_uqseg.engine.data import read_case_list
     from napari_uqseg.engine.loop_methods import BUDGETS, evaluate_model, summarise
 
     site = parse_site(args.site) if args.site else SIMULATED_SITE
@@ -73,7 +73,7 @@ def run_loop(args: argparse.Namespace) -> int:
     from napari_uqseg.client.review_loop import run_loop as loop
     from napari_uqseg.core.loop_plots import loop_dice_png
     from napari_uqseg.core.site import SIMULATED_SITE, parse_site
-    from napari_uqseg.engine.api import read_case_list
+    from napari_uqseg.engine.data import read_case_list
 
     config = LoopConfig(
         k=args.k,

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"imported {args.path} -> {summary.name} {summary.versions[-1].version}")
         else:
             from napari_uqseg.core.catalogue import sha256_file
-            from napari_uqseg.engine.store import read_card
+            from napari_uqseg.engine.model_folder import read_card
 
             archive = model_library.export_model(service, args.name, args.version, args.out)
             version = args.version or service.model(args.name).serving

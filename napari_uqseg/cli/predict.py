@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_uqseg.core.bundled_models import starter_model_dir
     from napari_uqseg.core.dicom_series import is_dicom_source
     from napari_uqseg.core.predict_options import PredictOptions
-    from napari_uqseg.engine.api import predict_file
     from napari_uqseg.engine.dicom_predict import predict_dicom
+    from napari_uqseg.engine.prediction_files import predict_file
 
     options = PredictOptions(review_map=args.review_map, tta=args.tta)
     if args.model is None:

@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_uqseg.engine.api import split_dataset
+    from napari_uqseg.engine.data import split_dataset
 
     for name, path in split_dataset(args.data, args.out, args.test_fraction, args.seed).items():
         print(f"{name:6} {path} ({len(path.read_text().split())} cases)")

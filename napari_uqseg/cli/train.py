@@ -25,7 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_uqseg.cli.progress_bar import progress_bar
-    from napari_uqseg.engine.api import read_case_list, read_config, train
+    from napari_uqseg.engine.data import read_case_list
+    from napari_uqseg.engine.make_model import read_config, train
 
     config = read_config(args.config)
     if args.equal_compute is not None:
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_member_warnings(model_dir: Path) -> None:
     """Print the member-check warnings the training wrote into the model card (none: prints nothing)."""
-    from napari_uqseg.engine.store import read_card
+    from napari_uqseg.engine.model_folder import read_card
 
     for warning in read_card(model_dir).member_warnings:
         print(f"warning (member check on the validation cases): {warning}")

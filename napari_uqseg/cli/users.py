@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_uqseg.cli.serve import default_data_dir
-    from napari_uqseg.server.stores import DataDir
+    from napari_uqseg.server.data_dir import DataDir
     from napari_uqseg.server.users import Users
 
     os.umask(0o077)

@@ -23,7 +23,7 @@ class MethodInfo:
     forward_passes : float
         Full-network forward passes per prediction at the default options (fractions for shared bases).
     maps : tuple of str
-        Uncertainty maps it returns (see ``core.uncertainty.MAP_DESCRIPTIONS``).
+        Uncertainty maps it returns (see ``core.uncertainty.MAP_TITLES``).
     """
 
     name: str

@@ -11,12 +11,14 @@ import numpy as np
 
 EPS = 1e-12
 
-#: map name -> what it measures, as shown to users
-MAP_DESCRIPTIONS = {
-    "entropy": "total: predictive entropy H[E p] (nats)",
-    "expected_entropy": "aleatoric: expected entropy E[H p] (nats)",
-    "mutual_information": "epistemic: mutual information H[E p] - E[H p] (nats)",
-    "class_std": "std over samples of the predicted class's probability",
+#: map name -> its name for users (the total / aleatoric / epistemic switch). Entropies are in nats: predictive
+#: entropy H[E p], expected entropy E[H p], mutual information H[E p] - E[H p]; class_std is the std over
+#: samples of the predicted class's probability.
+MAP_TITLES = {
+    "entropy": "total (predictive entropy)",
+    "expected_entropy": "aleatoric (expected entropy)",
+    "mutual_information": "epistemic (mutual information)",
+    "class_std": "class probability std",
 }
 
 

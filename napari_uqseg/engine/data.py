@@ -14,7 +14,6 @@ import torch
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import load_image, load_label
 from napari_uqseg.core.options import look_up_option
-from napari_uqseg.core.volume import Volume
 
 
 @dataclass
@@ -197,6 +196,29 @@ class PatchSampler:
         self.rng.bit_generator.state = state
 
 
-def case_volume(case: Case) -> Volume:
-    """The case's normalised image as a ``Volume``."""
-    return Volume(case.image, case.affine)
+def read_case_list(path: str | Path | None) -> list[str] | None:
+    """Case ids, one per line (``#`` comments allowed); ``None`` -> all cases."""
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "case list does not exist")
+    ids = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    ids = [i.removesuffix(".gz").removesuffix(".nii") for i in ids if i]
+    if not ids:
+        raise InputError(str(path), "case list is empty")
+    return ids
+
+
+def split_dataset(
+    data_dir: str | Path, out_dir: str | Path, test_fraction: float = 0.2, seed: int = 0
+) -> dict[str, Path]:
+    """Write ``train.txt`` and ``test.txt`` case lists that keep scan pairs together."""
+    ids = [c for c, _, _ in case_pairs(data_dir)]
+    train, test = split_cases(ids, test_fraction, seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"train": out_dir / "train.txt", "test": out_dir / "test.txt"}
+    paths["train"].write_text("\n".join(train) + "\n")
+    paths["test"].write_text("\n".join(test) + "\n")
+    return paths

@@ -12,7 +12,7 @@ from napari_uqseg.core.predict_options import PredictOptions
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.engine.device import resolve_device
 from napari_uqseg.engine.inference import predict_volume
-from napari_uqseg.engine.store import load_model, read_card
+from napari_uqseg.engine.model_folder import load_model, read_card
 from napari_uqseg.engine.tta import with_tta
 
 
@@ -33,7 +33,7 @@ def predict_dicom(
     InputError
         The series cannot be read (see :func:`napari_uqseg.core.dicom_series.series_from_datasets`).
     """
-    from napari_uqseg.engine.api import write_prediction
+    from napari_uqseg.engine.prediction_files import write_prediction
 
     series = read_dicom(series_path)  # validate before loading the model
     model_dir = Path(model_dir)

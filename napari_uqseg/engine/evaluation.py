@@ -38,7 +38,7 @@ from napari_uqseg.core.volume_intervals import true_volumes
 from napari_uqseg.engine.data import case_pairs, num_classes_of
 from napari_uqseg.engine.device import resolve_device
 from napari_uqseg.engine.inference import predict_volume
-from napari_uqseg.engine.store import load_model, read_card
+from napari_uqseg.engine.model_folder import load_model, read_card
 from napari_uqseg.engine.tta import with_tta
 
 

@@ -28,7 +28,7 @@ from napari_uqseg.engine.finetune_data import replay_cases, training_record, val
 from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.member_check import check_members
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod
-from napari_uqseg.engine.store import load_model, read_card, save_model
+from napari_uqseg.engine.model_folder import load_model, read_card, save_model
 from napari_uqseg.engine.training import TrainConfig
 
 

@@ -27,7 +27,7 @@ from napari_uqseg.core.site import SIMULATED_SITE, apply_site
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.data import case_pairs, num_classes_of
 from napari_uqseg.engine.inference import predict_volume
-from napari_uqseg.engine.store import load_model, read_card
+from napari_uqseg.engine.model_folder import load_model, read_card
 
 #: reviewed share of ROI voxels at which the errors-found curve is sampled
 BUDGETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.10)

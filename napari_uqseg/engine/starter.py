@@ -17,8 +17,8 @@ from napari_uqseg.core.nifti_io import atomic_write_bytes, load_image, load_labe
 from napari_uqseg.core.review import build_review
 from napari_uqseg.core.review_hits import heldout_figures
 from napari_uqseg.core.volume import Volume
-from napari_uqseg.engine.api import predict_file
-from napari_uqseg.engine.store import CARD_FILE, read_card
+from napari_uqseg.engine.model_folder import CARD_FILE, read_card
+from napari_uqseg.engine.prediction_files import predict_file
 
 STARTER_METHOD = "mc_dropout"
 #: small U-Net (about 0.35 M weights: 0.7 MB in float16), 48^3-voxel patches at 2 mm, one CPU thread

@@ -18,7 +18,7 @@ from typing import Any
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.worklist import WorklistRow, write_worklist
-from napari_uqseg.engine.store import read_card
+from napari_uqseg.engine.model_folder import read_card
 from napari_uqseg.engine.triage_cases import (
     CasePredictor,
     TriageCase,

@@ -1,7 +1,7 @@
 """The cases of a triage run and the per-case work: predict, write as ``uqseg predict`` does, record the row.
 
 A case is finished when its ``case.json`` exists: it is written atomically, after the prediction writer
-(``engine.api.write_prediction``) has moved every output into place, so a killed run never leaves a case
+(``engine.prediction_files.write_prediction``) has moved every output into place, so a killed run never leaves a case
 that looks finished but is not.
 """
 
@@ -141,7 +141,7 @@ class CasePredictor:
         import torch
 
         from napari_uqseg.engine.device import resolve_device
-        from napari_uqseg.engine.store import load_model, read_card
+        from napari_uqseg.engine.model_folder import load_model, read_card
 
         if threads:
             torch.set_num_threads(threads)
@@ -158,8 +158,8 @@ class CasePredictor:
             return {"case": case.case, "error": f"{exc.__class__.__name__}: {exc}"}
 
     def _predict(self, case: TriageCase) -> dict[str, Any]:
-        from napari_uqseg.engine.api import write_prediction
         from napari_uqseg.engine.inference import predict_volume
+        from napari_uqseg.engine.prediction_files import write_prediction
 
         image = load_image(case.image)
         prediction = predict_volume(self.method, image)

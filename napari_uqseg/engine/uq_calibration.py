@@ -2,7 +2,7 @@
 
 Per case, one prediction (optionally with TTA) is reduced to what calibration and evaluation need
 (:class:`CaseUncertainty`); :func:`fit_entry` turns the calibration cases' records into one entry of
-``uq_calibration.json`` (format in ``core.calibrated_uncertainty``), which ``engine.store.load_model``
+``uq_calibration.json`` (format in ``core.calibrated_uncertainty``), which ``engine.model_folder.load_model``
 attaches to the model so that every prediction reports calibrated volumes and mask thresholds.
 """
 
@@ -26,7 +26,7 @@ from napari_uqseg.core.volume import Volume
 from napari_uqseg.core.volume_intervals import DEFAULT_LEVELS, class_voxel_counts, fit_interval_quantiles
 from napari_uqseg.core.volume_intervals import interval_scores as volume_scores
 from napari_uqseg.engine.inference import predict_volume
-from napari_uqseg.engine.store import read_uq_calibration
+from napari_uqseg.engine.model_folder import read_uq_calibration
 from napari_uqseg.engine.tta import tta_key
 
 
@@ -184,7 +184,7 @@ def calibrate_model(
     changed. Returns the entries by TTA key.
     """
     from napari_uqseg.engine.device import resolve_device
-    from napari_uqseg.engine.store import load_model, read_card
+    from napari_uqseg.engine.model_folder import load_model, read_card
     from napari_uqseg.engine.tta import with_tta
 
     card = read_card(model_dir)

@@ -18,7 +18,7 @@ import numpy as np
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.review_ranking import Region
-from napari_uqseg.core.uncertainty import MAP_DESCRIPTIONS
+from napari_uqseg.core.uncertainty import MAP_TITLES
 from napari_uqseg.core.volume import Volume
 
 if TYPE_CHECKING:
@@ -30,13 +30,6 @@ if TYPE_CHECKING:
 #: perceptual, dark-at-zero colormap: under additive blending zero uncertainty adds nothing to the image
 HEATMAP_COLORMAP = "inferno"
 HEATMAP_OPACITY = 0.6
-#: how the viewer names each map (the switch between total / aleatoric / epistemic)
-MAP_TITLES = {
-    "entropy": "total (predictive entropy)",
-    "expected_entropy": "aleatoric (expected entropy)",
-    "mutual_information": "epistemic (mutual information)",
-    "class_std": "class probability std",
-}
 #: fraction of the fitted field of view a focused region's box takes up
 FOCUS_FILL = 0.35
 #: never zoom in more than this factor over the fitted view (a tiny region would fill the screen with pixels)
@@ -105,8 +98,8 @@ def map_range(map_name: str, n_classes: int) -> tuple[float, float]:
 
 
 def map_title(map_name: str) -> str:
-    """Menu text of a map (falls back to the core description, then the name)."""
-    return MAP_TITLES.get(map_name, MAP_DESCRIPTIONS.get(map_name, map_name))
+    """Menu text of a map (``core.uncertainty.MAP_TITLES``; else its name)."""
+    return MAP_TITLES.get(map_name, map_name)
 
 
 @dataclass

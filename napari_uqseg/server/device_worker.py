@@ -33,7 +33,7 @@ class ModelCache:
         self._models: OrderedDict[Path, Any] = OrderedDict()
 
     def get(self, model_dir: Path) -> Any:
-        from napari_uqseg.engine.store import load_model
+        from napari_uqseg.engine.model_folder import load_model
 
         if model_dir in self._models:
             self._models.move_to_end(model_dir)

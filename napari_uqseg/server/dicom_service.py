@@ -15,9 +15,9 @@ from napari_uqseg.core.dicom_series import DicomSeries, read_dicom_zip, series_f
 from napari_uqseg.core.errors import InputError, NotFoundError
 from napari_uqseg.core.nifti_io import nifti_bytes
 from napari_uqseg.core.wire import SHA256_PATTERN, check_id, sha256_hex
+from napari_uqseg.server.data_dir import safe_path
 from napari_uqseg.server.dicomweb import PacsGateway, check_uid
 from napari_uqseg.server.service import Service
-from napari_uqseg.server.stores import safe_path
 
 #: series of these modalities are results or documents, never scans to segment
 NON_IMAGE_MODALITIES = frozenset({"SEG", "SR", "PR", "KO", "RTSTRUCT", "RTPLAN", "RTDOSE", "DOC", "OT", "REG"})

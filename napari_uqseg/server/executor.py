@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 
 from napari_uqseg.core.errors import InputError
-from napari_uqseg.server.stores import DataDir
+from napari_uqseg.server.data_dir import DataDir
 
 POLL_S = 0.2
 RUNNER_MODULE = "napari_uqseg.server.job_runner"

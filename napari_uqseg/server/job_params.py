@@ -63,7 +63,7 @@ def check_finetune_options(options: Any) -> None:
 
 def check_train_config(method: str, config: Any) -> None:
     """Validate a train job's ``config`` (``net``, ``train`` and ``method`` sections) without building a big net."""
-    from napari_uqseg.engine.api import build_method
+    from napari_uqseg.engine.make_model import build_method
     from napari_uqseg.engine.training import TrainConfig
     from napari_uqseg.engine.unet import UNetConfig
 

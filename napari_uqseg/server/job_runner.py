@@ -17,7 +17,7 @@ from typing import Any
 
 from napari_uqseg.core.errors import ConflictError, InputError
 from napari_uqseg.core.wire import NAME_PATTERN, VERSION_PATTERN, check_id
-from napari_uqseg.server.stores import DataDir
+from napari_uqseg.server.data_dir import DataDir
 
 JOB_KINDS = ("finetune", "train", "evaluate", "triage")
 
@@ -92,7 +92,7 @@ def run_finetune(store: DataDir, job: dict[str, Any], device: str, progress: Led
 
 
 def run_train(store: DataDir, job: dict[str, Any], device: str, progress: LedgerProgress) -> dict[str, Any]:
-    from napari_uqseg.engine.api import train
+    from napari_uqseg.engine.make_model import train
 
     params = job["params"]
     dataset = store.dataset_dir(str(params.get("dataset", "")))
@@ -106,7 +106,7 @@ def run_train(store: DataDir, job: dict[str, Any], device: str, progress: Ledger
 
 def run_evaluate(store: DataDir, job: dict[str, Any], device: str, progress: LedgerProgress) -> dict[str, Any]:
     from napari_uqseg.engine.finetune import evaluate_cases
-    from napari_uqseg.engine.store import load_model
+    from napari_uqseg.engine.model_folder import load_model
 
     model, params = job["model"], job["params"]
     version = _version_param(store, model, params)

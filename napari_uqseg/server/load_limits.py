@@ -114,7 +114,7 @@ class ConcurrencyLimitMiddleware:
 def passes_per_window(model_dir: Path) -> float:
     """Full-network forward passes one sliding window costs with this model version (samples, members)."""
     from napari_uqseg.engine.methods.base import method_class
-    from napari_uqseg.engine.store import read_card
+    from napari_uqseg.engine.model_folder import read_card
     from napari_uqseg.engine.unet import UNetConfig
 
     card = read_card(model_dir)
@@ -128,7 +128,7 @@ def passes_per_window(model_dir: Path) -> float:
 def prediction_cost(model_dir: Path, shape: tuple[int, ...], overlap: float) -> float:
     """Forward passes a prediction of an image of ``shape`` costs: windows x passes per window."""
     from napari_uqseg.engine.inference import _window_count
-    from napari_uqseg.engine.store import read_card
+    from napari_uqseg.engine.model_folder import read_card
 
     patch = tuple(read_card(model_dir).patch_size)
     return _window_count(tuple(shape), patch, overlap) * passes_per_window(model_dir)

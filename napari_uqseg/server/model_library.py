@@ -19,8 +19,8 @@ from napari_uqseg.core.catalogue import CatalogueEntry, fetch_model, find_entry,
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.records import ModelSummary
 from napari_uqseg.core.wire import NAME_PATTERN, check_id
+from napari_uqseg.server.data_dir import safe_path
 from napari_uqseg.server.service import Service
-from napari_uqseg.server.stores import safe_path
 
 
 @contextmanager

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from napari_uqseg.server.data_dir import DataDir
 from napari_uqseg.server.disk_guard import tree_size
-from napari_uqseg.server.stores import DataDir
 from napari_uqseg.server.uploads import remove_stale_uploads
 
 DAY_S = 86400.0

@@ -26,13 +26,13 @@ from napari_uqseg.core.wire import (
     map_scale,
 )
 from napari_uqseg.server.corrections import decode_label, payload_sha
+from napari_uqseg.server.data_dir import DataDir
 from napari_uqseg.server.device_worker import DeviceWorker
 from napari_uqseg.server.job_params import check_finetune_options, check_train_config
 from napari_uqseg.server.job_runner import JOB_KINDS
 from napari_uqseg.server.ledger import new_id
 from napari_uqseg.server.load_limits import LoadLimits, RequestCounter, check_prediction_cost, prediction_cost
 from napari_uqseg.server.saturation import admit_job, admit_prediction, saturation, wait_for_device
-from napari_uqseg.server.stores import DataDir
 from napari_uqseg.server.triage_job import TRIAGE_PARAMS, case_file, check_triage_params, worklist_document
 
 #: inference options a client may set per prediction (model-defining options are fixed by the version)
@@ -70,7 +70,7 @@ class Service:
     Parameters
     ----------
     data_dir : Path
-        Data folder (see ``server.stores``).
+        Data folder (see ``server.data_dir``).
     device : str
         ``auto``, ``cpu`` or ``cuda[:N]``.
     jobs : bool
@@ -288,7 +288,7 @@ class Service:
         return self.model(model)
 
     def import_model(self, name: str, source: str | Path, actor: str = "admin") -> ModelSummary:
-        """Add a model folder (``engine.store`` layout) as the next version of ``name`` (admin path only)."""
+        """Add a model folder (``engine.model_folder`` layout) as the next version of ``name`` (admin path only)."""
         self.store.add_model_version(check_id(name, "model", NAME_PATTERN), Path(source), actor=actor)
         return self.model(name)
 

@@ -17,7 +17,7 @@ from typing import Any
 from napari_uqseg.core.errors import InputError, NotFoundError
 from napari_uqseg.core.wire import NAME_PATTERN, VERSION_PATTERN, check_id
 from napari_uqseg.core.worklist import WORKLIST_JSON
-from napari_uqseg.server.stores import DataDir, safe_path
+from napari_uqseg.server.data_dir import DataDir, safe_path
 
 TRIAGE_PARAMS = ("version", "dataset", "workers", "num_gpus", "review_map")
 OUTPUT_FOLDER = "triage"

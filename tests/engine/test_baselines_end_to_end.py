@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from napari_uqseg.core.sample_data import synthetic_case
-from napari_uqseg.engine.api import predict_file, train
 from napari_uqseg.engine.inference import predict_volume
-from napari_uqseg.engine.store import load_model, read_card
+from napari_uqseg.engine.make_model import train
+from napari_uqseg.engine.model_folder import load_model, read_card
+from napari_uqseg.engine.prediction_files import predict_file
 
 BASELINES = ["deterministic", "mc_dropout", "deep_ensemble", "masksembles"]
 OPTIONS = {"mc_dropout": {"samples": 3}, "deep_ensemble": {"members": 2}, "masksembles": {"n_masks": 2}}

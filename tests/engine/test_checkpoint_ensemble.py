@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from napari_uqseg.core.errors import InputError
-from napari_uqseg.engine.api import predict_file, train
 from napari_uqseg.engine.data import load_cases
+from napari_uqseg.engine.make_model import train
 from napari_uqseg.engine.methods.base import TrainingData, method_class
-from napari_uqseg.engine.store import load_model, save_model
+from napari_uqseg.engine.model_folder import load_model, save_model
+from napari_uqseg.engine.prediction_files import predict_file
 from napari_uqseg.engine.training import TrainConfig
 from napari_uqseg.engine.unet import UNetConfig
 

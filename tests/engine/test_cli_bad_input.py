@@ -132,7 +132,7 @@ def test_train_rejects_unknown_config_option(capsys, dataset, tmp_path):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from napari_uqseg.engine.api import train
+    from napari_uqseg.engine.make_model import train
 
     root = tmp_path_factory.mktemp("cli_model")
     data = write_synthetic_dataset(root / "data", n_cases=4, shape=(16, 16, 16))

@@ -8,11 +8,12 @@ import torch
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.uncertainty import uncertainty_maps
-from napari_uqseg.engine.api import predict_file, train
+from napari_uqseg.engine.make_model import train
 from napari_uqseg.engine.methods.base import method_class
 from napari_uqseg.engine.methods.dudes import rmsle, roi_weights, teacher_class_std
+from napari_uqseg.engine.model_folder import load_model, save_model
+from napari_uqseg.engine.prediction_files import predict_file
 from napari_uqseg.engine.statistics import SampleStatistics
-from napari_uqseg.engine.store import load_model, save_model
 from napari_uqseg.engine.unet import UNetConfig
 
 

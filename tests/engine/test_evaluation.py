@@ -19,7 +19,7 @@ from napari_uqseg.engine import evaluation
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, synthetic_dataset):
     from napari_uqseg.bench.tiny_models import TINY_CONFIG
-    from napari_uqseg.engine.api import train
+    from napari_uqseg.engine.make_model import train
 
     return train(
         "deterministic", synthetic_dataset, tmp_path_factory.mktemp("eval") / "model", dict(TINY_CONFIG), device="cpu"

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from napari_uqseg.core.errors import InputError
-from napari_uqseg.engine.layers.masksembles import Masksembles, generate_masks, mask_overlap
+from napari_uqseg.engine.layers.masksembles import MasksemblesLayer, generate_masks, mask_overlap
 from napari_uqseg.engine.methods.base import method_class
 from napari_uqseg.engine.unet import UNetConfig
 
@@ -25,7 +25,7 @@ def test_bad_scale_is_rejected():
 
 
 def test_each_batch_chunk_uses_its_own_mask():
-    layer = Masksembles(16, n=4, scale=2.0, seed=0)
+    layer = MasksemblesLayer(16, n=4, scale=2.0, seed=0)
     x = torch.ones(8, 16, 3, 3)
     out = layer(x)
     for j in range(4):
@@ -40,10 +40,10 @@ def test_masks_survive_save_and_load(tmp_path):
     first = method_class("masksembles")(config, {"seed": 3})
     first.save_weights(tmp_path)
     other = method_class("masksembles")(config, {"seed": 99})  # different masks before loading
-    before = [m.masks.clone() for m in other.nets.modules() if isinstance(m, Masksembles)]
+    before = [m.masks.clone() for m in other.nets.modules() if isinstance(m, MasksemblesLayer)]
     other.load_weights(tmp_path)
-    saved = [m.masks for m in first.nets.modules() if isinstance(m, Masksembles)]
-    loaded = [m.masks for m in other.nets.modules() if isinstance(m, Masksembles)]
+    saved = [m.masks for m in first.nets.modules() if isinstance(m, MasksemblesLayer)]
+    loaded = [m.masks for m in other.nets.modules() if isinstance(m, MasksemblesLayer)]
     assert len(saved) == 2  # bottleneck + the decoder stage before the last
     assert any(not torch.equal(a, b) for a, b in zip(before, saved, strict=True))
     for a, b in zip(saved, loaded, strict=True):
@@ -54,8 +54,8 @@ def test_masks_survive_save_and_load(tmp_path):
 def test_head_input_is_unmasked_unless_asked():
     config = UNetConfig(channels=(8, 16, 32))
     default = method_class("masksembles")(config, {}).nets["net"]
-    assert isinstance(default.encoder_layers[-1], Masksembles)
-    assert isinstance(default.decoder_layers[0], Masksembles)
-    assert not isinstance(default.decoder_layers[-1], Masksembles), "the 1x1 head sees every channel"
+    assert isinstance(default.encoder_layers[-1], MasksemblesLayer)
+    assert isinstance(default.decoder_layers[0], MasksemblesLayer)
+    assert not isinstance(default.decoder_layers[-1], MasksemblesLayer), "the 1x1 head sees every channel"
     masked = method_class("masksembles")(config, {"mask_head_input": True}).nets["net"]
-    assert isinstance(masked.decoder_layers[-1], Masksembles)
+    assert isinstance(masked.decoder_layers[-1], MasksemblesLayer)

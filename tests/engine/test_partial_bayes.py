@@ -4,12 +4,13 @@ import pytest
 import torch
 from torch import nn
 
-from napari_uqseg.engine.api import predict_file, train
 from napari_uqseg.engine.data import PatchSampler, load_cases
 from napari_uqseg.engine.layers.partial_gaussian import PartialGaussian, partial_layers
+from napari_uqseg.engine.make_model import train
 from napari_uqseg.engine.methods.base import method_class
 from napari_uqseg.engine.methods.partial_bayes import gradient_saliency, select_top_k
-from napari_uqseg.engine.store import load_model, save_model
+from napari_uqseg.engine.model_folder import load_model, save_model
+from napari_uqseg.engine.prediction_files import predict_file
 from napari_uqseg.engine.unet import UNet, UNetConfig
 
 OPTIONS = {"samples": 2, "r_bayes": 0.05}

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from napari_uqseg.engine.api import train
 from napari_uqseg.engine.augment import RECIPES, PatchAugmenter
 from napari_uqseg.engine.data import PatchSampler, load_cases
+from napari_uqseg.engine.make_model import train
 from napari_uqseg.engine.plateau import PlateauRule
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet, UNetConfig

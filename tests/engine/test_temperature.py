@@ -9,11 +9,11 @@ import torch
 from napari_uqseg.bench.tiny_models import TINY_CONFIG
 from napari_uqseg.cli import main as uqseg
 from napari_uqseg.core.sample_data import synthetic_case
-from napari_uqseg.engine.api import calibrate, train
 from napari_uqseg.engine.data import Case
 from napari_uqseg.engine.inference import predict_volume
+from napari_uqseg.engine.make_model import calibrate, train
 from napari_uqseg.engine.methods.base import method_class
-from napari_uqseg.engine.store import load_model, read_card
+from napari_uqseg.engine.model_folder import load_model, read_card
 from napari_uqseg.engine.temperature import calibration_window, fit_temperature, recorded_logits, validation_logits
 from napari_uqseg.engine.unet import UNetConfig
 

@@ -10,8 +10,8 @@ import pytest
 from napari_uqseg.bench.tiny_models import TINY_CONFIG
 from napari_uqseg.cli import main as uqseg
 from napari_uqseg.core.errors import InputError
-from napari_uqseg.engine.api import train
-from napari_uqseg.engine.store import load_model
+from napari_uqseg.engine.make_model import train
+from napari_uqseg.engine.model_folder import load_model
 from napari_uqseg.engine.uq_calibration import case_uncertainty, fit_entry, labelled_cases
 
 

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from napari_uqseg.engine.api import predict_file, train
 from napari_uqseg.engine.layers.lrt_conv import LRTConv
+from napari_uqseg.engine.make_model import train
 from napari_uqseg.engine.methods.base import method_class
-from napari_uqseg.engine.store import load_model, save_model
+from napari_uqseg.engine.model_folder import load_model, save_model
+from napari_uqseg.engine.prediction_files import predict_file
 from napari_uqseg.engine.unet import UNetConfig
 
 OPTIONS = {"heads": 2, "samples": 2, "train_samples": 2}

@@ -20,7 +20,7 @@ LAYERS = ["image", "uncertainty: entropy", "ground truth", "prediction", "error"
 def reports(tmp_path_factory, synthetic_dataset):
     """Two reports on the same 8 synthetic cases: a deterministic U-Net (A) and MC-Dropout (B)."""
     from napari_uqseg.bench.tiny_models import TINY_CONFIG
-    from napari_uqseg.engine.api import train
+    from napari_uqseg.engine.make_model import train
 
     root = tmp_path_factory.mktemp("explorer")
     out = {}

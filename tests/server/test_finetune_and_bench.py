@@ -8,7 +8,7 @@ from napari_uqseg.bench.loopback import loopback_bench
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.engine.finetune import CorrectedCase, FinetuneOptions, finetune, resume_point
-from napari_uqseg.engine.store import read_card
+from napari_uqseg.engine.model_folder import read_card
 
 
 @pytest.mark.parametrize("bad", [{"iterations": 0}, {"lr_factor": -1}, {"checkpoint_every": 0}, {"epochs": 3}])
@@ -55,7 +55,7 @@ def test_member_check_warnings_travel_with_the_version(tiny_models, tmp_path):
     import json
     import shutil
 
-    from napari_uqseg.server.stores import DataDir
+    from napari_uqseg.server.data_dir import DataDir
 
     folder = tmp_path / "warned"
     shutil.copytree(tiny_models["tiny_mcd"], folder)

@@ -10,8 +10,8 @@ from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.engine import data as data_module
 from napari_uqseg.engine.data import Case
 from napari_uqseg.engine.finetune import CorrectedCase, FinetuneOptions, finetune
+from napari_uqseg.engine.model_folder import read_card
 from napari_uqseg.engine.replay import ReplayPatchSampler, replay_count
-from napari_uqseg.engine.store import read_card
 
 
 def _flat(case_id: str, value: float, label: int) -> Case:

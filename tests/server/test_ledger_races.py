@@ -19,10 +19,10 @@ from napari_uqseg.core import durable
 from napari_uqseg.core.errors import ConflictError
 from napari_uqseg.core.nifti_io import nifti_bytes
 from napari_uqseg.core.sample_data import synthetic_case
+from napari_uqseg.server.data_dir import DataDir
 from napari_uqseg.server.executor import RUNNER_MODULE, recover
 from napari_uqseg.server.job_runner import run_job
 from napari_uqseg.server.ledger import MAX_ATTEMPTS, Ledger
-from napari_uqseg.server.stores import DataDir
 from napari_uqseg.testing.server import start_server
 
 TIMEOUT = (5, 120)

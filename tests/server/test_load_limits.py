@@ -19,12 +19,12 @@ import requests
 
 from napari_uqseg.core.nifti_io import nifti_bytes
 from napari_uqseg.core.sample_data import synthetic_case
+from napari_uqseg.server.data_dir import DataDir
 from napari_uqseg.server.device_worker import DeviceWorker
 from napari_uqseg.server.executor import acquire_lock
 from napari_uqseg.server.load_limits import BusyError, LoadLimits
 from napari_uqseg.server.retention import DAY_S, RetentionPolicy, prune
 from napari_uqseg.server.saturation import admit_prediction
-from napari_uqseg.server.stores import DataDir
 from napari_uqseg.testing.server import start_server
 
 TIMEOUT = (5, 120)

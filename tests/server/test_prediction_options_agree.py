@@ -18,7 +18,7 @@ from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import save_volume
 from napari_uqseg.core.predict_options import DEFAULT_REVIEW_MAPS, PredictOptions
 from napari_uqseg.core.sample_data import synthetic_case
-from napari_uqseg.engine.api import predict_file
+from napari_uqseg.engine.prediction_files import predict_file
 from napari_uqseg.server.launcher import start_server
 
 

@@ -17,7 +17,7 @@ from napari_uqseg.core import nifti_io
 from napari_uqseg.core.nifti_io import nifti_bytes
 from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.napari_ui.settings import Settings, save_settings
-from napari_uqseg.server.stores import SUBFOLDERS, DataDir
+from napari_uqseg.server.data_dir import SUBFOLDERS, DataDir
 from napari_uqseg.testing.server import start_server
 
 TIMEOUT = (5, 120)

@@ -10,8 +10,8 @@ import pytest
 from napari_uqseg.cli import main
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.wire import check_id
+from napari_uqseg.server.data_dir import safe_path
 from napari_uqseg.server.security import check_bind, is_loopback, load_or_create_token, token_matches
-from napari_uqseg.server.stores import safe_path
 
 
 def test_token_created_once_with_mode_0600(tmp_path, monkeypatch):
@@ -68,8 +68,8 @@ def test_malformed_ids_are_refused(bad):
 
 def test_ray_executor_import_guard(tmp_path, monkeypatch):
     pytest.importorskip("napari_uqseg.server.executor")
+    from napari_uqseg.server.data_dir import DataDir
     from napari_uqseg.server.executor import RayExecutor
-    from napari_uqseg.server.stores import DataDir
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed (CI installs it)
     with pytest.raises(InputError, match=r"napari-uqseg\[ray\]"):

@@ -55,7 +55,7 @@ def generate_masks(channels: int, n: int, scale: float, seed: int = 0, max_tries
     raise InputError("masksembles", f"could not generate {n} masks of {channels} channels at scale {scale}")
 
 
-class Masksembles(nn.Module):
+class MasksemblesLayer(nn.Module):
     """Multiplies batch chunk ``j`` by mask ``j``: ``(B, C, *S) -> (B, C, *S)``, ``B`` a multiple of ``n``.
 
     The masks are a persistent buffer, so they are saved and restored with the model. Setting ``only``

@@ -13,95 +13,13 @@ from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.checkpoint import atomic_torch_save
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
-from napari_uqseg.engine.schedules import CyclicalSchedule
+from napari_uqseg.engine.schedules import CyclicalOptions
 from napari_uqseg.engine.statistics import SampleStatistics
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet
 
 CHECKPOINT_DIR = "checkpoints"
 VARIANTS = ("single_modal", "multi_modal")
-
-
-@dataclass
-class CyclicalOptions:
-    """The cyclical SGD recipe shared by ``checkpoint_ensemble`` and ``swa``.
-
-    The paper's numbers did not survive in our copy of its text (only "three cycles" and "the latest
-    checkpoints of each cycle" did), so the defaults below are our choices.
-
-    Attributes
-    ----------
-    cycles : int
-        ``R`` training cycles splitting ``train.iterations`` (paper: 3).
-    gamma : float
-        Fraction of each cycle with poly-decaying LR before the constant tail; 0.75 leaves a quarter of
-        every cycle for sampling, long enough for decorrelated checkpoints with momentum 0.99.
-    constant_lr : float or None
-        LR of the constant tail; ``None``: the decay's value at ``gamma`` (continuous schedule).
-    restart_lr : float or None
-        LR of the first ``restart_fraction`` of each cycle (paper: a high restart LR for one epoch);
-        ``None``: restart at ``train.lr``.
-    restart_fraction : float
-        Share of each cycle at ``restart_lr`` (one nnU-Net epoch of 1000 is 0.001; at least one step).
-    checkpoints_per_cycle : int
-        Checkpoints saved evenly in each constant tail, the last at the cycle's end (ours: 4).
-    force_sgd : bool
-        Train with SGD whatever ``train.optimizer`` says: constant-LR SGD is what makes the checkpoints
-        approximate posterior samples (Mandt et al. 2017), the paper's premise.
-    sgd_lr : float
-        Peak LR when SGD replaces the configured Adam (nnU-Net's 0.01; Adam's 2e-3 would crawl with SGD).
-    cycle_iterations : int
-        Steps per cycle under the plateau rule: the network first trains to its plateau from random weights
-        (warm start, poly LR, best weights kept), then runs ``cycles`` cycles of this length. Under
-        ``stop_rule="fixed"`` the cycles split ``train.iterations`` and there is no warm start.
-    """
-
-    cycles: int = 3
-    gamma: float = 0.75
-    constant_lr: float | None = None
-    restart_lr: float | None = None
-    restart_fraction: float = 0.001
-    checkpoints_per_cycle: int = 4
-    force_sgd: bool = True
-    sgd_lr: float = 1e-2
-    cycle_iterations: int = 600
-
-    def schedule(self, cfg: TrainConfig) -> CyclicalSchedule:
-        """The LR schedule over ``cfg.iterations`` steps starting at ``cfg.lr``."""
-        steps = max(1, round(self.restart_fraction * cfg.iterations / self.cycles))
-        return CyclicalSchedule(
-            cfg.iterations, self.cycles, cfg.lr, self.gamma, cfg.poly_power, self.constant_lr, self.restart_lr, steps
-        )
-
-    def train_config(self, cfg: TrainConfig) -> TrainConfig:
-        """SGD when forced; an Adam-sized LR (< 5e-3) is raised to ``sgd_lr``, nnU-Net's SGD LR."""
-        if not self.force_sgd or cfg.optimizer == "sgd":
-            return cfg
-        return TrainConfig.from_dict({**cfg.to_dict(), "optimizer": "sgd", "lr": max(cfg.lr, self.sgd_lr)})
-
-    def warm_start(
-        self, method: UQMethod, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None
-    ) -> tuple[TrainConfig, dict]:
-        """Under the plateau rule train ``method.nets["net"]`` to its plateau before the cycles.
-
-        Returns the configuration of the cycles (``cycles * cycle_iterations`` steps under the plateau rule,
-        ``cfg`` unchanged under ``"fixed"``) and the warm start's history (empty without one).
-        """
-        if cfg.stop_rule != "plateau" or not data.val:
-            return cfg, {}
-        net, loss = method.nets["net"], segmentation_loss()
-        history = fit_network(
-            net,
-            lambda x, y, _: loss(net(x), y),
-            data.sampler(cfg, seed_offset=3000),
-            cfg,
-            progress,
-            tag="warm_start",
-            work_dir=work_dir,
-            validate=method.validator(data, lambda x: torch.softmax(net(x), dim=1)),
-        )
-        cycles = {"iterations": self.cycles * self.cycle_iterations, "stop_rule": "fixed"}
-        return TrainConfig.from_dict({**cfg.to_dict(), **cycles}), history
 
 
 @dataclass
@@ -140,7 +58,9 @@ def collected_cycles(options: CyclicalOptions, variant: str) -> list[int]:
 
 def saved_checkpoints(model_dir: Path, variant: str) -> list[str]:
     """File names of the checkpoints a trained checkpoint-ensemble folder holds for ``variant``'s cycles."""
-    from napari_uqseg.engine.store import read_card  # store imports the method registry: a top-level import cycles
+    from napari_uqseg.engine.model_folder import (
+        read_card,  # store imports the method registry: a top-level import cycles
+    )
 
     card = read_card(model_dir)
     if card.method != "checkpoint_ensemble":

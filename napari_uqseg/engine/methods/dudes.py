@@ -155,7 +155,7 @@ class Dudes(UQMethod):
     def _teacher(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> UQMethod:
         o = self.options
         if o.teacher is not None:
-            from napari_uqseg.engine.store import load_model  # the store imports the method registry
+            from napari_uqseg.engine.model_folder import load_model  # the store imports the method registry
 
             teacher = load_model(o.teacher, str(self.device))
             if teacher.n_samples() <= o.ddof:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from napari_uqseg.core.progress import Progress
-from napari_uqseg.engine.layers.masksembles import Masksembles
+from napari_uqseg.engine.layers.masksembles import MasksemblesLayer
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
 from napari_uqseg.engine.statistics import SampleStatistics, tile_samples
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
@@ -35,7 +35,7 @@ class MasksemblesOptions:
 
 
 @register
-class MasksemblesMethod(UQMethod):
+class Masksembles(UQMethod):
     name = "masksembles"
     summary = "Masksembles: N fixed structured channel masks (N passes, batched)"
     Options = MasksemblesOptions
@@ -44,7 +44,9 @@ class MasksemblesMethod(UQMethod):
         o = self.options
         net = UNet(self.net_config)
         counter = iter(range(1000))
-        net.set_stage_layers(lambda ch: Masksembles(ch, o.n_masks, o.scale, o.seed + next(counter)), encoder=o.encoder)
+        net.set_stage_layers(
+            lambda ch: MasksemblesLayer(ch, o.n_masks, o.scale, o.seed + next(counter)), encoder=o.encoder
+        )
         if not o.mask_head_input:
             net.decoder_layers[-1] = nn.Identity()
         self.nets["net"] = net
@@ -71,7 +73,7 @@ class MasksemblesMethod(UQMethod):
         n, net = self.options.n_masks, self.nets["net"]
         stats = SampleStatistics()
         if not self.options.batched:
-            layers = [m for m in net.modules() if isinstance(m, Masksembles)]
+            layers = [m for m in net.modules() if isinstance(m, MasksemblesLayer)]
             try:
                 for j in range(n):
                     for layer in layers:

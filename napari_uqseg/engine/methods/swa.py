@@ -10,7 +10,8 @@ from torch.optim.swa_utils import AveragedModel, update_bn
 
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
-from napari_uqseg.engine.methods.checkpoint_ensemble import CHECKPOINT_DIR, CyclicalOptions, saved_checkpoints
+from napari_uqseg.engine.methods.checkpoint_ensemble import CHECKPOINT_DIR, saved_checkpoints
+from napari_uqseg.engine.schedules import CyclicalOptions
 from napari_uqseg.engine.statistics import single_sample_statistics
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet

@@ -21,11 +21,6 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 GRID_ATOL_MM = 1e-3
 
 
-def flip_lps_ras(matrix: np.ndarray) -> np.ndarray:
-    """Convert a 4x4 ``IJK -> LPS`` matrix to ``IJK -> RAS`` (or RAS to LPS); returns a new float64 array."""
-    return LPS_TO_RAS @ check_matrix(matrix, "matrix")
-
-
 def check_matrix(matrix: np.ndarray, source: str) -> np.ndarray:
     """Validate a finite, invertible 4x4 voxel-to-world matrix; returns it as float64.
 

@@ -6,7 +6,7 @@ Layout (every name below is server-made or validated against ``core.wire`` patte
     data_dir/images/<sha256>                    uploaded NIfTI bytes, as received
     data_dir/predictions/<id>/<output>.nii.gz   mask, probabilities, one file per uncertainty map
     data_dir/corrections/<id>.nii.gz            corrected label maps
-    data_dir/models/<name>/<version>/           model folders (engine.store), never overwritten
+    data_dir/models/<name>/<version>/           model folders (engine.model_folder), never overwritten
     data_dir/jobs/<id>/                         work dir (checkpoints), log, staged model
     data_dir/datasets/<name>/                   MSD-layout datasets for ``train`` jobs (put there by the admin)
 """
@@ -131,9 +131,6 @@ class DataDir:
             raise NotFoundError("image", f"no image {sha[:12]}...; upload it with PUT /v1/images/{{sha256}} first")
         return image_from_bytes(path.read_bytes(), f"image {sha[:12]}")
 
-    def has_image(self, sha: str) -> bool:
-        return safe_path(self.root / "images", check_id(sha, "image sha256", SHA256_PATTERN)).is_file()
-
     # -- prediction outputs ---------------------------------------------------------------------
     def prediction_dir(self, pid: str) -> Path:
         return safe_path(self.root / "predictions", check_id(pid, "prediction id"))
@@ -204,7 +201,7 @@ class DataDir:
         With ``job=(id, result)`` the job succeeds in the same transaction, its result completed with
         ``version`` and the metrics; a job cancelled meanwhile leaves no version and no folder.
         """
-        from napari_uqseg.engine.store import read_card  # engine import kept out of image-only paths
+        from napari_uqseg.engine.model_folder import read_card  # engine import kept out of image-only paths
 
         card = read_card(source)
         version = self.next_version(name)
@@ -232,7 +229,7 @@ class DataDir:
         return record
 
     def labels_of(self, name: str, version: str) -> dict[str, str]:
-        from napari_uqseg.engine.store import read_card
+        from napari_uqseg.engine.model_folder import read_card
 
         return dict(read_card(self.model_dir(name, version)).labels)
 

@@ -1,31 +1,26 @@
-"""Python API behind the ``uqseg`` CLI and the server: train, predict, split (evaluate lives in ``evaluation``)."""
+"""Making model folders: a method built from a config, trained on a dataset, its temperature calibrated.
+
+The back end of ``uqseg train`` and ``uqseg calibrate``, of the server's train jobs and of the tiny test models;
+the folder layout is ``engine.model_folder``.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from napari_uqseg.core.errors import InputError
-from napari_uqseg.core.nifti_io import load_image, save_volume
-from napari_uqseg.core.predict_options import PredictOptions
 from napari_uqseg.core.progress import Progress, no_progress
-from napari_uqseg.core.records import Prediction
-from napari_uqseg.core.volume import Volume
-from napari_uqseg.engine.data import case_pairs, load_cases, num_classes_of, split_cases
+from napari_uqseg.engine.data import load_cases, num_classes_of, split_cases
 from napari_uqseg.engine.device import resolve_device
-from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.member_check import check_members
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, method_class
-from napari_uqseg.engine.store import load_model, read_card, save_model
+from napari_uqseg.engine.model_folder import load_model, read_card, save_model
 from napari_uqseg.engine.temperature import fit_method_temperature
 from napari_uqseg.engine.training import TrainConfig
-from napari_uqseg.engine.tta import with_tta
 from napari_uqseg.engine.unet import UNetConfig
 
 CONFIG_SECTIONS = ("net", "train", "method")
@@ -51,34 +46,6 @@ def read_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
     if not isinstance(config, dict) or set(config) - set(CONFIG_SECTIONS):
         raise InputError(str(path), f"top-level keys must be among {CONFIG_SECTIONS}")
     return config
-
-
-def read_case_list(path: str | Path | None) -> list[str] | None:
-    """Case ids, one per line (``#`` comments allowed); ``None`` -> all cases."""
-    if path is None:
-        return None
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "case list does not exist")
-    ids = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
-    ids = [i.removesuffix(".gz").removesuffix(".nii") for i in ids if i]
-    if not ids:
-        raise InputError(str(path), "case list is empty")
-    return ids
-
-
-def split_dataset(
-    data_dir: str | Path, out_dir: str | Path, test_fraction: float = 0.2, seed: int = 0
-) -> dict[str, Path]:
-    """Write ``train.txt`` and ``test.txt`` case lists that keep scan pairs together."""
-    ids = [c for c, _, _ in case_pairs(data_dir)]
-    train, test = split_cases(ids, test_fraction, seed)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"train": out_dir / "train.txt", "test": out_dir / "test.txt"}
-    paths["train"].write_text("\n".join(train) + "\n")
-    paths["test"].write_text("\n".join(test) + "\n")
-    return paths
 
 
 def build_method(
@@ -168,63 +135,3 @@ def calibrate(
     method.to("cpu")
     training = {**card.training, "calibration": {"temperature": method.temperature, "cases": cases}}
     return save_model(method, out_dir, card.labels, training), method.temperature
-
-
-def predict_file(
-    model_dir: str | Path,
-    image_path: str | Path,
-    out_dir: str | Path,
-    device: str = "auto",
-    progress: Progress = no_progress,
-    options: PredictOptions | None = None,
-) -> dict[str, Path]:
-    """Predict one NIfTI file; write mask, probabilities, each map and ``review.json`` into ``out_dir``.
-
-    ``options`` (default :class:`PredictOptions`) sets the TTA mode, the sliding window and the review map.
-    ``review.json`` also carries the structure volumes (with calibrated intervals and conformal mask
-    thresholds if the model has them).
-
-    All files are written into a temporary folder first and moved into place only after every one
-    succeeded, so a failed prediction leaves no partial output.
-    """
-    options = options or PredictOptions()
-    image = load_image(image_path)  # validate before loading the model
-    method = with_tta(load_model(model_dir, str(resolve_device(device))), options.tta)
-    prediction = predict_volume(method, image, options.overlap, options.sw_batch_size, progress=progress)
-    return write_prediction(prediction, out_dir, options)
-
-
-def write_prediction(
-    prediction: Prediction, out_dir: str | Path, options: PredictOptions | None = None
-) -> dict[str, Path]:
-    """Write a prediction's NIfTI files and ``review.json`` (ranked under ``options``) atomically as a set.
-
-    Raises
-    ------
-    InputError
-        The review map asked for is not one of the prediction's maps (nothing is written).
-    """
-    ranking = (options or PredictOptions()).review_ranking(prediction)
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        names = {"mask": "mask.nii.gz", "probabilities": "probabilities.nii.gz"}
-        save_volume(prediction.mask, staging / names["mask"])
-        # NIfTI stores vector images as (I, J, K, C); ours are (C, I, J, K)
-        probs = Volume(np.moveaxis(prediction.probabilities.array, 0, -1), prediction.affine)
-        save_volume(probs, staging / names["probabilities"])
-        for name, volume in prediction.maps.items():
-            names[name] = f"{name}.nii.gz"
-            save_volume(volume, staging / names[name])
-        uncertainty = {k: prediction.info[k] for k in ("volumes", "conformal_masks", "tta") if k in prediction.info}
-        (staging / "review.json").write_text(json.dumps({**ranking.to_dict(), **uncertainty}, indent=1))
-        names["review"] = "review.json"
-        out_dir.mkdir(exist_ok=True)
-        written = {}
-        for key, filename in names.items():
-            (staging / filename).replace(out_dir / filename)
-            written[key] = out_dir / filename
-        return written
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
