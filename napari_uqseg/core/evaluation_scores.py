@@ -111,24 +111,51 @@ def score_case(
         ROI voxels to pool over cases: ``errors``, ``pred``, ``target`` ``(N,)``, ``maps`` {name: ``(N,)``},
         the ROI and whole-volume reliability bins, ``n_roi``, ``case_scores`` {map: float}.
     """
-    num_classes = prob.shape[0]
     roi = metrics.roi_mask(target, settings.roi, pred)
-    prob_roi, target_roi, pred_roi = prob[:, roi], target[roi], pred[roi]
-    conf, correct = calibration.top_label(prob_roi, target_roi)
+    conf, correct = calibration.top_label(prob[:, roi], target[roi])
     errors = ~correct
     bins = calibration.reliability_bins(conf, correct, settings.ece_bins)
     conf_all, correct_all = calibration.top_label(prob, target)
     bins_whole = calibration.reliability_bins(conf_all, correct_all, settings.ece_bins)
-    u_full = maps[settings.map_name]
+    eces = calibration.ece_from_bins(bins), calibration.ece_from_bins(bins_whole)
+    figures = _case_figures(prob, pred, target, maps[settings.map_name], roi, errors, eces, settings)
+    u = maps[settings.map_name][roi].astype(np.float64)
+    curves = {"reliability": bins, **_case_curves(u, pred[roi], target[roi], errors, prob.shape[0])}
+    pooled = {
+        "errors": errors,
+        "pred": pred[roi].astype(np.uint8),
+        "target": target[roi].astype(np.uint8),
+        "maps": {name: m[roi].astype(np.float32) for name, m in maps.items()},
+        "case_scores": {name: case_score(m, pred) for name, m in maps.items()},
+        "bins": bins,
+        "bins_whole": bins_whole,
+        "n_roi": int(roi.sum()),
+    }
+    return figures, curves, pooled
+
+
+def _case_figures(
+    prob: np.ndarray,
+    pred: np.ndarray,
+    target: np.ndarray,
+    u_full: np.ndarray,
+    roi: np.ndarray,
+    errors: np.ndarray,
+    eces: tuple[float, float],
+    settings: EvalSettings,
+) -> dict[str, Any]:
+    """Quality, calibration and error-detection figures of one case (``u_full``: the scored map, ``(*S)``;
+    ``errors``: the misclassified ROI voxels, ``(N,)``; ``eces``: the ROI and whole-volume ECE)."""
+    num_classes = prob.shape[0]
+    prob_roi, target_roi = prob[:, roi], target[roi]
     u = u_full[roi].astype(np.float64)
     dice_per_class = metrics.dice_per_class(pred, target, num_classes)
-    coverage, risk = ranking_metrics.risk_coverage(u, errors)
-    figures = {
+    return {
         "dice_per_class": dice_per_class.tolist(),
         "dice": float(dice_per_class.mean()),
         "case_score": case_score(u_full, pred),
-        "ece": calibration.ece_from_bins(bins),
-        "ece_whole": calibration.ece_from_bins(bins_whole),
+        "ece": eces[0],
+        "ece_whole": eces[1],
         "brier": metrics.brier(prob_roi, target_roi),
         "nll": metrics.nll(prob_roi, target_roi),
         "auroc": ranking_metrics.auroc(u, errors),
@@ -139,26 +166,21 @@ def score_case(
         "review_recall": review_recall(u_full, pred != target, roi, settings.review_budget),
         "error_rate": float(errors.mean()) if errors.size else float("nan"),
     }
+
+
+def _case_curves(
+    u: np.ndarray, pred_roi: np.ndarray, target_roi: np.ndarray, errors: np.ndarray, num_classes: int
+) -> dict[str, Any]:
+    """The risk-coverage curve and Dice after removing the most uncertain ROI voxels (all ``(N,)``)."""
+    coverage, risk = ranking_metrics.risk_coverage(u, errors)
     fractions = np.arange(0.0, 1.0, 0.05)
-    curves = {
-        "reliability": bins,
+    return {
         "risk_coverage": subsample_curve(coverage, risk),
         "dice_after_removal": {
             "fractions": fractions,
             "dice": ranking_metrics.dice_after_removal(u, pred_roi, target_roi, num_classes, fractions),
         },
     }
-    pooled = {
-        "errors": errors,
-        "pred": pred_roi.astype(np.uint8),
-        "target": target_roi.astype(np.uint8),
-        "maps": {name: m[roi].astype(np.float32) for name, m in maps.items()},
-        "case_scores": {name: case_score(m, pred) for name, m in maps.items()},
-        "bins": bins,
-        "bins_whole": bins_whole,
-        "n_roi": int(roi.sum()),
-    }
-    return figures, curves, pooled
 
 
 def bins_json(bins: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -184,13 +206,32 @@ def aggregate(rows: list[CaseRow], pooled: list[dict[str, Any]], settings: EvalS
         Pooled ``reliability`` bins, ``risk_coverage`` (+ ``risk_coverage_oracle``) and ``dice_after_removal``.
     """
     errors = np.concatenate([p["errors"] for p in pooled])
+    u = np.concatenate([p["maps"][settings.map_name] for p in pooled]).astype(np.float64)
+    dice = np.array([r.dice for r in rows])
+    bins = calibration.merge_reliability_bins([p["bins"] for p in pooled])
+    agg = _aggregate_figures(rows, pooled, errors, u, bins, settings)
+    by_map = {name: _pooled_detection(pooled, name, errors, dice) for name in pooled[0]["maps"]}
     pred = np.concatenate([p["pred"] for p in pooled])
     target = np.concatenate([p["target"] for p in pooled])
-    u = np.concatenate([p["maps"][settings.map_name] for p in pooled]).astype(np.float64)
+    curves = _pooled_curves(u, errors, pred, target, len(rows[0].dice_per_class) + 1)
+    curves = {"reliability": bins_json(bins), **curves}
+    agg["dice_after_removal_area"] = float(np.mean(curves["dice_after_removal"]["dice"]))
+    return clean_json(agg), clean_json(by_map), curves
+
+
+def _aggregate_figures(
+    rows: list[CaseRow],
+    pooled: list[dict[str, Any]],
+    errors: np.ndarray,
+    u: np.ndarray,
+    bins: dict[str, np.ndarray],
+    settings: EvalSettings,
+) -> dict[str, Any]:
+    """Means over cases, figures pooled over all ROI voxels (``errors``, ``u``: ``(N,)``; ``bins``: the merged
+    reliability bins) and case-level figures."""
     weights = np.array([p["n_roi"] for p in pooled], dtype=np.float64)
     dice = np.array([r.dice for r in rows])
     scores = np.array([r.case_score for r in rows])
-    bins = calibration.merge_reliability_bins([p["bins"] for p in pooled])
     agg: dict[str, Any] = {"n_cases": len(rows), "n_failures": int(np.sum(dice < settings.failure_dice))}
     agg["dice_mean"] = _mean(dice.tolist())
     agg["dice_std"] = float(np.std(dice)) if len(rows) else float("nan")
@@ -210,23 +251,30 @@ def aggregate(rows: list[CaseRow], pooled: list[dict[str, Any]], settings: EvalS
     agg["e_aurc_pooled"] = ranking_metrics.e_aurc(u, errors)
     agg["case_spearman"] = ranking_metrics.spearman(scores, 1.0 - dice)
     agg["case_failure_auroc"] = ranking_metrics.auroc(scores, dice < settings.failure_dice)
-    by_map = {}
-    for name in pooled[0]["maps"]:
-        um = np.concatenate([p["maps"][name] for p in pooled]).astype(np.float64)
-        cs = np.array([p["case_scores"][name] for p in pooled])
-        by_map[name] = {
-            "auroc": ranking_metrics.auroc(um, errors),
-            "aupr": ranking_metrics.average_precision(um, errors),
-            "aurc": ranking_metrics.aurc(um, errors),
-            "e_aurc": ranking_metrics.e_aurc(um, errors),
-            "case_spearman": ranking_metrics.spearman(cs, 1.0 - dice),
-        }
-    num_classes = len(rows[0].dice_per_class) + 1
+    return agg
+
+
+def _pooled_detection(pooled: list[dict[str, Any]], name: str, errors: np.ndarray, dice: np.ndarray) -> dict:
+    """Error detection by map ``name`` over the pooled ROI voxels, and its case scores against ``1 - dice``."""
+    um = np.concatenate([p["maps"][name] for p in pooled]).astype(np.float64)
+    cs = np.array([p["case_scores"][name] for p in pooled])
+    return {
+        "auroc": ranking_metrics.auroc(um, errors),
+        "aupr": ranking_metrics.average_precision(um, errors),
+        "aurc": ranking_metrics.aurc(um, errors),
+        "e_aurc": ranking_metrics.e_aurc(um, errors),
+        "case_spearman": ranking_metrics.spearman(cs, 1.0 - dice),
+    }
+
+
+def _pooled_curves(
+    u: np.ndarray, errors: np.ndarray, pred: np.ndarray, target: np.ndarray, num_classes: int
+) -> dict[str, Any]:
+    """Pooled risk-coverage (with the oracle's) and Dice-after-removal curves (with the oracle's) over ``(N,)``."""
     fractions = np.arange(0.0, 1.0, 0.05)
     coverage, risk = ranking_metrics.risk_coverage(u, errors)
     curve = subsample_curve(coverage, risk)
-    curves = {
-        "reliability": bins_json(bins),
+    return {
         "risk_coverage": curve,
         "risk_coverage_oracle": {
             "x": curve["x"],
@@ -240,5 +288,3 @@ def aggregate(rows: list[CaseRow], pooled: list[dict[str, Any]], settings: EvalS
             ).tolist(),
         },
     }
-    agg["dice_after_removal_area"] = float(np.mean(curves["dice_after_removal"]["dice"]))
-    return clean_json(agg), clean_json(by_map), curves

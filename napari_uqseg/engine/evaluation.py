@@ -121,15 +121,7 @@ def evaluate(
     model = _model_summary(model_dir)
     num_classes, labels = num_classes_of(data_dir)
     selected = _select_cases(data_dir, case_ids)
-    method = with_tta(load_model(model_dir, str(resolve_device(device))), settings.tta)
-    if method.net_config.num_classes != num_classes:
-        raise InputError(
-            str(data_dir), f"has {num_classes} classes but the model predicts {method.net_config.num_classes}"
-        )
-    if settings.map_name not in method.maps:
-        raise InputError(
-            "--map", f"{settings.map_name!r} is not a map of {method.name}; it gives {', '.join(method.maps)}"
-        )
+    method = _load_checked_model(model_dir, data_dir, num_classes, settings, device)
     trained_on = set(model["training_data"].get("train_cases", [])) | set(model["training_data"].get("val_cases", []))
     overlap = sorted(trained_on & {c for c, _, _ in selected})
     report_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -137,15 +129,7 @@ def evaluate(
     shutil.rmtree(staging, ignore_errors=True)
     started = time.perf_counter()
     try:
-        rows, pooled = [], []
-        for i, (case_id, image_path, label_path) in enumerate(selected):
-            progress(i, len(selected), f"case {case_id}")
-            rel = f"{CASES_DIR}/{case_id}"
-            row, pooled_case = _evaluate_case(
-                method, case_id, image_path, label_path, num_classes, shift, settings, staging / rel
-            )
-            rows.append(row)
-            pooled.append(pooled_case)
+        rows, pooled = _score_cases(method, selected, num_classes, shift, settings, staging, progress)
         progress(len(selected), len(selected), "aggregating")
         agg, by_map, curves = aggregate(rows, pooled, settings)
         report = {
@@ -154,20 +138,7 @@ def evaluate(
             "command": command,
             "seconds": time.perf_counter() - started,
             "model": model,
-            "dataset": {
-                "dir": str(data_dir.resolve()),
-                "cases_file": str(Path(cases_file).resolve()) if cases_file else None,
-                "case_ids": [r.case_id for r in rows],
-                "overlap_with_training": overlap,
-                "shift": None
-                if shift is None
-                else {
-                    "name": shift[0],
-                    "severity": shift[1],
-                    "seed": settings.seed,
-                    "description": DESCRIPTIONS[shift[0]],
-                },
-            },
+            "dataset": _dataset_entry(data_dir, cases_file, rows, overlap, shift, settings),
             "map": settings.map_name,
             "num_classes": num_classes,
             "labels": labels,
@@ -185,6 +156,61 @@ def evaluate(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report_dir
+
+
+def _load_checked_model(model_dir: Path, data_dir: Path, num_classes: int, settings: EvalSettings, device: str):
+    """The model (with the settings' TTA) on ``device``, refused if its classes or maps do not fit the evaluation."""
+    method = with_tta(load_model(model_dir, str(resolve_device(device))), settings.tta)
+    if method.net_config.num_classes != num_classes:
+        raise InputError(
+            str(data_dir), f"has {num_classes} classes but the model predicts {method.net_config.num_classes}"
+        )
+    if settings.map_name not in method.maps:
+        raise InputError(
+            "--map", f"{settings.map_name!r} is not a map of {method.name}; it gives {', '.join(method.maps)}"
+        )
+    return method
+
+
+def _score_cases(
+    method,
+    selected: list[tuple[str, Path, Path]],
+    num_classes: int,
+    shift: tuple[str, int] | None,
+    settings: EvalSettings,
+    staging: Path,
+    progress: Progress,
+) -> tuple[list[CaseRow], list[dict]]:
+    """Predict and score each selected case, writing its files under ``staging/cases/<id>``."""
+    rows, pooled = [], []
+    for i, (case_id, image_path, label_path) in enumerate(selected):
+        progress(i, len(selected), f"case {case_id}")
+        row, pooled_case = _evaluate_case(
+            method, case_id, image_path, label_path, num_classes, shift, settings, staging / f"{CASES_DIR}/{case_id}"
+        )
+        rows.append(row)
+        pooled.append(pooled_case)
+    return rows, pooled
+
+
+def _dataset_entry(
+    data_dir: Path,
+    cases_file: str | None,
+    rows: list[CaseRow],
+    overlap: list[str],
+    shift: tuple[str, int] | None,
+    settings: EvalSettings,
+) -> dict[str, Any]:
+    """The report's ``dataset`` section: where the cases came from, which ones, and the shift applied."""
+    return {
+        "dir": str(data_dir.resolve()),
+        "cases_file": str(Path(cases_file).resolve()) if cases_file else None,
+        "case_ids": [r.case_id for r in rows],
+        "overlap_with_training": overlap,
+        "shift": None
+        if shift is None
+        else {"name": shift[0], "severity": shift[1], "seed": settings.seed, "description": DESCRIPTIONS[shift[0]]},
+    }
 
 
 def _swap_in(staging: Path, report_dir: Path) -> None:

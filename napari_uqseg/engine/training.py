@@ -161,53 +161,104 @@ def fit_network(
     """
     iterations = iterations or cfg.iterations
     lr_at = lr_at or poly_lr(cfg, iterations)
-    tracked = tracked or {}
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     optimizer = make_optimizer(params if params is not None else module.parameters(), cfg, lr_at(0))
-    history = {"iterations": 0, "seconds": 0.0, "losses": [], "stopped_by": "iterations"}
     plateau = PlateauRule(cfg.patience, cfg.min_delta) if validate and cfg.stop_rule == "plateau" else None
-    modules = {"module": module, **tracked}
-    best: dict = {}
+    run = _TrainingRun(module, tracked or {}, optimizer, sampler, plateau)
     resume = work_dir / f"{tag}.resume.pt" if work_dir else None
     done = work_dir / f"{tag}.done.pt" if work_dir else None
+    if done is not None and done.exists():
+        run.restore(torch.load(done, weights_only=True))
+        return run.history
+    if resume is not None and resume.exists():
+        run.restore(torch.load(resume, weights_only=True))
+    module.train()
+    _train_steps(run, step_loss, cfg, iterations, lr_at, progress, tag, on_step, validate, resume)
+    run.load_best()
+    if done is not None:
+        atomic_torch_save(run.finished_state(), done)
+        resume.unlink(missing_ok=True)
+    module.eval()
+    return run.history
 
-    def state() -> dict:
+
+class _TrainingRun:
+    """What one ``fit_network`` call trains and checkpoints: the module, ``tracked`` modules, the optimiser, the
+    sampler's RNG, the plateau rule, the history and the best weights so far."""
+
+    def __init__(self, module: nn.Module, tracked: dict[str, nn.Module], optimizer, sampler, plateau) -> None:
+        self.module = module
+        self.tracked = tracked
+        self.optimizer = optimizer
+        self.sampler = sampler
+        self.plateau = plateau
+        self.modules = {"module": module, **tracked}
+        self.history: dict = {"iterations": 0, "seconds": 0.0, "losses": [], "stopped_by": "iterations"}
+        self.best: dict = {}
+
+    def state(self) -> dict:
+        """Everything a resumed run needs (``<tag>.resume.pt``)."""
         return {
-            "module": module.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "tracked": {k: m.state_dict() for k, m in tracked.items()},
-            "sampler": sampler.state(),
+            "module": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "tracked": {k: m.state_dict() for k, m in self.tracked.items()},
+            "sampler": self.sampler.state(),
             "torch_rng": torch.get_rng_state(),
-            "history": history,
-            "plateau": plateau.state() if plateau else None,
-            "best": best,
+            "history": self.history,
+            "plateau": self.plateau.state() if self.plateau else None,
+            "best": self.best,
         }
 
-    def restore(saved: dict) -> None:
-        module.load_state_dict(saved["module"])
-        for k, m in tracked.items():
-            m.load_state_dict(saved["tracked"][k])
-        history.update(saved["history"])
-        if "optimizer" in saved:
-            optimizer.load_state_dict(saved["optimizer"])
-            sampler.set_state(saved["sampler"])
-            torch.set_rng_state(saved["torch_rng"])
-            if plateau is not None and saved.get("plateau"):
-                plateau.set_state(saved["plateau"])
-                best.update(saved.get("best") or {})
+    def finished_state(self) -> dict:
+        """The weights and history of a finished run (``<tag>.done.pt``)."""
+        return {
+            "module": self.module.state_dict(),
+            "tracked": {k: m.state_dict() for k, m in self.tracked.items()},
+            "history": self.history,
+        }
 
-    if done is not None and done.exists():
-        restore(torch.load(done, weights_only=True))
-        return history
-    if resume is not None and resume.exists():
-        restore(torch.load(resume, weights_only=True))
-    module.train()
+    def restore(self, saved: dict) -> None:
+        """Load a ``state()`` or a ``finished_state()`` (which has no optimiser, sampler or plateau to restore)."""
+        self.module.load_state_dict(saved["module"])
+        for k, m in self.tracked.items():
+            m.load_state_dict(saved["tracked"][k])
+        self.history.update(saved["history"])
+        if "optimizer" in saved:
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.sampler.set_state(saved["sampler"])
+            torch.set_rng_state(saved["torch_rng"])
+            if self.plateau is not None and saved.get("plateau"):
+                self.plateau.set_state(saved["plateau"])
+                self.best.update(saved.get("best") or {})
+
+    def load_best(self) -> None:
+        """End with the best validated weights, if the plateau rule kept any."""
+        if self.best:
+            for name, m in self.modules.items():
+                m.load_state_dict(self.best[name])
+
+
+def _train_steps(
+    run: _TrainingRun,
+    step_loss: StepLoss,
+    cfg: TrainConfig,
+    iterations: int,
+    lr_at: Callable[[int], float],
+    progress: Progress,
+    tag: str,
+    on_step: Callable[[int], None] | None,
+    validate: Callable[[], float] | None,
+    resume: Path | None,
+) -> None:
+    """Step from ``run.history["iterations"]`` to ``iterations``: record losses, validate every ``cfg.val_every``,
+    checkpoint every ``cfg.checkpoint_every``, stop early at the plateau or past the time budget."""
+    history, plateau = run.history, run.plateau
     started = time.perf_counter() - history["seconds"]
     window: list[float] = []
     it = history["iterations"]
     while it < iterations:
-        value = _step(module, step_loss, sampler, optimizer, cfg.batch_size, lr_at(it), it)
+        value = _step(run.module, step_loss, run.sampler, run.optimizer, cfg.batch_size, lr_at(it), it)
         it += 1
         window.append(value)
         if on_step is not None:
@@ -219,31 +270,16 @@ def fit_network(
         history["seconds"] = time.perf_counter() - started
         progress(it, iterations, f"{tag}: step {it}/{iterations} loss {value:.3f}")
         if plateau is not None and it % cfg.val_every == 0:
-            _check_plateau(plateau, validate, modules, best, history)
+            _check_plateau(plateau, validate, run.modules, run.best, history)
             progress(it, iterations, f"{tag}: step {it} validation Dice {plateau.curve[-1]['val_dice']:.4f}")
         if resume is not None and it % cfg.checkpoint_every == 0:
-            atomic_torch_save(state(), resume)
+            atomic_torch_save(run.state(), resume)
         if plateau is not None and plateau.exhausted:
             history["stopped_by"] = "plateau"
             break
         if cfg.time_budget_s is not None and history["seconds"] > cfg.time_budget_s:
             history["stopped_by"] = "time_budget"
             break
-    if best:
-        for name, m in modules.items():
-            m.load_state_dict(best[name])
-    if done is not None:
-        atomic_torch_save(
-            {
-                "module": module.state_dict(),
-                "tracked": {k: m.state_dict() for k, m in tracked.items()},
-                "history": history,
-            },
-            done,
-        )
-        resume.unlink(missing_ok=True)
-    module.eval()
-    return history
 
 
 def _step(module, step_loss: StepLoss, sampler: PatchSampler, optimizer, batch_size: int, lr: float, it: int) -> float:
