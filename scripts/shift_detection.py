@@ -4,7 +4,7 @@ Usage: python scripts/shift_detection.py --in-dist REPORT_DIR --shifted REPORT_D
 
 Each report is a ``uqseg evaluate`` folder of one model on the same case list, the shifted ones made with
 ``--shift NAME:SEVERITY``. The case score of a shifted case is the positive, that of its clean twin the
-negative (EVALUATION.md: target >= 0.8 at medium severity). Prints one markdown row per shifted report.
+negative (docs/evaluation.md: target >= 0.8 at medium severity). Prints one markdown row per shifted report.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-#: EVALUATION.md "Cost" limits
+#: cost limits (docs/evaluation.md, "Cost")
 DUDES_MAX = 1.05
 PASS_FACTOR = 1.1
 STREAM_MAX = 1.25
@@ -83,7 +83,7 @@ def _hippo_ratio(entry: dict) -> float:
 
 
 def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each EVALUATION.md cost target this run can judge: ``target``, ``value``, ``limit``, ``met``.
+    """Each cost target (docs/evaluation.md) this run can judge: ``target``, ``value``, ``limit``, ``met``.
 
     Inference ratios are those of the hippocampus case (a whole ``predict_volume``).
     """

@@ -1,6 +1,6 @@
 """Per-case and aggregate figures of an evaluation (numpy): quality, calibration, error detection, review.
 
-Definitions are those of EVALUATION.md and the research notes (section 4). Voxel figures are computed in
+Definitions are in ``DEFINITIONS`` below; targets in docs/evaluation.md. Voxel figures are computed in
 the ROI (default: the ground-truth foreground bounding box), per case and pooled over the voxels of all
 cases; Dice on the whole volume. ``engine.evaluation`` runs the predictions and writes the report folder.
 """

@@ -125,7 +125,7 @@ def roi_mask(target: np.ndarray, kind: str = "gt_bbox", pred: np.ndarray | None 
     target : np.ndarray
         Ground-truth label map ``(*S)``.
     kind : {"gt_bbox", "union_bbox", "whole"}
-        ``"gt_bbox"``: bounding box of the ground-truth foreground (the EVALUATION.md default);
+        ``"gt_bbox"``: bounding box of the ground-truth foreground (the default of docs/evaluation.md);
         ``"union_bbox"``: bounding box of the ground-truth or predicted foreground (also sees false
         positives outside the GT box); ``"whole"``: every voxel.
     pred : np.ndarray, optional

@@ -1,6 +1,6 @@
 """``uqseg evaluate``: predict every case of a dataset, score quality and uncertainty, write a report folder.
 
-The figures are computed by ``core.evaluation_scores`` (definitions of EVALUATION.md); the folder layout is
+The figures are computed by ``core.evaluation_scores`` (targets: docs/evaluation.md); the folder layout is
 described in ``core.report``.
 """
 

@@ -163,6 +163,29 @@ def _scores(method: UQMethod, groups: dict[str, list[CorrectedCase]]) -> dict[st
     return {name: evaluate_cases(method, cases) if cases else {} for name, cases in groups.items()}
 
 
+def _before_after_report(
+    before: dict[str, dict],
+    after: dict[str, dict],
+    val_cases: list[CorrectedCase],
+    val_note: str | None,
+    options: FinetuneOptions,
+) -> dict[str, Any]:
+    """Held-back and trained-on scores before and after, the regression on validation cases and the verdict."""
+    regression = {"before": before["val"], "after": after["val"], "cases": [c.case_id for c in val_cases]}
+    if val_note:
+        regression["note"] = val_note
+    return {
+        "before": before["held"],
+        "after": after["held"],
+        "trained_before": before["trained"],
+        "trained_after": after["trained"],
+        "regression": regression,
+        "recommendation": recommend(
+            {"before": before["held"], "after": after["held"]}, regression, options.max_regression
+        ),
+    }
+
+
 def finetune(
     model_dir: str | Path,
     cases: list[CorrectedCase],
@@ -222,22 +245,12 @@ def finetune(
     data = TrainingData(train_cases, [], method.net_config.num_classes, replay, options.replay_fraction)
     history = method.fit(data, cfg, progress, work_dir)
     after = _scores(method, groups)
-    regression = {"before": before["val"], "after": after["val"], "cases": [c.case_id for c in val_cases]}
-    if val_note:
-        regression["note"] = val_note
-    report = {
-        "before": before["held"],
-        "after": after["held"],
-        "trained_before": before["trained"],
-        "trained_after": after["trained"],
-        "regression": regression,
-        "recommendation": recommend(
-            {"before": before["held"], "after": after["held"]}, regression, options.max_regression
-        ),
-        "held_back": held_ids,
-        "trained_on": train_ids,
-        "replay": {"cases": [c.case_id for c in replay], "fraction": options.replay_fraction, "note": replay_note},
-    }
+    report = _before_after_report(before, after, val_cases, val_note, options)
+    report.update(
+        held_back=held_ids,
+        trained_on=train_ids,
+        replay={"cases": [c.case_id for c in replay], "fraction": options.replay_fraction, "note": replay_note},
+    )
     summary = {
         "config": {"train": cfg.to_dict(), "method": card.options},
         "data": record,

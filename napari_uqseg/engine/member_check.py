@@ -3,9 +3,8 @@
 An ensemble member, Masksembles mask, checkpoint or head that never predicts a class makes the pooled
 prediction sit at confidence ~(M-1)/M wherever that class is: the maps then show a broken member, not
 uncertainty about the image. ``uqseg train`` runs this check on the validation cases it held out and records
-it in the model card (``training.member_check``) with a warning per weak sample. Found so: two Masksembles
-sub-networks that had each lost a class, and checkpoint-ensemble cycles too short to reach a mode
-(docs/results.md).
+it in the model card (``training.member_check``) with a warning per weak sample (what it found: docs/methods.md,
+"Member check").
 """
 
 from __future__ import annotations

@@ -117,32 +117,27 @@ class CyclicalSchedule:
 
 @dataclass
 class CyclicalOptions:
-    """The cyclical SGD recipe shared by ``checkpoint_ensemble`` and ``swa``.
-
-    The paper's numbers did not survive in our copy of its text (only "three cycles" and "the latest
-    checkpoints of each cycle" did), so the defaults below are our choices.
+    """The cyclical SGD recipe shared by ``checkpoint_ensemble`` and ``swa`` (defaults: docs/methods.md,
+    "Cyclical recipe").
 
     Attributes
     ----------
     cycles : int
         ``R`` training cycles splitting ``train.iterations`` (paper: 3).
     gamma : float
-        Fraction of each cycle with poly-decaying LR before the constant tail; 0.75 leaves a quarter of
-        every cycle for sampling, long enough for decorrelated checkpoints with momentum 0.99.
+        Fraction of each cycle with poly-decaying LR before the constant tail, in (0, 1).
     constant_lr : float or None
         LR of the constant tail; ``None``: the decay's value at ``gamma`` (continuous schedule).
     restart_lr : float or None
-        LR of the first ``restart_fraction`` of each cycle (paper: a high restart LR for one epoch);
-        ``None``: restart at ``train.lr``.
+        LR of the first ``restart_fraction`` of each cycle; ``None``: restart at ``train.lr``.
     restart_fraction : float
-        Share of each cycle at ``restart_lr`` (one nnU-Net epoch of 1000 is 0.001; at least one step).
+        Share of each cycle at ``restart_lr`` (at least one step).
     checkpoints_per_cycle : int
-        Checkpoints saved evenly in each constant tail, the last at the cycle's end (ours: 4).
+        Checkpoints saved evenly in each constant tail, the last at the cycle's end.
     force_sgd : bool
-        Train with SGD whatever ``train.optimizer`` says: constant-LR SGD is what makes the checkpoints
-        approximate posterior samples (Mandt et al. 2017), the paper's premise.
+        Train with SGD whatever ``train.optimizer`` says.
     sgd_lr : float
-        Peak LR when SGD replaces the configured Adam (nnU-Net's 0.01; Adam's 2e-3 would crawl with SGD).
+        Peak LR when SGD replaces the configured Adam.
     cycle_iterations : int
         Steps per cycle under the plateau rule: the network first trains to its plateau from random weights
         (warm start, poly LR, best weights kept), then runs ``cycles`` cycles of this length. Under

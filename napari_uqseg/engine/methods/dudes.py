@@ -28,42 +28,31 @@ ROI_MODES = ("foreground_bbox", "dilated_foreground", "all")
 
 @dataclass
 class DudesOptions:
-    """DUDES options.
+    """DUDES options (evidence for the defaults: docs/methods.md, "DUDES options").
 
     Attributes
     ----------
     teacher : str or None
-        Folder of any trained model with several samples (ensemble, MC-Dropout, ...); ``None`` trains a
-        deep ensemble of ``teacher_members`` inside this fit, with the same training config.
+        Folder of a trained model with several samples; ``None`` trains a deep ensemble of
+        ``teacher_members`` inside this fit, with the same training config.
     teacher_members : int
-        Members of that ensemble (paper: 10; fewer trades target quality for training time).
+        Members of that ensemble (paper: 10).
     ddof : int
-        Delta degrees of freedom of the teacher's std (official code: ``torch.std``, unbiased, 1).
+        Delta degrees of freedom of the teacher's std (1: unbiased, as the official code).
     uncertainty_weight : float
-        Weight of the RMSLE term against the segmentation loss. Paper: 1:1, over 200 epochs. Ours: 10,
-        because the RMSLE of a std map (~0.03) is small beside DiceCE (~0.5), so at 1:1 the shared decoder
-        never learns the teacher's pattern in a CPU budget: on the hippocampus (300 steps) 1:1 gave a
-        near-constant head (mean |student - teacher| 0.017, error AUROC of the distilled map 0.52), 10
-        gave 0.011 and 0.91 with the same Dice (docs/results.md).
+        Weight of the RMSLE term against the segmentation loss (paper: 1).
     roi : str
-        Voxels the RMSLE is measured on, built from the ground-truth foreground united with the
-        teacher's predicted foreground (teacher false positives included). ``"foreground_bbox"``
-        (default): that foreground's bounding box per patch, grown by ``roi_margin`` voxels: the region
-        the fidelity and the ECE are measured in, boundary and nearby background alike.
-        ``"dilated_foreground"``: the foreground itself dilated by ``roi_margin`` (a first version: it
-        left the head untrained on the background inside the box, 0.14 against the teacher's 0.02 on the
-        hippocampus). ``"all"``: every voxel (paper, natural images); in medical patches most voxels are
-        far background with target ~0, which drowns the structure's boundary.
+        Voxels the RMSLE is measured on, from the ground-truth foreground united with the teacher's
+        predicted foreground: ``"foreground_bbox"`` its bounding box per patch grown by ``roi_margin``,
+        ``"dilated_foreground"`` the foreground dilated by ``roi_margin``, ``"all"`` every voxel (paper).
     roi_margin : int
-        Growth (voxels) of the ROI.
+        Growth of the ROI, voxels.
     background_weight : float
-        Weight of the voxels outside the ROI (0 drops them); a little keeps the head near 0 far from
-        the structure.
+        Weight of the voxels outside the ROI (0 drops them).
     head_bias : float
-        Initial bias of the uncertainty head's logit: ``sigmoid(-4) = 0.018`` starts every voxel near the
-        small std most voxels have (a zero bias starts at 0.5, far from every target).
+        Initial bias of the uncertainty head's logit (``sigmoid(-4) = 0.018``).
     seed : int
-        Seed of the student's initialisation (teacher members use ``seed + 1000 (k + 1)``).
+        Seed of the student's initialisation (teacher member ``k`` uses ``seed + 1000 (k + 1)``).
     """
 
     teacher: str | None = None

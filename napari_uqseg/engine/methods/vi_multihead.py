@@ -27,41 +27,35 @@ from napari_uqseg.engine.unet import UNet, UNetConfig
 
 @dataclass
 class VIMultiHeadOptions:
-    """VI-MH options.
+    """VI-MH options (official values and the reasons for ours: docs/methods.md, "VI-MH options").
 
     Attributes
     ----------
     heads : int
-        ``H`` variational heads (official VIMH config: 4).
+        ``H`` variational heads (official: 4).
     split : int
-        Decoder stages (counted from the output) that each head owns; 1 = the last stage plus the
-        output convolution, the official ``BDec2`` split.
+        Decoder stages, counted from the output, that each head owns; 1 = the last stage plus the output
+        convolution (official ``BDec2``).
     samples : int
-        ``S`` weight samples per head at inference (official validation: 9), so ``H * S`` samples.
+        ``S`` weight samples per head at inference, so ``H * S`` samples (official: 9).
     train_samples : int
         Samples per head and training step (official: 3).
     lam : float
-        ``lambda``: weight of the loss of the mean head prediction against the mean per-head loss
-        (official: 0.5).
+        ``lambda`` in [0, 1]: weight of the loss of the mean head prediction against the mean per-head loss.
     temperature : float
-        ``T`` scaling the KL term. Official: 1e-8 on the un-normalised KL, which switches it off in
-        practice; we default to a tempered per-voxel ELBO, ``T = 0.1`` with ``kl_normaliser="train_voxels"``
-        (a "cold posterior", T << 1, as the paper argues).
+        ``T`` scaling the KL term (a cold posterior for ``T < 1``).
     kl_normaliser : str
-        ``"train_voxels"``: KL divided by the number of training voxels, matching the per-voxel mean of
-        the data term (an ELBO per voxel); ``"none"``: the official code's raw sum.
+        ``"train_voxels"``: KL divided by the number of training voxels (an ELBO per voxel); ``"none"``: the
+        raw sum (official).
     prior_sigma : float
-        Prior ``N(0, prior_sigma^2)`` on head weights (official and paper: 0.1).
+        Prior ``N(0, prior_sigma^2)`` on head weights.
     sigma_init : float
-        Initial posterior std. The official code starts at the prior's 0.1 with zero means; with He-
-        initialised means 0.1 would drown the signal of the small heads, so we start at 0.01.
+        Initial posterior std.
     seed : int
-        Seed of head ``h``'s initialisation is ``seed + 1000 h``.
+        Head ``h`` is initialised with seed ``seed + 1000 h``.
     batch_samples : int
-        Samples of one head drawn at once at inference, as one tiled batch (LRT noise is drawn per output
-        element, so the rows are independent samples); activation memory grows with it. 0 (auto): all ``S``
-        on a GPU, one at a time on the CPU, where full-resolution LRT convolutions on a tiled batch measured
-        1.3-2x slower than the loop (2 cores, 40x56x40 window).
+        Samples of one head drawn at once at inference, as one tiled batch (activation memory grows with it);
+        0: all ``S`` on a GPU, one at a time on the CPU.
     """
 
     heads: int = 4
