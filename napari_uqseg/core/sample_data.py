@@ -10,6 +10,7 @@ synthetic blobs.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import nibabel as nib
@@ -49,25 +50,24 @@ def write_synthetic_dataset(
 ) -> Path:
     """Write an MSD-layout dataset (``dataset.json``, ``imagesTr/``, ``labelsTr/``) of synthetic cases."""
     root = Path(root)
+    labels = {"0": "background", **{str(k): f"class_{k}" for k in range(1, num_classes)}}
+    cases = ((f"synth_{i:03d}.nii.gz", *synthetic_case(shape, seed + i, num_classes)) for i in range(1, n_cases + 1))
+    _write_msd(root, {"name": "synthetic", "labels": labels, "modality": {"0": "MRI"}}, cases)
+    return root
+
+
+def _write_msd(root: Path, meta: dict, cases: Iterable[tuple[str, Volume, Volume]]) -> None:
+    """Write ``(file name, image, label)`` cases into ``imagesTr/`` and ``labelsTr/``, and ``dataset.json``
+    (``meta`` plus ``numTraining`` and the ``training`` list)."""
     (root / "imagesTr").mkdir(parents=True, exist_ok=True)
     (root / "labelsTr").mkdir(parents=True, exist_ok=True)
     training = []
-    for i in range(1, n_cases + 1):
-        image, label = synthetic_case(shape, seed + i, num_classes)
-        name = f"synth_{i:03d}.nii.gz"
+    for name, image, label in cases:
         nib.save(nib.Nifti1Image(image.array, image.affine), root / "imagesTr" / name)
         nib.save(nib.Nifti1Image(label.array, label.affine), root / "labelsTr" / name)
         training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
-    labels = {"0": "background", **{str(k): f"class_{k}" for k in range(1, num_classes)}}
-    meta = {
-        "name": "synthetic",
-        "labels": labels,
-        "modality": {"0": "MRI"},
-        "numTraining": n_cases,
-        "training": training,
-    }
-    (root / "dataset.json").write_text(json.dumps(meta, indent=1))
-    return root
+    document = {**meta, "numTraining": len(training), "training": training}
+    (root / "dataset.json").write_text(json.dumps(document, indent=1))
 
 
 LABELS = {"0": "background", "1": "grey matter", "2": "white matter"}
@@ -157,23 +157,13 @@ def brain_dataset(root: str | Path, n_cases: int = 8, seed: int = 0, downsample:
         nib.save(nib.Nifti1Image(img.array, img.affine), held)
         return root, held
     rng = np.random.default_rng(seed)
-    (root / "imagesTr").mkdir(parents=True, exist_ok=True)
-    (root / "labelsTr").mkdir(parents=True, exist_ok=True)
-    training = []
-    for i in range(1, n_cases + 1):
-        name = f"brain_{i:03d}.nii.gz"
-        case, case_label = deform(image, label, rng) if i > 1 else (image, label)
-        nib.save(nib.Nifti1Image(_augment(case.array, rng, 0.03), case.affine), root / "imagesTr" / name)
-        nib.save(nib.Nifti1Image(case_label.array, case_label.affine), root / "labelsTr" / name)
-        training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
-    meta = {
-        "name": "mni152-demo",
-        "labels": LABELS,
-        "modality": {"0": "T1"},
-        "numTraining": n_cases,
-        "training": training,
-    }
-    (root / "dataset.json").write_text(json.dumps(meta, indent=1))
+
+    def cases() -> Iterator[tuple[str, Volume, Volume]]:  # lazily: the draws of rng stay in this order
+        for i in range(1, n_cases + 1):
+            case, case_label = deform(image, label, rng) if i > 1 else (image, label)
+            yield f"brain_{i:03d}.nii.gz", Volume(_augment(case.array, rng, 0.03), case.affine), case_label
+
+    _write_msd(root, {"name": "mni152-demo", "labels": LABELS, "modality": {"0": "T1"}}, cases())
     return root, write_heldout(root, seed, image, label)
 
 
