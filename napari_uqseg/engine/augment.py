@@ -18,6 +18,7 @@ from monai.transforms import (
 )
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.options import check_known
 
 # nnU-Net v2's default probabilities (DefaultPreprocessor/nnUNetTrainer.get_training_transforms); rotation and
 # scaling use its ranges too. "none" turns everything off (the fixed-patch recipe of earlier results).
@@ -55,9 +56,7 @@ class PatchAugmenter:
     """
 
     def __init__(self, probabilities: dict[str, float], spatial_dims: int = 3) -> None:
-        unknown = set(probabilities) - set(RECIPES["nnunet"])
-        if unknown:
-            raise InputError("train.augment", f"unknown augmentation(s) {sorted(unknown)}")
+        check_known("train.augment", probabilities, RECIPES["nnunet"])
         p = {name: float(probabilities.get(name, 0.0)) for name in RECIPES["nnunet"]}
         both = ["image", "label"]
         rotate = (math.pi / 6,) * (1 if spatial_dims == 2 else 3)  # +-30 degrees

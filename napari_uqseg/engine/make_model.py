@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.options import check_known
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.engine.data import load_cases, num_classes_of, split_cases
 from napari_uqseg.engine.device import resolve_device
@@ -43,8 +44,9 @@ def read_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
         config = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise InputError(str(path), f"invalid JSON ({exc})") from exc
-    if not isinstance(config, dict) or set(config) - set(CONFIG_SECTIONS):
-        raise InputError(str(path), f"top-level keys must be among {CONFIG_SECTIONS}")
+    if not isinstance(config, dict):
+        raise InputError(str(path), f"must be a JSON object with sections among {CONFIG_SECTIONS}")
+    check_known(str(path), config, CONFIG_SECTIONS)
     return config
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from napari_uqseg.core.errors import InputError, NotFoundError
+from napari_uqseg.core.options import look_up_option
 from napari_uqseg.core.wire import NAME_PATTERN, check_id
 from napari_uqseg.server.ledger import Ledger, audit
 
@@ -69,8 +70,7 @@ class Users:
             Malformed name, unknown role, or a name already in use (revoked names stay taken).
         """
         check_id(name, "user name", NAME_PATTERN)
-        if role not in ROLES:
-            raise InputError("role", f"unknown role {role!r}; roles: {list(ROLES)}")
+        look_up_option("role", role, ROLES, "role")
         token = secrets.token_urlsafe(32)
         with self.ledger.transaction() as db:
             if db.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone() is not None:

@@ -105,7 +105,7 @@ def test_intensity_augmentations_touch_the_image_only_and_are_reproducible():
     assert np.array_equal(a_label, label)
     assert not np.allclose(a_image, image)
     assert np.array_equal(a_image, b_image)
-    with pytest.raises(Exception, match="unknown augmentation"):
+    with pytest.raises(Exception, match="unknown option"):
         PatchAugmenter({"elastic": 1.0})
 
 
