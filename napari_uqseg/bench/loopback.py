@@ -16,7 +16,7 @@ import numpy as np
 from napari_uqseg.core.volume import Volume
 
 
-def bench_volume(shape: tuple[int, ...], seed: int = 0) -> Volume:
+def ellipsoid_volume(shape: tuple[int, ...], seed: int = 0) -> Volume:
     """A noisy float32 test volume of ``shape`` with a bright ellipsoid (1 mm voxels)."""
     rng = np.random.default_rng(seed)
     grid = np.meshgrid(*[np.linspace(-1, 1, s, dtype=np.float32) for s in shape], indexing="ij")
@@ -58,29 +58,10 @@ def loopback_bench(
         ``remote_s``, ``local_s`` (medians, seconds), ``ratio`` (remote / local), ``remote_all_s``,
         ``local_all_s``, ``remote_phases`` (median upload/request/download s), ``shape``, ``device``, ``threads``.
     """
-    from napari_uqseg.client.local import LocalBackend
-    from napari_uqseg.client.remote import RemoteBackend
-    from napari_uqseg.server.launcher import start_server
-
-    volume = bench_volume(tuple(shape))
+    volume = ellipsoid_volume(tuple(shape))
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        local = LocalBackend(Path(tmp) / "local", device, models={"bench": model_dir}, jobs=False)
-        try:
-            local_times = _time_calls(lambda: local.predict(volume, "bench"), repeats)
-        finally:
-            local.close()
-        server = start_server(Path(tmp) / "server", {"bench": Path(model_dir)}, device=device, threads=threads)
-        try:
-            remote = RemoteBackend(server.url, server.token)
-            phases: list[dict[str, float]] = []
-
-            def call() -> None:
-                phases.append(remote.predict(volume, "bench").timings)
-
-            remote_times = _time_calls(call, repeats)
-            remote.close()
-        finally:
-            server.stop()
+        local_times = _time_local(volume, Path(model_dir), Path(tmp) / "local", device, repeats)
+        remote_times, phases = _time_remote(volume, Path(model_dir), Path(tmp) / "server", device, threads, repeats)
     remote_s, local_s = statistics.median(remote_times), statistics.median(local_times)
     keys = ("upload", "request", "download")
     return {
@@ -95,6 +76,39 @@ def loopback_bench(
         "local_all_s": local_times,
         "remote_phases": {k: statistics.median(p[k] for p in phases[1:]) for k in keys},
     }
+
+
+def _time_local(volume: Volume, model_dir: Path, data_dir: Path, device: str, repeats: int) -> list[float]:
+    """Seconds per ``LocalBackend.predict`` (warm-up first) on a fresh data folder serving ``model_dir``."""
+    from napari_uqseg.client.local import LocalBackend
+
+    local = LocalBackend(data_dir, device, models={"bench": model_dir}, jobs=False)
+    try:
+        return _time_calls(lambda: local.predict(volume, "bench"), repeats)
+    finally:
+        local.close()
+
+
+def _time_remote(
+    volume: Volume, model_dir: Path, data_dir: Path, device: str, threads: int | None, repeats: int
+) -> tuple[list[float], list[dict[str, float]]]:
+    """Seconds per ``RemoteBackend.predict`` against a loopback ``uqseg serve``, and each call's phase timings."""
+    from napari_uqseg.client.remote import RemoteBackend
+    from napari_uqseg.server.launcher import start_server
+
+    server = start_server(data_dir, {"bench": model_dir}, device=device, threads=threads)
+    try:
+        remote = RemoteBackend(server.url, server.token)
+        phases: list[dict[str, float]] = []
+
+        def call() -> None:
+            phases.append(remote.predict(volume, "bench").timings)
+
+        times = _time_calls(call, repeats)
+        remote.close()
+    finally:
+        server.stop()
+    return times, phases
 
 
 def _time_calls(call: Any, repeats: int) -> list[float]:
