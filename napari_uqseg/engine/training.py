@@ -46,9 +46,7 @@ class TrainConfig:
     time_budget_s : float or None
         Stop a network's training after this many seconds (``None``: run all iterations).
     optimizer : str
-        ``"adam"`` (default: Dice 0.857 on held-back hippocampus cases after 300 steps, about 6 minutes on
-        one CPU core, docs/results.md; nnU-Net's SGD with momentum 0.99 needs thousands of steps) or
-        ``"sgd"`` (Nesterov, nnU-Net's recipe).
+        ``"adam"`` (default; why: docs/methods.md, "Training options") or ``"sgd"`` (Nesterov, nnU-Net's recipe).
     lr, momentum, weight_decay, poly_power : float
         Learning rate ``lr * (1 - it / iterations) ** poly_power`` unless a method schedules its own.
     foreground_fraction : float
