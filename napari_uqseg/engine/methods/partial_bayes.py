@@ -43,8 +43,7 @@ class PartialBayesOptions:
         Batches of the saliency pass; 0: one patch per training case (the official one pass over the
         training set).
     deterministic_fraction : float
-        Share of ``train.iterations`` for deterministic pre-training; the rest fine-tunes the partial
-        BNN. The paper trains 50 deterministic epochs and does not give the fine-tuning length; 0.75 is ours.
+        Share of ``train.iterations`` for deterministic pre-training; the rest fine-tunes the partial BNN.
     samples : int
         ``S`` weight samples per training step and per prediction (paper: 5).
     beta_start, beta_end : float
