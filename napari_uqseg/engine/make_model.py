@@ -19,7 +19,7 @@ from napari_uqseg.engine.data import load_cases, num_classes_of, split_cases
 from napari_uqseg.engine.device import resolve_device
 from napari_uqseg.engine.member_check import check_members
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, method_class
-from napari_uqseg.engine.model_folder import load_model, read_card, save_model
+from napari_uqseg.engine.model_folder import load_model, save_model, validation_split
 from napari_uqseg.engine.temperature import fit_method_temperature
 from napari_uqseg.engine.training import TrainConfig
 from napari_uqseg.engine.unet import UNetConfig
@@ -125,12 +125,7 @@ def calibrate(
     """
     if Path(out_dir).resolve() == Path(model_dir).resolve():
         raise InputError("--out", "must differ from --model: the calibrated copy never replaces the original")
-    card = read_card(model_dir)
-    data = card.training.get("data", {})
-    data_dir = data_dir or data.get("dir")
-    cases = cases or data.get("val_cases")
-    if not data_dir or not cases:
-        raise InputError(str(model_dir), "the card names no validation cases: pass --data and --cases")
+    card, data_dir, cases = validation_split(model_dir, data_dir, cases)
     method = load_model(model_dir, str(resolve_device(device)))
     val = load_cases(data_dir, cases, method.normalisation, method.net_config.spatial_dims)
     method.temperature = fit_method_temperature(method, val)

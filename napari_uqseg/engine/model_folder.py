@@ -121,6 +121,26 @@ def read_card(model_dir: str | Path) -> ModelCard:
     return card
 
 
+def validation_split(
+    model_dir: str | Path, data_dir: str | Path | None = None, cases: list[str] | None = None
+) -> tuple[ModelCard, str | Path, list[str]]:
+    """The model's card and ``(data_dir, cases)``: the given ones, else the dataset and the validation split its
+    training recorded.
+
+    Raises
+    ------
+    InputError
+        Neither given nor recorded in the card.
+    """
+    card = read_card(model_dir)
+    data = card.training.get("data", {})
+    data_dir = data_dir or data.get("dir")
+    cases = cases or data.get("val_cases")
+    if not data_dir or not cases:
+        raise InputError(str(model_dir), "the card names no validation cases: pass --data and --cases")
+    return card, data_dir, list(cases)
+
+
 def read_uq_calibration(model_dir: str | Path) -> dict[str, Any] | None:
     """The model's conformal calibration (``core.calibrated_uncertainty``), ``None`` if it has none."""
     path = Path(model_dir) / CALIBRATION_FILE

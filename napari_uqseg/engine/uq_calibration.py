@@ -184,15 +184,10 @@ def calibrate_model(
     changed. Returns the entries by TTA key.
     """
     from napari_uqseg.engine.device import resolve_device
-    from napari_uqseg.engine.model_folder import load_model, read_card
+    from napari_uqseg.engine.model_folder import load_model, validation_split
     from napari_uqseg.engine.tta import with_tta
 
-    card = read_card(model_dir)
-    data = card.training.get("data", {})
-    data_dir = data_dir or data.get("dir")
-    cases = cases or data.get("val_cases")
-    if not data_dir or not cases:
-        raise InputError(str(model_dir), "the card names no validation cases: pass --data and --cases")
+    _, data_dir, cases = validation_split(model_dir, data_dir, cases)
     held_out = labelled_cases(data_dir, list(cases))
     method = load_model(model_dir, str(resolve_device(device)))
     entries = {}
