@@ -20,7 +20,6 @@ NaN figures are stored as JSON ``null`` and read back as NaN.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.json_files import read_json
 from napari_uqseg.core.nifti_io import float_map_from_bytes, load_image, volume_from_bytes
 from napari_uqseg.core.volume import Volume
 
@@ -287,12 +287,7 @@ def _nifti(path: Path) -> Any:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise InputError(str(path), "file does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(str(path), f"invalid JSON ({exc})") from exc
+    data = read_json(path)
     if not isinstance(data, dict):
         raise InputError(str(path), "must hold a JSON object")
     return data

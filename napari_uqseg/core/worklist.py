@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.json_files import read_json
 from napari_uqseg.core.nifti_io import atomic_write_bytes
 from napari_uqseg.core.review import foreground_roi
 from napari_uqseg.core.review_ranking import ReviewRanking
@@ -243,10 +244,4 @@ def read_worklist(path: str | Path) -> list[WorklistRow]:
     """Rows of ``worklist.json`` (``path`` is the file or its folder), most uncertain first."""
     path = Path(path)
     path = path / WORKLIST_JSON if path.is_dir() else path
-    if not path.is_file():
-        raise InputError(str(path), "no worklist here; run `uqseg triage` first")
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(str(path), f"invalid JSON ({exc})") from exc
-    return parse_worklist(doc, str(path))
+    return parse_worklist(read_json(path, "no worklist here; run `uqseg triage` first"), str(path))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import numpy as np
 import torch
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.json_files import read_json
 from napari_uqseg.core.nifti_io import load_image, load_label
 from napari_uqseg.core.options import look_up_option
 
@@ -48,12 +48,7 @@ def read_dataset_json(data_dir: str | Path) -> dict:
     if not data_dir.is_dir():
         raise InputError(str(data_dir), "dataset folder does not exist")
     path = data_dir / "dataset.json"
-    if not path.is_file():
-        raise InputError(str(path), "missing dataset.json (an MSD/nnU-Net dataset needs one)")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(str(path), f"invalid JSON ({exc})") from exc
+    meta = read_json(path, "missing dataset.json (an MSD/nnU-Net dataset needs one)")
     if not isinstance(meta.get("labels"), dict) or not meta["labels"]:
         raise InputError(str(path), "has no 'labels' mapping")
     if not isinstance(meta.get("training"), list) or not meta["training"]:

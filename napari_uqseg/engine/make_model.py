@@ -6,13 +6,13 @@ the folder layout is ``engine.model_folder``.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.json_files import read_json
 from napari_uqseg.core.options import check_known
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.engine.data import load_cases, num_classes_of, split_cases
@@ -37,13 +37,7 @@ def read_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
     """
     if path is None:
         return {}
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "config file does not exist")
-    try:
-        config = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(str(path), f"invalid JSON ({exc})") from exc
+    config = read_json(path, "config file does not exist")
     if not isinstance(config, dict):
         raise InputError(str(path), f"must be a JSON object with sections among {CONFIG_SECTIONS}")
     check_known(str(path), config, CONFIG_SECTIONS)
