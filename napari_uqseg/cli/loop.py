@@ -44,11 +44,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_methods(args: argparse.Namespace) -> int:
+    from napari_uqseg.bench.loop_methods import BUDGETS, evaluate_model, summarise
     from napari_uqseg.cli.progress_bar import progress_bar
     from napari_uqseg.core.loop_plots import errors_found_png
     from napari_uqseg.core.site import SIMULATED_SITE, parse_site
     from napari_uqseg.engine.data import read_case_list
-    from napari_uqseg.engine.loop_methods import BUDGETS, evaluate_model, summarise
 
     site = parse_site(args.site) if args.site else SIMULATED_SITE
     out = Path(args.out)
@@ -68,9 +68,9 @@ def run_methods(args: argparse.Namespace) -> int:
 
 
 def run_loop(args: argparse.Namespace) -> int:
+    from napari_uqseg.bench.review_loop import LoopConfig
+    from napari_uqseg.bench.review_loop import run_loop as loop
     from napari_uqseg.cli.progress_bar import progress_bar
-    from napari_uqseg.client.review_loop import LoopConfig
-    from napari_uqseg.client.review_loop import run_loop as loop
     from napari_uqseg.core.loop_plots import loop_dice_png
     from napari_uqseg.core.site import SIMULATED_SITE, parse_site
     from napari_uqseg.engine.data import read_case_list

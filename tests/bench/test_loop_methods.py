@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from napari_uqseg.bench.loop_methods import BUDGETS, evaluate_model, summarise
 from napari_uqseg.core.case_scores import DESCRIPTIONS
-from napari_uqseg.engine.loop_methods import BUDGETS, evaluate_model, summarise
-from napari_uqseg.testing.server import tiny_models  # noqa: F401,F811  (pytest fixture)
 
 
-def test_methods_figures_on_a_tiny_model(tiny_models):  # noqa: F811
+def test_methods_figures_on_a_tiny_model(tiny_models):
     result = evaluate_model(tiny_models["tiny_mcd"], ["synth_003", "synth_004"])
     assert result["method"] == "mc_dropout" and set(result["site_test"]) == {"synth_003", "synth_004"}
     assert result["val"], "the tiny model's card names its validation cases"

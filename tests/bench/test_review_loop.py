@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from napari_uqseg.client.review_loop import LoopConfig, run_loop, split_site
+from napari_uqseg.bench.review_loop import LoopConfig, run_loop, split_site
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.loop_plots import loop_dice_png
 
