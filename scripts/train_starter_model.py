@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -26,6 +27,7 @@ from napari_uqseg.engine.make_model import train
 from napari_uqseg.engine.model_folder import load_model, read_card, save_model
 from napari_uqseg.engine.starter import (
     STARTER_CONFIG,
+    STARTER_DATA,
     STARTER_METHOD,
     measure_heldout,
     store_half_precision,
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     config = {**STARTER_CONFIG, "train": {**STARTER_CONFIG["train"], "iterations": args.iterations}}
     out = Path(args.out)
     with tempfile.TemporaryDirectory() as tmp:
-        data, heldout = brain_dataset(Path(tmp) / "data")
+        data, heldout = brain_dataset(Path(tmp) / "data", **STARTER_DATA)
         start = time.perf_counter()
         with progress_bar(f"train {STARTER_METHOD}") as progress:
             model = train(STARTER_METHOD, data, Path(tmp) / "model", config, progress=progress)
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         default = STARTER_CONFIG["train"]["iterations"]
         training["command"] = COMMAND + (f" --iterations {args.iterations}" if args.iterations != default else "")
         training["train_seconds_one_thread"] = round(seconds, 1)
+        training["load_average"] = round(os.getloadavg()[0], 1)
         save_model(load_model(model), out, card.labels, training)
         store_half_precision(out)  # the figures below are measured on the shipped float16 weights
         figures = measure_heldout(out, heldout, heldout.with_name("heldout_label.nii.gz"))

@@ -61,12 +61,17 @@ def _report(name: str, figures: dict) -> None:
     print("  volume        " + ", ".join(f"{k} {v:.0f} ml" for k, v in figures["volume_ml"].items()))
     print("  reference     " + ", ".join(f"{k} {v:.0f} ml" for k, v in figures["reference_volume_ml"].items()))
     print(f"  case score    {figures['case_score']:.4f}")
+    top = review["top_regions"]
     print(
-        f"  errors inside the top {review['top_regions']} review regions ({review['region_voxels']:,} of "
-        f"{review['roi_voxels']:,} voxels): {review['share_top']:.1%} of {review['errors']:,} error voxels; "
-        f"random regions of the same shapes: {review['share_random']:.1%} "
-        f"(5-95 %: {review['random_p5']:.1%}-{review['random_p95']:.1%}); "
-        f"as many random voxels: {review['share_random_voxels']:.1%}"
+        f"  errors inside the top {top} review regions ({review['region_voxels']:,} voxels): "
+        f"{review['precision_top']:.0%} of their voxels are wrong; {top} random regions of the same shapes "
+        f"in the reviewed area: {review['precision_random']:.0%} (5-95 %: {review['precision_random_p5']:.0%}-"
+        f"{review['precision_random_p95']:.0%}); the whole reviewed area ({review['roi_voxels']:,} voxels): "
+        f"{review['precision_roi']:.0%}; best possible: {review['precision_oracle']:.0%}"
+    )
+    print(
+        f"  share of all {review['errors']:,} error voxels found: top {top} regions {review['share_top']:.1%}, "
+        f"random regions {review['share_random']:.1%}, best possible {review['share_oracle']:.1%}"
     )
 
 

@@ -1,9 +1,11 @@
-"""Do the top review regions sit on real errors? Error share inside them against random regions.
+"""Do the top review regions sit on real errors? Their error rate and error share against random regions.
 
 A region's voxels are the uncertain voxels (``u > ranking.threshold``, inside the ROI) of its bounding box:
-what a reader sees highlighted on jumping to it. The baseline moves each region, shape unchanged, to a
-random centre inside the ROI (uniform over its voxels), many times, and reports the mean share of the
-error voxels those random regions cover.
+what a reader sees highlighted on jumping to it. Two questions, two figures: how often is a voxel the
+review sends the reader to really wrong (the error rate, or precision, of the top regions), and what share
+of all the errors do those regions hold. The baseline moves each region, shape unchanged, to a random
+centre inside the ROI (uniform over its voxels), many times; the oracle is the best any choice of as many
+voxels could do.
 """
 
 from __future__ import annotations
@@ -44,6 +46,27 @@ def _covered(shape: tuple[int, ...], placed: Sequence[tuple[Sequence[int], np.nd
     return covered
 
 
+def _random_placements(
+    err: np.ndarray, roi: np.ndarray, shapes: Sequence[tuple[Sequence[int], np.ndarray]], trials: int, seed: int
+) -> tuple[list[float], list[float]]:
+    """Move every shape to a random centre in the ROI, ``trials`` times; per trial the share of the error
+    voxels covered and the error rate (precision) of the covered ROI voxels."""
+    rng = np.random.default_rng(seed)
+    centres = np.argwhere(roi)
+    shares, rates = [], []
+    n_err = int(err.sum())
+    if not (n_err and len(centres) and shapes):
+        return shares, rates
+    for _ in range(trials):
+        picks = centres[rng.integers(0, len(centres), size=len(shapes))]
+        placed = [(c - np.array(v.shape) // 2, v) for c, (_, v) in zip(picks, shapes, strict=True)]
+        covered = _covered(err.shape, placed) & roi
+        found = int((err & covered).sum())
+        shares.append(found / n_err)
+        rates.append(found / max(int(covered.sum()), 1))
+    return shares, rates
+
+
 def review_hits(
     errors: np.ndarray,
     uncertainty: np.ndarray,
@@ -53,7 +76,7 @@ def review_hits(
     trials: int = 200,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Share of the error voxels inside the ``top`` regions, and inside random regions of the same shapes.
+    """Do the ``top`` regions sit on errors? Their error rate and error share against random regions.
 
     Parameters
     ----------
@@ -64,46 +87,61 @@ def review_hits(
     ranking : ReviewRanking
         Regions in rank order and the threshold that made them.
     roi : np.ndarray
-        ``(*S)`` bool; errors are counted and random regions placed inside it.
+        ``(*S)`` bool; errors are counted and random regions placed inside it (only its voxels count).
     top, trials, seed : int
         Regions taken, random placements averaged, seed of the placements.
 
     Returns
     -------
     dict
-        ``errors`` (error voxels in the ROI), ``top_regions``, ``region_voxels`` (voxels the top regions
-        cover) and ``roi_voxels``; ``share_top`` and ``share_random`` (mean over trials; 5th-95th percentile
-        in ``random_p5``/``random_p95``): shares of the error voxels in ``[0, 1]``, NaN without errors;
-        ``share_random_voxels``: the expected share for as many voxels drawn at random from the ROI
-        (``region_voxels / roi_voxels``).
+        Counts: ``errors`` (error voxels in the ROI), ``top_regions``, ``region_voxels`` (voxels the top
+        regions cover), ``region_errors`` (error voxels among them), ``roi_voxels``.
+        Error rates (precision: wrong voxels / voxels looked at, in ``[0, 1]``): ``precision_top``;
+        ``precision_random`` (mean over the random placements, 5th-95th percentile in
+        ``precision_random_p5``/``_p95``); ``precision_roi`` (the ROI's error rate: what as many voxels
+        drawn at random give on average); ``precision_oracle`` (the best possible with as many voxels:
+        ``min(1, errors / region_voxels)``).
+        Shares of all error voxels in ``[0, 1]``: ``share_top``, ``share_random`` (mean; ``random_p5``,
+        ``random_p95``), ``share_random_voxels`` (``region_voxels / roi_voxels``), ``share_oracle``
+        (``min(region_voxels, errors) / errors``). Rates and shares are NaN without errors (rates: or
+        without region voxels).
     """
     err = np.asarray(errors, dtype=bool)
     roi = np.asarray(roi, dtype=bool)
     if err.shape != roi.shape or np.shape(uncertainty) != roi.shape:
         raise InputError("errors", f"errors {err.shape}, uncertainty and ROI {roi.shape} must have one shape")
     err = err & roi
-    n_err = int(err.sum())
+    n_err, n_roi = int(err.sum()), int(roi.sum())
     shapes = region_shapes(uncertainty, roi, ranking.threshold, ranking.regions[:top])
     covered = _covered(err.shape, shapes)
-    rng = np.random.default_rng(seed)
-    centres = np.argwhere(roi)
-    shares = []
-    if n_err and len(centres) and shapes:
-        for _ in range(trials):
-            picks = centres[rng.integers(0, len(centres), size=len(shapes))]
-            placed = [(c - np.array(v.shape) // 2, v) for c, (_, v) in zip(picks, shapes, strict=True)]
-            shares.append((err & _covered(err.shape, placed)).sum() / n_err)
+    n_cov, found = int(covered.sum()), int((err & covered).sum())
+    shares, rates = _random_placements(err, roi, shapes, trials, seed)
     nan = float("nan")
+
+    def ratio(a: float, b: float) -> float:
+        return float(a / b) if n_err and b else nan
+
+    def stat(values: list[float], fn) -> float:
+        return float(fn(values)) if values else nan
+
     return {
         "errors": n_err,
         "top_regions": len(shapes),
-        "region_voxels": int(covered.sum()),
-        "roi_voxels": int(roi.sum()),
-        "share_top": float((err & covered).sum() / n_err) if n_err else nan,
-        "share_random": float(np.mean(shares)) if shares else nan,
-        "share_random_voxels": float(covered.sum() / max(int(roi.sum()), 1)),
-        "random_p5": float(np.percentile(shares, 5)) if shares else nan,
-        "random_p95": float(np.percentile(shares, 95)) if shares else nan,
+        "region_voxels": n_cov,
+        "region_errors": found,
+        "roi_voxels": n_roi,
+        "precision_top": ratio(found, n_cov),
+        "precision_random": stat(rates, np.mean),
+        "precision_random_p5": stat(rates, lambda v: np.percentile(v, 5)),
+        "precision_random_p95": stat(rates, lambda v: np.percentile(v, 95)),
+        "precision_roi": ratio(n_err, n_roi),
+        "precision_oracle": ratio(min(n_err, n_cov), n_cov),
+        "share_top": ratio(found, n_err),
+        "share_random": stat(shares, np.mean),
+        "share_random_voxels": float(n_cov / max(n_roi, 1)),
+        "share_oracle": ratio(min(n_err, n_cov), n_err),
+        "random_p5": stat(shares, lambda v: np.percentile(v, 5)),
+        "random_p95": stat(shares, lambda v: np.percentile(v, 95)),
     }
 
 

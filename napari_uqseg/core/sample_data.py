@@ -137,8 +137,17 @@ def heldout_scan(image: Volume, seed: int) -> Volume:
     return Volume(noisy.astype(np.float32), image.affine)
 
 
-def brain_dataset(root: str | Path, n_cases: int = 8, seed: int = 0, downsample: int = 1) -> tuple[Path, Path]:
+def brain_dataset(
+    root: str | Path,
+    n_cases: int = 8,
+    seed: int = 0,
+    downsample: int = 1,
+    noise: tuple[float, float] = (0.03, 0.03),
+) -> tuple[Path, Path]:
     """Write an MSD-layout training set of deformed, augmented MNI brains plus one held-back scan.
+
+    ``noise``: each training case's magnitude-noise level (standard deviation as a share of the image
+    maximum, in the air around the head too) is drawn uniformly from this range.
 
     Returns
     -------
@@ -157,11 +166,13 @@ def brain_dataset(root: str | Path, n_cases: int = 8, seed: int = 0, downsample:
         nib.save(nib.Nifti1Image(img.array, img.affine), held)
         return root, held
     rng = np.random.default_rng(seed)
+    levels = np.random.default_rng(seed + 30_000).uniform(*noise, size=n_cases)
 
     def cases() -> Iterator[tuple[str, Volume, Volume]]:  # lazily: the draws of rng stay in this order
         for i in range(1, n_cases + 1):
             case, case_label = deform(image, label, rng) if i > 1 else (image, label)
-            yield f"brain_{i:03d}.nii.gz", Volume(_augment(case.array, rng, 0.03), case.affine), case_label
+            scan = _augment(case.array, rng, float(levels[i - 1]))
+            yield f"brain_{i:03d}.nii.gz", Volume(scan, case.affine), case_label
 
     _write_msd(root, {"name": "mni152-demo", "labels": LABELS, "modality": {"0": "T1"}}, cases())
     return root, write_heldout(root, seed, image, label)

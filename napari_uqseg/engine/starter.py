@@ -12,21 +12,36 @@ from typing import Any
 
 import numpy as np
 
-from napari_uqseg.core.demo_figure import save_demo_figure
+from napari_uqseg.core.demo_figure import DemoLayers, save_demo_figure
 from napari_uqseg.core.nifti_io import atomic_write_bytes, load_image, load_label, save_volume
 from napari_uqseg.core.review import build_review
 from napari_uqseg.core.review_hits import heldout_figures
 from napari_uqseg.core.volume import Volume
-from napari_uqseg.engine.model_folder import CARD_FILE, read_card
-from napari_uqseg.engine.prediction_files import predict_file
+from napari_uqseg.engine.inference import predict_volume
+from napari_uqseg.engine.model_folder import CARD_FILE, load_model, read_card
+from napari_uqseg.engine.prediction_files import write_prediction
 
 STARTER_METHOD = "mc_dropout"
 #: small U-Net (about 0.35 M weights: 0.7 MB in float16), 48^3-voxel patches at 2 mm, one CPU thread
 STARTER_CONFIG: dict[str, dict[str, Any]] = {
     "net": {"channels": [8, 16, 32, 64]},
-    "train": {"patch_size": [48, 48, 48], "batch_size": 2, "iterations": 350, "lr": 3e-3, "seed": 0},
+    "train": {
+        "patch_size": [48, 48, 48],
+        "batch_size": 2,
+        "iterations": 1200,
+        "lr": 3e-3,
+        "seed": 0,
+        "stop_rule": "plateau",
+        "val_every": 100,
+        "patience": 4,
+        "augment": "nnunet",
+        "time_budget_s": 2100,
+    },
     "method": {"rate": 0.2, "samples": 8},
 }
+#: the training set (``core.sample_data.brain_dataset``): deformed copies of the template, each with its own
+#: noise level (also in the air around the head, so the network learns that noise is not tissue)
+STARTER_DATA: dict[str, Any] = {"n_cases": 12, "noise": (0.01, 0.08)}
 DATA_LICENCE = (
     "ICBM 2009a nonlinear symmetric MNI152 template and tissue maps (Fonov et al. 2009/2011), as shipped in "
     "nilearn's wheel; copyright McConnell Brain Imaging Centre, free use with the copyright notice kept "
@@ -39,23 +54,35 @@ def score_heldout(
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Predict a held-back scan, rank it along axial slices, and score errors against uncertainty.
 
-    Writes the prediction files, ``review.json`` (ranked on the predictive entropy, as the viewers do),
-    ``errors.nii.gz`` (prediction differs from the reference) and ``errors_vs_uncertainty.png`` into
-    ``out_dir``. Returns the written paths and ``core.review_hits.heldout_figures``.
+    Writes the prediction files, ``review.json`` (ranked as the viewers rank: on the predictive entropy,
+    regions by their expected errors), ``errors.nii.gz`` (prediction differs from the reference) and
+    ``errors_vs_uncertainty.png`` into ``out_dir``. Returns the written paths and
+    ``core.review_hits.heldout_figures``.
     """
-    written = predict_file(model_dir, image_path, out_dir)
     image, reference = load_image(image_path), load_label(reference_path)
-    mask = load_image(written["mask"]).array.astype(np.int64)
-    uncertainty = load_image(written["entropy"]).array  # the product's default review map (total uncertainty)
-    ranking = build_review(uncertainty, mask, axis=2, map_name="entropy")  # axial slices, as the viewer shows
+    prediction = predict_volume(load_model(model_dir), image)
+    written = write_prediction(prediction, out_dir)
+    mask = prediction.mask.array.astype(np.int64)
+    maps = {name: volume.array for name, volume in prediction.maps.items()}
+    uncertainty = maps["entropy"]  # the product's default review map (total uncertainty)
+    ranking = build_review(  # axial slices, as the viewer shows them
+        uncertainty,
+        mask,
+        axis=2,
+        map_name="entropy",
+        probabilities=prediction.probabilities.array,
+        maps=maps,
+        method=prediction.method,
+    )
     written["review"].write_text(json.dumps(ranking.to_dict(), indent=1))
     errors = mask != reference.array
     written["errors"] = save_volume(Volume(errors.astype(np.uint8), image.affine), Path(out_dir) / "errors.nii.gz")
     voxel_ml = float(abs(np.linalg.det(image.affine[:3, :3]))) / 1000.0
     labels = read_card(model_dir).labels
     figures = heldout_figures(mask, reference.array.astype(np.int64), uncertainty, ranking, labels, voxel_ml, top)
+    layers = DemoLayers(image.array, mask, reference.array.astype(np.int64), uncertainty)
     png = Path(out_dir) / "errors_vs_uncertainty.png"
-    written["figure"] = save_demo_figure(image.array, errors, uncertainty, ranking, figures, png, top)
+    written["figure"] = save_demo_figure(layers, ranking, figures, png, top)
     return written, figures
 
 
@@ -70,7 +97,8 @@ def model_card_markdown(model_dir: str | Path) -> str:
     card = read_card(model_dir)
     t = card.training
     held = t.get("heldout", {})
-    review = held.get("review", {})
+    train_cfg = t.get("config", {}).get("train", {})
+    run = t.get("history", {}).get("net", {})
     lines = [
         "# Starter model: brain tissue (grey / white matter) on T1 MRI",
         "",
@@ -78,33 +106,60 @@ def model_card_markdown(model_dir: str | Path) -> str:
         f"Labels: {', '.join(f'{k} = {v}' for k, v in card.labels.items())}.",
         "Spacing: trained at 2 mm isotropic (MNI152 space); images are predicted on their own grid.",
         f"Method: {card.method} ({json.dumps(card.options)}), U-Net widths {card.net.get('channels')}, "
-        f"patch {card.patch_size}, {t.get('config', {}).get('train', {}).get('iterations')} Adam steps.",
-        f"Training data: {DATA_LICENCE}. Training cases are smooth random deformations of the template "
-        "with bias, gamma and noise changes (napari_uqseg.core.sample_data.brain_dataset).",
+        f"patch {card.patch_size}; Adam, nnU-Net patch augmentations ({train_cfg.get('augment')}), stopped by "
+        f"{run.get('stopped_by')} after {run.get('iterations')} of at most {train_cfg.get('iterations')} steps "
+        f"(validation Dice every {train_cfg.get('val_every')} steps, patience {train_cfg.get('patience')}, "
+        f"time budget {train_cfg.get('time_budget_s')} s); best validation Dice {_round(run.get('best_val_dice'))} "
+        f"at step {run.get('best_step')}, whose weights are kept.",
+        f"Training data: {DATA_LICENCE}. {_cases(t.get('data', {}))}: the template and smooth random "
+        "deformations of it, with bias, gamma and magnitude-noise changes, the noise level drawn per case (also "
+        "in the air around the head) (napari_uqseg.core.sample_data.brain_dataset).",
         "Intended use: a demonstration and a first-start model; not for clinical decisions.",
         "",
         "## Measured on the held-back scan",
         "Its own deformation plus a bias field, a contrast (gamma) change and a resolution loss "
-        "(core.shifts, HELDOUT_SHIFTS in testing/brain_sample.py) and magnitude noise; never trained on. "
-        "Review regions ranked on the predictive entropy along axial slices, as the viewers do. "
-        "Re-measured by `python scripts/train_starter_model.py --measure-only` (MC-Dropout draws vary per run).",
+        "(core.shifts, HELDOUT_SHIFTS in core/sample_data.py) and magnitude noise; never trained on. "
+        "Review regions ranked as the viewers rank them (predictive entropy, regions by expected errors) along "
+        "axial slices. Re-measured by `python scripts/train_starter_model.py --measure-only` (MC-Dropout draws "
+        "vary per run).",
         "",
         f"- Dice: {held.get('dice')}",
         f"- Volume (ml): {held.get('volume_ml')}; reference {held.get('reference_volume_ml')}",
-        f"- Case score: {held.get('case_score')}",
-        f"- Error voxels inside the top {review.get('top_regions')} review regions ({review.get('region_voxels')} of "
-        f"{review.get('roi_voxels')} voxels the review ranks): {_pct(review.get('share_top'))} of "
-        f"{review.get('errors')}; "
-        f"random regions of the same shapes: {_pct(review.get('share_random'))} "
-        f"(5-95 %: {_pct(review.get('random_p5'))}-{_pct(review.get('random_p95'))}); as many voxels drawn at "
-        f"random: {_pct(review.get('share_random_voxels'))}",
+        f"- Case score: {_round(held.get('case_score'))}",
+        *_review_lines(held.get("review", {})),
         f"- Training time: {t.get('train_seconds_one_thread')} s wall clock, one CPU thread on a 2-core machine shared "
-        "by several jobs (load average 10-15 while it ran)",
+        "with other jobs" + (f" (load average {t['load_average']} at the end)" if "load_average" in t else ""),
         "",
         f"Made by: `{t.get('command')}`",
         "",
     ]
     return "\n".join(lines)
+
+
+def _review_lines(review: dict[str, Any]) -> list[str]:
+    """The card's lines on the top review regions (``core.review_hits.review_hits`` figures)."""
+    if "precision_top" not in review:
+        return []
+    top = review["top_regions"]
+    return [
+        f"- Share of the voxels in the top {top} review regions ({review['region_voxels']} voxels) that are wrong: "
+        f"{_pct(review['precision_top'])}; {top} random regions of the same shapes in the reviewed area: "
+        f"{_pct(review['precision_random'])} (5-95 %: {_pct(review['precision_random_p5'])}-"
+        f"{_pct(review['precision_random_p95'])}); the whole reviewed area ({review['roi_voxels']} voxels): "
+        f"{_pct(review['precision_roi'])}; best possible: {_pct(review['precision_oracle'])}",
+        f"- Share of all {review['errors']} error voxels inside the top {top} regions: {_pct(review['share_top'])}; "
+        f"random regions: {_pct(review['share_random'])}; best possible with as many voxels: "
+        f"{_pct(review['share_oracle'])}",
+    ]
+
+
+def _cases(data: dict[str, Any]) -> str:
+    train, val = len(data.get("train_cases", [])), len(data.get("val_cases", []))
+    return f"{train + val} cases ({train} trained on, {val} for validation)"
+
+
+def _round(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def store_half_precision(model_dir: str | Path) -> Path:

@@ -27,12 +27,15 @@ def test_demo_uses_the_starter_model_and_scores_errors_against_uncertainty(tmp_p
     review = summary["review"]
     assert review["top_regions"] == 5 and review["errors"] > 0
     assert 0.0 <= review["share_random"] <= 1.0 and 0.0 <= review["share_top"] <= 1.0
+    assert review["region_errors"] == round(review["precision_top"] * review["region_voxels"])
+    assert review["precision_roi"] == review["errors"] / review["roi_voxels"]
     assert set(summary["volume_ml"]) == {"grey matter", "white matter"}
     errors = np.asarray(nib.load(folder / "errors.nii.gz").dataobj)
     assert int(errors.sum()) == review["errors"]  # the error map is the one scored
     ranking = json.loads((folder / "review.json").read_text())
     assert ranking["axis"] == 2 and ranking["case_score"] == summary["case_score"]
     assert "errors inside the top 5 review regions" in printed and "case score" in printed
+    assert "of their voxels are wrong" in printed and "share of all" in printed
     assert imread(folder / "errors_vs_uncertainty.png").shape[2] in (3, 4)
 
 
