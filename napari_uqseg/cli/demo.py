@@ -69,6 +69,11 @@ def _report(name: str, figures: dict) -> None:
         f"{review['precision_random_p95']:.0%}); the whole reviewed area ({review['roi_voxels']:,} voxels): "
         f"{review['precision_roi']:.0%}; best possible: {review['precision_oracle']:.0%}"
     )
+    bands = figures["by_uncertainty"]
+    print(
+        f"  the most uncertain {bands['most']:.0%} of the reviewed voxels are wrong {bands['most_uncertain']:.0%} "
+        f"of the time, the least uncertain {bands['least']:.0%} {bands['least_uncertain']:.0%}"
+    )
     print(
         f"  share of all {review['errors']:,} error voxels found: top {top} regions {review['share_top']:.1%}, "
         f"random regions {review['share_random']:.1%}, best possible {review['share_oracle']:.1%}"

@@ -122,11 +122,14 @@ def _image_panels(axes: Any, fig: Figure, layers: DemoLayers, ranking: ReviewRan
 
 
 def _rate_panel(ax: Any, figures: dict[str, Any], top: int) -> None:
-    """Bars: error rate of the voxels in the top regions, random regions, the reviewed area and the oracle."""
-    review = figures["review"]
+    """Bars: error rate of the voxels in the top regions, random regions, the reviewed area and the oracle,
+    then of the most and the least uncertain voxels of the reviewed area."""
+    review, bands = figures["review"], figures["by_uncertainty"]
     names = [f"top {top}\nregions", f"{top} random\nregions", "reviewed\narea", "best\npossible"]
+    names += [f"most\nuncertain\n{bands['most']:.0%}", f"least\nuncertain\n{bands['least']:.0%}"]
     rates = [review[k] for k in ("precision_top", "precision_random", "precision_roi", "precision_oracle")]
-    ax.bar(names, rates, color=["#d95f02", "#7570b3", "#999999", "#dddddd"])
+    rates += [bands["most_uncertain"], bands["least_uncertain"]]
+    ax.bar(names, rates, color=["#d95f02", "#7570b3", "#999999", "#dddddd", "#e6ab02", "#66a61e"])
     low, high = review["precision_random_p5"], review["precision_random_p95"]
     ax.vlines(1, low, high, color="k")  # 5th-95th percentile of the random placements (the mean may lie outside)
     ax.plot([1, 1], [low, high], "_", color="k", markersize=12)
@@ -134,6 +137,7 @@ def _rate_panel(ax: Any, figures: dict[str, Any], top: int) -> None:
         ax.text(x, rate + 0.02, f"{rate:.0%}", ha="center", fontsize=9)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("share of the voxels looked at that are wrong")
+    ax.tick_params(axis="x", labelsize=8)
     dice = ", ".join(f"{k_} {v:.2f}" for k_, v in figures["dice"].items())
     volumes = ", ".join(f"{k_} {v:.0f} ml" for k_, v in figures["volume_ml"].items())
     ax.set_title(

@@ -145,6 +145,42 @@ def review_hits(
     }
 
 
+def error_rate_by_uncertainty(
+    errors: np.ndarray, uncertainty: np.ndarray, roi: np.ndarray, most: float = 0.1, least: float = 0.5
+) -> dict[str, float]:
+    """Error rate of the most and of the least uncertain voxels of the ROI (does the map rank voxels?).
+
+    Parameters
+    ----------
+    errors, uncertainty, roi : np.ndarray
+        ``(*S)`` bool error map, uncertainty map, bool ROI.
+    most, least : float
+        Shares of the ROI's voxels in ``(0, 1]``: the ``most`` most uncertain and the ``least`` least
+        uncertain (ties broken by voxel order).
+
+    Returns
+    -------
+    dict
+        ``most_uncertain`` and ``least_uncertain``: wrong voxels / voxels in each group, in ``[0, 1]``
+        (NaN for an empty ROI); ``most``/``least``: the shares used.
+    """
+    if not (0.0 < most <= 1.0 and 0.0 < least <= 1.0):
+        raise InputError("most", f"most and least must be in (0, 1], got {most} and {least}")
+    roi = np.asarray(roi, dtype=bool)
+    if np.shape(errors) != roi.shape or np.shape(uncertainty) != roi.shape:
+        raise InputError("errors", f"errors, uncertainty and ROI {roi.shape} must have one shape")
+    wrong, u = np.asarray(errors, dtype=bool)[roi], np.asarray(uncertainty, dtype=np.float64)[roi]
+    order = np.argsort(-u, kind="stable")
+    n_most, n_least = (max(1, round(f * u.size)) for f in (most, least))
+    nan = float("nan")
+    return {
+        "most": most,
+        "least": least,
+        "most_uncertain": float(wrong[order[:n_most]].mean()) if u.size else nan,
+        "least_uncertain": float(wrong[order[-n_least:]].mean()) if u.size else nan,
+    }
+
+
 def heldout_figures(
     mask: np.ndarray,
     reference: np.ndarray,
@@ -183,4 +219,5 @@ def heldout_figures(
         },
         "case_score": float(ranking.case_score),
         "review": review_hits(mask != reference, uncertainty, ranking, roi, top=top),
+        "by_uncertainty": error_rate_by_uncertainty(mask != reference, uncertainty, roi),
     }

@@ -57,9 +57,13 @@ def score_heldout(
     Writes the prediction files, ``review.json`` (ranked as the viewers rank: on the predictive entropy,
     regions by their expected errors), ``errors.nii.gz`` (prediction differs from the reference) and
     ``errors_vs_uncertainty.png`` into ``out_dir``. Returns the written paths and
-    ``core.review_hits.heldout_figures``.
+    ``core.review_hits.heldout_figures``. The sampling methods' random draws are seeded (``torch.manual_seed(0)``),
+    so a run gives the same figures as the model card's measurement on the same machine.
     """
+    import torch
+
     image, reference = load_image(image_path), load_label(reference_path)
+    torch.manual_seed(0)
     prediction = predict_volume(load_model(model_dir), image)
     written = write_prediction(prediction, out_dir)
     mask = prediction.mask.array.astype(np.int64)
@@ -121,12 +125,13 @@ def model_card_markdown(model_dir: str | Path) -> str:
         "(core.shifts, HELDOUT_SHIFTS in core/sample_data.py) and magnitude noise; never trained on. "
         "Review regions ranked as the viewers rank them (predictive entropy, regions by expected errors) along "
         "axial slices. Re-measured by `python scripts/train_starter_model.py --measure-only` (MC-Dropout draws "
-        "vary per run).",
+        "seeded: `uqseg demo` prints the same figures).",
         "",
         f"- Dice: {held.get('dice')}",
         f"- Volume (ml): {held.get('volume_ml')}; reference {held.get('reference_volume_ml')}",
         f"- Case score: {_round(held.get('case_score'))}",
         *_review_lines(held.get("review", {})),
+        *_band_lines(held.get("by_uncertainty", {})),
         f"- Training time: {t.get('train_seconds_one_thread')} s wall clock, one CPU thread on a 2-core machine shared "
         "with other jobs" + (f" (load average {t['load_average']} at the end)" if "load_average" in t else ""),
         "",
@@ -150,6 +155,17 @@ def _review_lines(review: dict[str, Any]) -> list[str]:
         f"- Share of all {review['errors']} error voxels inside the top {top} regions: {_pct(review['share_top'])}; "
         f"random regions: {_pct(review['share_random'])}; best possible with as many voxels: "
         f"{_pct(review['share_oracle'])}",
+    ]
+
+
+def _band_lines(bands: dict[str, Any]) -> list[str]:
+    """The card's line on the error rate of the most and least uncertain voxels, if measured."""
+    if "most_uncertain" not in bands:
+        return []
+    return [
+        f"- Share wrong of the most uncertain {_pct(bands['most'])} of the reviewed voxels: "
+        f"{_pct(bands['most_uncertain'])}; of the least uncertain {_pct(bands['least'])}: "
+        f"{_pct(bands['least_uncertain'])}"
     ]
 
 

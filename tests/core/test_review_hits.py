@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from napari_uqseg.core.review import build_review
-from napari_uqseg.core.review_hits import heldout_figures, review_hits
+from napari_uqseg.core.review_hits import error_rate_by_uncertainty, heldout_figures, review_hits
 
 
 def _case():
@@ -87,3 +87,15 @@ def test_no_region_gives_nan_error_rates():
     assert hits["top_regions"] == 0 and hits["region_voxels"] == 0
     assert math.isnan(hits["precision_top"]) and math.isnan(hits["precision_random"])
     assert hits["share_top"] == 0.0 and hits["precision_roi"] == 128 / 30**3
+
+
+def test_error_rate_of_the_most_and_least_uncertain_voxels():
+    u = np.arange(100, dtype=float).reshape(10, 10)  # voxel i has uncertainty i
+    errors = np.zeros((10, 10), bool)
+    errors.ravel()[95:] = True  # the 5 most uncertain voxels are wrong
+    errors.ravel()[:2] = True  # and 2 of the least uncertain
+    rates = error_rate_by_uncertainty(errors, u, np.ones((10, 10), bool), most=0.1, least=0.5)
+    assert rates["most_uncertain"] == 5 / 10 and rates["least_uncertain"] == 2 / 50
+    roi = np.zeros((10, 10), bool)
+    roi.ravel()[90:] = True  # only the top row counts: its 5 most uncertain are all wrong
+    assert error_rate_by_uncertainty(errors, u, roi, most=0.5, least=0.5)["most_uncertain"] == 1.0
