@@ -14,7 +14,7 @@ import numpy as np
 
 from napari_uqseg.core.demo_figure import DemoLayers, save_demo_figure
 from napari_uqseg.core.nifti_io import atomic_write_bytes, load_image, load_label, save_volume
-from napari_uqseg.core.review import build_review
+from napari_uqseg.core.predict_options import PredictOptions
 from napari_uqseg.core.review_hits import heldout_figures
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.inference import predict_volume
@@ -54,8 +54,9 @@ def score_heldout(
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Predict a held-back scan, rank it along axial slices, and score errors against uncertainty.
 
-    Writes the prediction files, ``review.json`` (ranked as the viewers rank: on the predictive entropy,
-    regions by their expected errors), ``errors.nii.gz`` (prediction differs from the reference) and
+    Writes the prediction files and ``review.json`` as ``uqseg predict`` and the viewers do (default
+    :class:`~napari_uqseg.core.predict_options.PredictOptions`: mutual information for sampling methods, regions
+    by their expected errors), axial slices, plus ``errors.nii.gz`` (prediction differs from the reference) and
     ``errors_vs_uncertainty.png`` into ``out_dir``. Returns the written paths and
     ``core.review_hits.heldout_figures``. The sampling methods' random draws are seeded (``torch.manual_seed(0)``),
     so a run gives the same figures as the model card's measurement on the same machine.
@@ -63,22 +64,13 @@ def score_heldout(
     import torch
 
     image, reference = load_image(image_path), load_label(reference_path)
+    options = PredictOptions(axis=2)  # axial slices, as the viewers show a RAS volume
     torch.manual_seed(0)
-    prediction = predict_volume(load_model(model_dir), image)
-    written = write_prediction(prediction, out_dir)
+    prediction = predict_volume(load_model(model_dir), image, options.overlap, options.sw_batch_size)
+    written = write_prediction(prediction, out_dir, options)
+    ranking = options.review_ranking(prediction)
     mask = prediction.mask.array.astype(np.int64)
-    maps = {name: volume.array for name, volume in prediction.maps.items()}
-    uncertainty = maps["entropy"]  # the product's default review map (total uncertainty)
-    ranking = build_review(  # axial slices, as the viewer shows them
-        uncertainty,
-        mask,
-        axis=2,
-        map_name="entropy",
-        probabilities=prediction.probabilities.array,
-        maps=maps,
-        method=prediction.method,
-    )
-    written["review"].write_text(json.dumps(ranking.to_dict(), indent=1))
+    uncertainty = prediction.maps[ranking.map_name].array
     errors = mask != reference.array
     written["errors"] = save_volume(Volume(errors.astype(np.uint8), image.affine), Path(out_dir) / "errors.nii.gz")
     voxel_ml = float(abs(np.linalg.det(image.affine[:3, :3]))) / 1000.0
@@ -123,9 +115,10 @@ def model_card_markdown(model_dir: str | Path) -> str:
         "## Measured on the held-back scan",
         "Its own deformation plus a bias field, a contrast (gamma) change and a resolution loss "
         "(core.shifts, HELDOUT_SHIFTS in core/sample_data.py) and magnitude noise; never trained on. "
-        "Review regions ranked as the viewers rank them (predictive entropy, regions by expected errors) along "
-        "axial slices. Re-measured by `python scripts/train_starter_model.py --measure-only` (MC-Dropout draws "
-        "seeded: `uqseg demo` prints the same figures).",
+        "Review regions ranked as `uqseg predict` and the viewers rank them (core.predict_options: mutual "
+        "information for MC-Dropout, regions by expected errors) along axial slices. Re-measured by "
+        "`python scripts/train_starter_model.py --measure-only` (MC-Dropout draws seeded: `uqseg demo` prints "
+        "the same figures).",
         "",
         f"- Dice: {held.get('dice')}",
         f"- Volume (ml): {held.get('volume_ml')}; reference {held.get('reference_volume_ml')}",
