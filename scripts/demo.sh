@@ -4,6 +4,8 @@
 # map, review.json, errors_vs_uncertainty.png and summary.json (`--train` trains methods instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup_env.sh all
+# the demo needs only the engine and nilearn's brain; --view also opens napari, which needs everything
+case " $* " in *" --view "*) extras=all ;; *) extras=demo ;; esac
+bash scripts/setup_env.sh "$extras"
 . .venv/bin/activate
 uqseg demo --out demo_output "$@"
