@@ -48,6 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--executor", choices=("local", "ray"), default="local", help="where jobs run (ray: pip extra [ray])"
     )
     add_load_arguments(p)
+    from napari_uqseg.server.device_lease import add_policy_arguments
+
+    add_policy_arguments(p)  # --job-max-pause-s, --job-gpu-fraction, --job-cpu-threads
     p.add_argument("--ray-address", help="Ray cluster address for --executor ray")
     p.add_argument("--num-gpus", type=float, default=1.0, help="GPUs per job for --executor ray")
     p.add_argument("--dicomweb", metavar="URL", help="DICOMweb root of a PACS (e.g. http://orthanc:8042/dicom-web)")
@@ -81,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from napari_uqseg.server.app import MiB, create_app
+    from napari_uqseg.server.device_lease import policy_from_args
     from napari_uqseg.server.retention import RetentionThread
     from napari_uqseg.server.security import check_bind, load_or_create_token
     from napari_uqseg.server.service import Service
@@ -91,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     imports = parse_imports(args.import_model)
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     load, retention = load_options(args)
-    service = Service(data_dir, args.device, jobs=args.executor == "local", max_voxels=args.max_voxels, load=load)
+    jobs, lease = args.executor == "local", policy_from_args(args)
+    service = Service(data_dir, args.device, jobs=jobs, max_voxels=args.max_voxels, load=load, lease=lease)
     RetentionThread(service.store, retention).start()
     if args.executor == "ray":
         from napari_uqseg.server.executor import RayExecutor

@@ -9,11 +9,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from napari_uqseg.core.progress import no_progress
 from napari_uqseg.core.records import Prediction
 from napari_uqseg.core.volume import Volume
+
+if TYPE_CHECKING:
+    from napari_uqseg.server.device_lease import DeviceLease
 
 
 class ModelCache:
@@ -62,11 +65,15 @@ class DeviceWorker:
         ``"cpu"`` or ``"cuda[:N]"`` (already resolved).
     cache_size : int
         Models kept loaded.
+    lease : DeviceLease or None
+        The device's lease, held while predictions wait or run (a job pauses meanwhile); ``None``: no lease.
     """
 
-    def __init__(self, device: str, cache_size: int = 2) -> None:
+    def __init__(self, device: str, cache_size: int = 2, lease: DeviceLease | None = None) -> None:
         self.device = device
         self.cache = ModelCache(device, cache_size)
+        self.lease = lease
+        self.running = False
         self._queue: queue.Queue[tuple[Callable[[], Any], Future] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=f"device-{device}", daemon=True)
         self._thread.start()
@@ -77,12 +84,21 @@ class DeviceWorker:
             if item is None:
                 return
             fn, future = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # noqa: BLE001  (handed to the waiting request)
-                future.set_exception(exc)
+            if future.set_running_or_notify_cancel():
+                self._run_one(fn, future)
+            if self.lease is not None and self._queue.empty():
+                self.lease.release()  # kept from one prediction to the next while more are queued
+
+    def _run_one(self, fn: Callable[[], Any], future: Future) -> None:
+        self.running = True
+        try:
+            if self.lease is not None:
+                self.lease.acquire()  # waits while another process (a second server) predicts on the device
+            future.set_result(fn())
+        except BaseException as exc:  # noqa: BLE001  (handed to the waiting request)
+            future.set_exception(exc)
+        finally:
+            self.running = False
 
     def submit(self, fn: Callable[[], Any]) -> Future:
         future: Future = Future()
@@ -92,6 +108,10 @@ class DeviceWorker:
     def queued(self) -> int:
         """Requests waiting for the device (not counting the one running)."""
         return self._queue.qsize()
+
+    def pending(self) -> int:
+        """Predictions waiting for or running on the device."""
+        return self._queue.qsize() + int(self.running)
 
     def predict(
         self, model_dir: Path, image: Volume, overlap: float = 0.25, sw_batch_size: int = 1, tta: str = "none"
@@ -117,3 +137,5 @@ class DeviceWorker:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=5)
+        if self.lease is not None and not self._thread.is_alive():
+            self.lease.release()

@@ -18,13 +18,16 @@ import psutil
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.server.data_dir import DataDir
+from napari_uqseg.server.device_lease import LeasePolicy
 
 POLL_S = 0.2
 RUNNER_MODULE = "napari_uqseg.server.job_runner"
 
 
-def job_command(job_id: str, data_dir: Path, device: str) -> list[str]:
-    """The job process's command line (it contains the job id, which orphan detection relies on)."""
+def job_command(job_id: str, data_dir: Path, device: str, policy: LeasePolicy | None = None) -> list[str]:
+    """The job process's command line (it contains the job id, which orphan detection relies on); with
+    ``policy`` the job shares the device with predictions through the device lease."""
+    lease = ["--share-device", *policy.job_args()] if policy is not None else []
     return [
         sys.executable,
         "-m",
@@ -34,6 +37,7 @@ def job_command(job_id: str, data_dir: Path, device: str) -> list[str]:
         str(data_dir),
         "--device",
         device,
+        *lease,
     ]
 
 
@@ -116,11 +120,14 @@ class LocalExecutor:
         Data folder and ledger.
     device : str
         Device given to the job processes (``"cpu"``, ``"cuda:0"``).
+    policy : LeasePolicy or None
+        How a job shares the device with the server's predictions (default ``LeasePolicy()``).
     """
 
-    def __init__(self, store: DataDir, device: str) -> None:
+    def __init__(self, store: DataDir, device: str, policy: LeasePolicy | None = None) -> None:
         self.store = store
         self.device = device
+        self.policy = policy or LeasePolicy()
         self._proc: subprocess.Popen | None = None
         self._job: str | None = None
         self._stop = threading.Event()
@@ -150,7 +157,7 @@ class LocalExecutor:
         else:
             kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(job_command(row["id"], self.store.root, self.device), env=env, **kwargs)
+        proc = subprocess.Popen(job_command(row["id"], self.store.root, self.device, self.policy), env=env, **kwargs)
         log.close()
         self.store.ledger.set_pid(row["id"], proc.pid)
         self._proc, self._job = proc, row["id"]

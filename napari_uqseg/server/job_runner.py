@@ -18,22 +18,41 @@ from typing import Any
 from napari_uqseg.core.errors import ConflictError, InputError
 from napari_uqseg.core.wire import NAME_PATTERN, VERSION_PATTERN, check_id
 from napari_uqseg.server.data_dir import DataDir
+from napari_uqseg.server.device_lease import LeasePolicy, add_policy_arguments, policy_from_args
 
 JOB_KINDS = ("finetune", "train", "evaluate", "triage")
 
 
 class LedgerProgress:
-    """A ``Progress`` callback writing (at most every ``every_s``) fraction, message and ETA to the ledger."""
+    """A ``Progress`` callback writing (at most every ``every_s``) fraction, message and ETA to the ledger.
+
+    Each call is a step boundary: ``between_steps()`` (the device lease's pause point) runs after it, and
+    ``notes`` (e.g. the lease's pauses) are kept with the job's result.
+    """
 
     def __init__(self, store: DataDir, job_id: str, every_s: float = 0.5) -> None:
         self.store, self.job_id, self.every_s = store, job_id, every_s
         self._last = 0.0
+        self._fraction = 0.0
         self._started = time.perf_counter()
         self._first: tuple[float, float] | None = None  # (time, fraction) at the first report: resumed runs start late
+        self.between_steps: Any = None
+        self.notes: dict[str, Any] = {}
 
     def __call__(self, done: float, total: float, message: str) -> None:
+        self._report(done, total, message)
+        if self.between_steps is not None:
+            self.between_steps()
+
+    def say(self, message: str) -> None:
+        """Replace the job's message now (fraction unchanged, no ETA)."""
+        self._last = time.perf_counter()
+        self.store.ledger.report(self.job_id, self._fraction, message, None)
+
+    def _report(self, done: float, total: float, message: str) -> None:
         now = time.perf_counter()
         fraction = min(1.0, max(0.0, done / total)) if total else 0.0
+        self._fraction = fraction
         if self._first is None:
             self._first = (now, fraction)
         if now - self._last < self.every_s and fraction < 1.0:
@@ -83,6 +102,7 @@ def run_finetune(store: DataDir, job: dict[str, Any], device: str, progress: Led
         "parent": parent,
         "resumed_from_step": report["resumed_from_step"],
         "seconds": report["seconds"],
+        **progress.notes,
     }
     version = store.add_model_version(
         model, staged, parent=parent, metrics=metrics, move=True, job=(job["id"], result), actor=job["actor"]
@@ -99,7 +119,7 @@ def run_train(store: DataDir, job: dict[str, Any], device: str, progress: Ledger
     job_dir = store.job_dir(job["id"])
     staged = job_dir / "model"
     train(str(params["method"]), dataset, staged, params.get("config", {}), None, device, progress, job_dir / "work")
-    result = {"model": job["model"], "dataset": dataset.name}
+    result = {"model": job["model"], "dataset": dataset.name, **progress.notes}
     version = store.add_model_version(job["model"], staged, move=True, job=(job["id"], result), actor=job["actor"])
     return {**result, "version": version.version}
 
@@ -124,8 +144,13 @@ def run_triage(store: DataDir, job: dict[str, Any], device: str, progress: Ledge
 RUNNERS = {"finetune": run_finetune, "train": run_train, "evaluate": run_evaluate, "triage": run_triage}
 
 
-def run_job(job_id: str, data_dir: str | Path, device: str = "cpu") -> dict[str, Any]:
+def run_job(
+    job_id: str, data_dir: str | Path, device: str = "cpu", policy: LeasePolicy | None = None
+) -> dict[str, Any]:
     """Run one job to its end and record the outcome in the ledger (also the Ray task body).
+
+    With ``policy`` (the local executor) the job shares the device with the server's predictions through
+    the device lease (``server.device_lease``); without (Ray) it has its device to itself.
 
     Returns
     -------
@@ -140,15 +165,36 @@ def run_job(job_id: str, data_dir: str | Path, device: str = "cpu") -> dict[str,
     if not store.ledger.set_pid(job_id, os.getpid()):  # the child records itself: no window without a pid
         return {}  # re-queued or cancelled between the claim and this start: nothing to do
     progress = LedgerProgress(store, job_id)
+    device = str(resolve_device(device))
+    gate = share_device(store, job_id, device, policy, progress)
     try:
-        result = RUNNERS[job["kind"]](store, job, str(resolve_device(device)), progress)
+        result = {**RUNNERS[job["kind"]](store, job, device, progress), **progress.notes}
     except ConflictError:
         return {}  # cancelled while finishing: the executor records the cancellation
     except BaseException as exc:
         store.ledger.finish(job_id, "failed", error=f"{exc.__class__.__name__}: {exc}")
         raise
+    finally:
+        if gate is not None:
+            gate.close()
     store.ledger.finish(job_id, "succeeded", result)
     return result
+
+
+def share_device(store: DataDir, job_id: str, device: str, policy: LeasePolicy | None, progress: LedgerProgress) -> Any:
+    """Cap the job's threads and device memory and pause it while predictions hold the device's lease.
+
+    Returns the ``JobGate`` (``None`` without ``policy``).
+    """
+    from napari_uqseg.server.device_lease import DeviceLease, JobGate, apply_job_limits
+
+    if policy is None:
+        return None
+    limits = apply_job_limits(device, policy)
+    print(f"job {job_id}: device {device}, {limits}, {policy.to_dict()}", flush=True)
+    gate = JobGate(DeviceLease(store.root, device), policy, job_id, progress.say, progress.notes)
+    progress.between_steps = gate.between_steps
+    return gate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,9 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("job_id")
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--share-device", action="store_true", help="use the device lease (local executor)")
+    add_policy_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        run_job(args.job_id, args.data_dir, args.device)
+        run_job(args.job_id, args.data_dir, args.device, policy_from_args(args) if args.share_device else None)
     except Exception:  # noqa: BLE001  (recorded in the ledger by run_job; the log gets the traceback)
         traceback.print_exc()
         return 1

@@ -7,6 +7,7 @@ import concurrent.futures
 import time
 from typing import TYPE_CHECKING, Any
 
+from napari_uqseg.server.device_lease import lease_report
 from napari_uqseg.server.disk_guard import MiB, free_bytes
 from napari_uqseg.server.load_limits import BusyError, LoadLimits
 
@@ -63,7 +64,8 @@ def device_memory(device: str) -> dict[str, int] | None:
 
 
 def saturation(service: Service) -> dict[str, Any]:
-    """Queue depths, requests in flight, free disk and device memory, and whether a bound is reached."""
+    """Queue depths, requests in flight, free disk and device memory, and whether a bound is reached;
+    ``device_lease``: who holds the device, predictions waiting, and the running job's pauses."""
     load, requests = service.load, service.requests
     queued_predictions = service.worker.queued()
     jobs = queued_jobs(service.store.ledger)
@@ -82,6 +84,7 @@ def saturation(service: Service) -> dict[str, Any]:
         "requests_refused": requests.refused,
         "free_disk_mb": int(free_mb),
         "device_memory": device_memory(service.device),
+        "device_lease": lease_report(service.worker.lease, service.worker.pending()),
     }
 
 

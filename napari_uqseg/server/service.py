@@ -27,6 +27,7 @@ from napari_uqseg.core.wire import (
 )
 from napari_uqseg.server.corrections import decode_label, payload_sha
 from napari_uqseg.server.data_dir import DataDir
+from napari_uqseg.server.device_lease import DeviceLease, LeasePolicy
 from napari_uqseg.server.device_worker import DeviceWorker
 from napari_uqseg.server.job_params import check_finetune_options, check_train_config
 from napari_uqseg.server.job_runner import JOB_KINDS
@@ -79,6 +80,8 @@ class Service:
         Largest accepted image.
     cache_size : int
         Models kept loaded on the device.
+    lease : LeasePolicy or None
+        How jobs share the device with predictions (``server.device_lease``; default ``LeasePolicy()``).
     """
 
     def __init__(
@@ -90,13 +93,15 @@ class Service:
         cache_size: int = 2,
         limits: dict[str, int] | None = None,
         load: LoadLimits | None = None,
+        lease: LeasePolicy | None = None,
     ) -> None:
         from napari_uqseg.engine.device import resolve_device
 
         self.load = load or LoadLimits()
         self.store = DataDir(data_dir, max_voxels, self.load.min_free_mb)
         self.device = str(resolve_device(device))
-        self.worker = DeviceWorker(self.device, cache_size)
+        self.lease_policy = lease or LeasePolicy()  # how jobs share the device with predictions
+        self.worker = DeviceWorker(self.device, cache_size, DeviceLease(self.store.root, self.device))
         self.limits = {"max_voxels": max_voxels, **self.load.to_dict(), **(limits or {})}
         self.requests = RequestCounter(self.load.max_requests)  # counted by the app's middleware
         self._methods: list[MethodInfo] | None = None
@@ -105,7 +110,7 @@ class Service:
         if jobs:
             from napari_uqseg.server.executor import LocalExecutor
 
-            self.executor = LocalExecutor(self.store, self.device)
+            self.executor = LocalExecutor(self.store, self.device, self.lease_policy)
             self.executor.start()
 
     # -- discovery ------------------------------------------------------------------------------
