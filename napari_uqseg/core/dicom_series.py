@@ -12,7 +12,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -125,11 +125,13 @@ def read_dicom_folder(folder: str | Path) -> DicomSeries:
     return series_from_datasets(datasets, str(folder))
 
 
-def read_dicom_zip(data: bytes, source: str = "zip", max_bytes: int = 4 << 30) -> DicomSeries:
-    """Read the one image series inside zip bytes (members that are not DICOM are skipped).
+def read_dicom_zip(data: bytes | BinaryIO, source: str = "zip", max_bytes: int = 4 << 30) -> DicomSeries:
+    """Read the one image series inside zip bytes or an open zip file (members that are not DICOM are skipped).
 
     Parameters
     ----------
+    data : bytes or binary file
+        The archive; a file (e.g. an upload streamed to disk) is read member by member, never whole.
     max_bytes : int
         Largest total uncompressed size accepted (checked before decompressing).
 
@@ -140,7 +142,7 @@ def read_dicom_zip(data: bytes, source: str = "zip", max_bytes: int = 4 << 30) -
     """
     _require_pydicom(source)
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data)
         members = [m for m in archive.infolist() if not m.is_dir()]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
         raise InputError(source, f"not a readable zip archive ({exc.__class__.__name__})") from exc

@@ -244,6 +244,7 @@ class JobGate:
             self._pause()
         elif time.monotonic() - self._written >= STATUS_EVERY_S:
             self._write()
+        self.record["device_lease"] = self.summary()
 
     def _pause(self) -> None:
         start = time.monotonic()
@@ -259,7 +260,6 @@ class JobGate:
             time.sleep(POLL_S)
         self.paused = False
         self.paused_s += time.monotonic() - start
-        self.record["device_lease"] = self.summary()
         self.say("resumed")
         self._write()
 

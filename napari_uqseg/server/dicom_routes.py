@@ -22,6 +22,7 @@ from napari_uqseg.core.errors import InputError
 from napari_uqseg.server.dicom_service import DicomService
 from napari_uqseg.server.dicomweb import PacsError
 from napari_uqseg.server.service import Service
+from napari_uqseg.server.uploads import receive_upload
 
 PREDICT_FIELDS = {"study", "series", "model", "version", "options", "store"}
 
@@ -64,8 +65,9 @@ def install_dicom_routes(app: FastAPI, api: APIRouter, service: Service, upload_
 
     @api.post("/images/dicom")
     async def upload_dicom(request: Request) -> JSONResponse:
-        data = await request.body()
-        result = await run_in_threadpool(dicom.upload_zip, data, upload_limit)
+        service.store.ensure_free(int(request.headers.get("content-length") or 0))
+        upload, _ = await receive_upload(request, service.store.root / "images")  # streamed to disk, not held
+        result = await run_in_threadpool(dicom.upload_zip_file, upload, upload_limit)
         return ok(result, 201 if result["created"] else 200)
 
     @api.post("/pacs/triage")

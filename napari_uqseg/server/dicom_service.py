@@ -64,6 +64,14 @@ class DicomService:
         """A zipped DICOM series (request body) as a stored image; see :meth:`store_series`."""
         return self.store_series(read_dicom_zip(data, "zip", max_bytes))
 
+    def upload_zip_file(self, path: Path, max_bytes: int) -> dict[str, Any]:
+        """Like :meth:`upload_zip` for a body streamed to ``path`` (read member by member; the file is removed)."""
+        try:
+            with open(path, "rb") as fh:
+                return self.store_series(read_dicom_zip(fh, "zip", max_bytes))
+        finally:
+            path.unlink(missing_ok=True)
+
     def studies(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         if not (isinstance(limit, int) and 1 <= limit <= 1000 and isinstance(offset, int) and offset >= 0):
             raise InputError("limit", "limit must be in [1, 1000] and offset >= 0")

@@ -52,7 +52,8 @@ def test_predictions_pause_a_running_finetune_which_then_finishes(server):
     image, label = synthetic_case((24, 24, 24), seed=43)
     prediction = backend.predict(image, "tiny_det")
     backend.submit_correction(prediction.id, label, prediction.review, client_key="lease-key")
-    options = {"iterations": 3000, "checkpoint_every": 1000}
+    # ends by its time budget (pauses count), so it runs through both phases below on a fast or a slow machine
+    options = {"iterations": 100000, "time_budget_s": 45, "checkpoint_every": 1000}
     job = backend.start_job("finetune", "tiny_det", {"options": options})
     wait_for(lambda: (lease_report(server)["job"] or {}).get("steps", 0) > 0, 240, "the fine-tune to take steps")
     # 1. the server's own predictions: the job notices one holding the device between two steps and pauses
@@ -62,7 +63,6 @@ def test_predictions_pause_a_running_finetune_which_then_finishes(server):
             break
     job_state = lease_report(server)["job"]
     assert job_state["pauses"] >= 1, job_state
-    assert not job_state["paused"]  # predictions stopped: the job runs again
     steps = job_state["steps"]
     wait_for(lambda: lease_report(server)["job"]["steps"] > steps, 60, "the job to resume")
     # 2. while the device is held, the job takes no step and its progress does not move
@@ -88,8 +88,8 @@ def test_predictions_pause_a_running_finetune_which_then_finishes(server):
     # 3. predictions stopped: the job resumes and finishes, and its result records the pauses
     status = backend.wait_job(job.id, timeout=600)
     assert status.state == "succeeded", status.error
-    assert status.result["device_lease"]["pauses"] >= 2
-    assert status.result["device_lease"]["paused_s"] > 0
+    record = status.result["device_lease"]
+    assert record["pauses"] >= 2 and record["paused_s"] >= 1.0 and record["steps"] > before
     assert lease_report(server)["job"] is None  # the finished job's record is gone
     assert lease_report(server)["holder"] is None
 
