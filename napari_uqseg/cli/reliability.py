@@ -21,14 +21,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
-    from napari_uqseg.bench.reliability.suite import SIZES, markdown, run_suite, targets_met
+    from napari_uqseg.bench.reliability.suite import SIZES, keep_hand_written, markdown, run_suite, targets_met
     from napari_uqseg.bench.tiny_models import build_tiny_models
 
     work = Path(args.work or tempfile.mkdtemp(prefix="uqseg-reliability-"))
     models = build_tiny_models(Path(args.models) if args.models else work / "models", {"tiny_det": "deterministic"})
     figures = run_suite(models, SIZES[args.size], work)
     command = "uqseg reliability --size " + args.size
-    Path(args.out).write_text(markdown(figures, command))
+    out = Path(args.out)
+    previous = out.read_text() if out.is_file() else ""
+    out.write_text(keep_hand_written(markdown(figures, command), previous))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
     met = targets_met(figures)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from napari_uqseg.testing.rss import PeakRSS
+from napari_uqseg.bench.peak_rss import PeakRSS
 
 MiB = 1024 * 1024
 BODY_MIB = 160

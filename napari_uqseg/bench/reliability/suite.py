@@ -95,6 +95,16 @@ def targets_met(figures: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+#: docs/reliability.md from this line on is written by hand (design notes); rewriting the figures keeps it
+HAND_WRITTEN = "<!-- hand-written from here on: `uqseg reliability` keeps this part when it rewrites the file -->"
+
+
+def keep_hand_written(body: str, previous: str) -> str:
+    """``body`` (new figures) followed by the hand-written part of ``previous`` (from :data:`HAND_WRITTEN`)."""
+    at = previous.find(HAND_WRITTEN)
+    return body if at < 0 else body.rstrip("\n") + "\n\n" + previous[at:]
+
+
 def markdown(figures: dict[str, Any], command: str) -> str:
     """docs/reliability.md body for ``figures`` (produced by ``command``)."""
     bad, load, kill, disk = figures["bad_inputs"], figures["load"], figures["kill9"], figures["disk_full"]
