@@ -18,7 +18,14 @@ from typing import Any
 from napari_uqseg.core.errors import ConflictError, InputError
 from napari_uqseg.core.wire import NAME_PATTERN, VERSION_PATTERN, check_id
 from napari_uqseg.server.data_dir import DataDir
-from napari_uqseg.server.device_lease import LeasePolicy, add_policy_arguments, policy_from_args
+from napari_uqseg.server.device_lease import (
+    DeviceLease,
+    JobGate,
+    LeasePolicy,
+    add_policy_arguments,
+    apply_job_limits,
+    policy_from_args,
+)
 
 JOB_KINDS = ("finetune", "train", "evaluate", "triage")
 
@@ -165,9 +172,10 @@ def run_job(
     if not store.ledger.set_pid(job_id, os.getpid()):  # the child records itself: no window without a pid
         return {}  # re-queued or cancelled between the claim and this start: nothing to do
     progress = LedgerProgress(store, job_id)
-    device = str(resolve_device(device))
-    gate = share_device(store, job_id, device, policy, progress)
+    gate = None
     try:
+        device = str(resolve_device(device))
+        gate = share_device(store, job_id, device, policy, progress)
         result = {**RUNNERS[job["kind"]](store, job, device, progress), **progress.notes}
     except ConflictError:
         return {}  # cancelled while finishing: the executor records the cancellation
@@ -181,13 +189,13 @@ def run_job(
     return result
 
 
-def share_device(store: DataDir, job_id: str, device: str, policy: LeasePolicy | None, progress: LedgerProgress) -> Any:
+def share_device(
+    store: DataDir, job_id: str, device: str, policy: LeasePolicy | None, progress: LedgerProgress
+) -> JobGate | None:
     """Cap the job's threads and device memory and pause it while predictions hold the device's lease.
 
     Returns the ``JobGate`` (``None`` without ``policy``).
     """
-    from napari_uqseg.server.device_lease import DeviceLease, JobGate, apply_job_limits
-
     if policy is None:
         return None
     limits = apply_job_limits(device, policy)
