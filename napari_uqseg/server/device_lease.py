@@ -139,6 +139,10 @@ class DeviceLease:
         self._handle: Any = None
         self._mutex = threading.Lock()
 
+    def _open(self) -> Any:
+        """The lock file, opened for locking (created 0600 whatever the umask)."""
+        return os.fdopen(os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
+
     @property
     def held(self) -> bool:
         """Does this object hold the lease now?"""
@@ -149,7 +153,7 @@ class DeviceLease:
         with self._mutex:
             if self._handle is not None or fcntl is None:
                 return
-            handle = open(self.lock_path, "a+b")  # noqa: SIM115  (kept open: closing it releases the lease)
+            handle = self._open()  # kept open: closing it releases the lease
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             self._handle = handle
             _write_json(self.holder_path, {"pid": os.getpid(), "role": role, "since": time.time()})
@@ -168,7 +172,7 @@ class DeviceLease:
         """Is the lease held now (by anyone, this object included)?"""
         if fcntl is None:
             return False
-        with open(self.lock_path, "a+b") as probe:
+        with self._open() as probe:
             try:
                 fcntl.flock(probe.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:

@@ -120,6 +120,7 @@ def test_a_killed_holder_never_leaves_the_lease_stuck(tmp_path):
     assert gate.summary()["pauses"] == 0  # a job does not wait for a dead holder
     lease.acquire()  # and a new prediction takes the device at once
     assert lease.holder()["pid"] == os.getpid()
+    assert {oct(p.stat().st_mode & 0o777) for p in (lease.lock_path, lease.holder_path)} == {"0o600"}
     lease.release()
 
 
