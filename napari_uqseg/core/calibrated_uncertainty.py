@@ -51,7 +51,13 @@ def prediction_uncertainty_summary(
         The calibration entry for this prediction's TTA mode; ``None``: volumes without intervals and no
         conformal masks.
     """
-    scales = volume_scales(mean_prob, mean_sq_prob, n_samples)
+    return summary_from_scales(volume_scales(mean_prob, mean_sq_prob, n_samples), mask, affine, entry)
+
+
+def summary_from_scales(
+    scales: dict[str, np.ndarray], mask: np.ndarray, affine: np.ndarray, entry: dict[str, Any] | None
+) -> dict[str, Any]:
+    """``prediction_uncertainty_summary`` from the volume scales (``core.volume_intervals.volume_scales``)."""
     volume_cal = None
     if entry is not None:
         source = entry.get("volume_source", "bernoulli")

@@ -72,13 +72,18 @@ def load_label(path: str | os.PathLike, image: Volume | None = None, num_classes
 
 
 def to_nifti(volume: Volume, dtype: np.dtype | type | None = None, scale: float | None = None) -> nib.Nifti1Image:
-    """Build a NIfTI image; with ``scale``, values are stored as integers times ``scl_slope = scale``."""
+    """Build a NIfTI image; with ``scale``, values are stored as integers times ``scl_slope = scale``.
+
+    float16 arrays (NIfTI-1 has no such type) are written as float32 unless ``dtype`` says otherwise.
+    """
     array = volume.array
     if scale is not None:
-        quantised = np.clip(np.rint(array / scale), 0, np.iinfo(np.uint8).max).astype(np.uint8)
+        levels = np.divide(array, scale, dtype=np.float32)
+        quantised = np.clip(np.rint(levels, out=levels), 0, np.iinfo(np.uint8).max).astype(np.uint8)
         img = nib.Nifti1Image(quantised, volume.affine)
         img.header.set_slope_inter(scale, 0.0)
         return img
+    dtype = dtype or (np.float32 if array.dtype == np.float16 else None)
     img = nib.Nifti1Image(np.asarray(array, dtype=dtype) if dtype else array, volume.affine)
     img.header.set_data_dtype(img.get_data_dtype())
     return img

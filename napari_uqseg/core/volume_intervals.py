@@ -55,12 +55,29 @@ def volume_scales(mean_prob: np.ndarray, mean_sq_prob: np.ndarray | None, n_samp
     dict
         Source name -> ``(C,)`` float64 scales in voxels.
     """
+    return scales_from_sums(volume_scale_sums(mean_prob, mean_sq_prob, n_samples))
+
+
+def volume_scale_sums(mean_prob: np.ndarray, mean_sq_prob: np.ndarray | None, n_samples: int) -> dict[str, np.ndarray]:
+    """The voxel sums behind ``volume_scales``, additive over parts of a volume (``(C,)`` float64 each).
+
+    ``bernoulli``: ``sum_v p (1 - p)``; ``samples`` (``n_samples > 1`` and ``mean_sq_prob`` given):
+    ``sum_v std_m p``. Sum the dicts of slabs, then ``scales_from_sums``.
+    """
     p = np.asarray(mean_prob, dtype=np.float64)
     axes = tuple(range(1, p.ndim))
-    scales = {"bernoulli": np.sqrt((p * (1.0 - p)).sum(axis=axes))}
+    sums = {"bernoulli": (p * (1.0 - p)).sum(axis=axes)}
     if mean_sq_prob is not None and n_samples > 1:
         var = np.clip(np.asarray(mean_sq_prob, dtype=np.float64) - p**2, 0.0, None) * n_samples / (n_samples - 1)
-        scales["samples"] = np.sqrt(var).sum(axis=axes)
+        sums["samples"] = np.sqrt(var).sum(axis=axes)
+    return sums
+
+
+def scales_from_sums(sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``volume_scales`` from the (summed) output of ``volume_scale_sums``."""
+    scales = {"bernoulli": np.sqrt(sums["bernoulli"])}
+    if "samples" in sums:
+        scales["samples"] = sums["samples"]
     return scales
 
 

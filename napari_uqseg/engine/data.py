@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +28,35 @@ class Case:
     label_path: str = ""
 
 
+def zscore_stats(array: np.ndarray, scheme: str = "zscore") -> tuple[float, float]:
+    """Mean and standard deviation (at least 1e-6) of a volume's intensities for ``normalise``.
+
+    ``"zscore"`` uses all voxels, ``"zscore_nonzero"`` the non-zero ones (all if every voxel is zero).
+    Sums run in float64 over slabs of the first axis (two passes), so no full-size temporary is made.
+    """
+    look_up_option("normalisation", scheme, ("zscore", "zscore_nonzero"), "scheme")
+    nonzero = scheme == "zscore_nonzero" and bool(np.any(array))
+    step = max(1, (1 << 20) // max(1, array[:1].size))
+
+    def values() -> Iterator[np.ndarray]:
+        for i in range(0, array.shape[0], step):
+            slab = array[i : i + step]
+            yield slab[slab != 0] if nonzero else slab
+
+    count = sum(v.size for v in values())
+    mean = sum(float(v.sum(dtype=np.float64)) for v in values()) / count
+    squares = sum(float(np.square(v.astype(np.float64) - mean).sum()) for v in values())
+    return mean, max(float(np.sqrt(squares / count)), 1e-6)
+
+
+def zscore(values: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """``(values - mean) / std`` as float32 (any shape; a window of a volume or the whole of it)."""
+    return ((values - mean) / std).astype(np.float32)
+
+
 def normalise(array: np.ndarray, scheme: str = "zscore") -> np.ndarray:
     """Per-volume intensity normalisation; ``"zscore"`` over all voxels or ``"zscore_nonzero"``."""
-    look_up_option("normalisation", scheme, ("zscore", "zscore_nonzero"), "scheme")
-    values = array[array != 0] if scheme == "zscore_nonzero" and np.any(array) else array
-    mean, std = float(values.mean()), float(values.std())
-    return ((array - mean) / max(std, 1e-6)).astype(np.float32)
+    return zscore(array, *zscore_stats(array, scheme))
 
 
 def read_dataset_json(data_dir: str | Path) -> dict:

@@ -244,7 +244,7 @@ def _evaluate_case(
         files["image"] = "image.nii.gz"  # the corrupted image the model saw, for the explorer
         save_volume(image, case_dir / files["image"])
     torch.manual_seed(seed)  # stochastic methods draw the same samples for a case in every run
-    prediction = predict_volume(method, image)
+    prediction = predict_volume(method, image, output_dtype="float32")  # metrics: float32 probabilities
     prob = prediction.probabilities.array
     pred = prediction.mask.array
     maps = {name: v.array for name, v in prediction.maps.items()}

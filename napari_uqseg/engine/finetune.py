@@ -106,7 +106,7 @@ def evaluate_cases(method: UQMethod, cases: list[CorrectedCase], progress: Progr
     per_case, per_class = {}, {}
     for i, case in enumerate(cases):
         progress(i, len(cases), f"evaluating {case.case_id}")
-        prediction = predict_volume(method, case.image)
+        prediction = predict_volume(method, case.image, output_dtype="float32")
         dice = dice_per_class(prediction.mask.array, case.label.array, num_classes)
         per_case[case.case_id] = float(dice.mean())
         per_class[case.case_id] = [float(d) for d in dice]

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 
-from napari_uqseg.core.calibrated_uncertainty import calibration_entry, prediction_uncertainty_summary
+from napari_uqseg.core.calibrated_uncertainty import calibration_entry, summary_from_scales
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import Prediction
-from napari_uqseg.core.uncertainty import uncertainty_maps
 from napari_uqseg.core.volume import Volume, check_image_array
-from napari_uqseg.engine.data import normalise
+from napari_uqseg.engine.data import zscore, zscore_stats
+from napari_uqseg.engine.precision import forward_precision, resolve_precision
+from napari_uqseg.engine.prediction_writer import PredictionWriter, needed_statistics
+from napari_uqseg.engine.slab_blend import WindowSource, blended_chunks, window_grid
 
 if TYPE_CHECKING:
     from napari_uqseg.engine.methods.base import UQMethod
@@ -99,18 +102,32 @@ def predict_volume(
     overlap: float = 0.25,
     sw_batch_size: int = 1,
     progress: Progress = no_progress,
+    output_dtype: str = "float16",
+    probability_classes: Sequence[int] | None = None,
+    precision: str = "auto",
 ) -> Prediction:
     """Mask, mean probabilities and uncertainty maps for one raw (un-normalised) volume.
+
+    The windows and their blending are MONAI's Gaussian sliding window; the blended statistics are held
+    for one slab of windows at a time and turned into outputs as each slab is finished
+    (``engine.slab_blend``, ``engine.prediction_writer``), so peak memory is the outputs plus a slab.
 
     Parameters
     ----------
     volume : Volume
-        Intensities ``(I, J, K)`` (``(I, J)`` for 2-D models) and their affine.
+        Intensities ``(I, J, K)`` (``(I, J)`` for 2-D models) and their affine; never copied.
+    output_dtype : str
+        ``float16`` (default; precision in ``engine.prediction_writer``) or ``float32`` probabilities and maps.
+    probability_classes : sequence of int or None
+        Classes whose probabilities are kept (``None``: all); ``info["probability_classes"]`` lists them.
+    precision : str
+        Network arithmetic: ``auto`` (bfloat16 on CPUs with native bfloat16, else float32), ``float32``
+        or ``bfloat16`` (``engine.precision``); ``info["precision"]`` says which ran.
 
     Returns
     -------
     Prediction
-        ``mask`` uint8 ``(I, J, K)``, ``probabilities`` ``(C, I, J, K)``, maps ``(I, J, K)``; all on
+        ``mask`` uint8 ``(I, J, K)``, ``probabilities`` ``(C', I, J, K)``, maps ``(I, J, K)``; all on
         the input's affine.
     """
     dims = method.net_config.spatial_dims
@@ -118,36 +135,38 @@ def predict_volume(
     if method.net_config.in_channels != 1:
         raise InputError("image", "multi-channel models are not supported by predict_volume yet")
     start = time.perf_counter()
-    x = torch.from_numpy(normalise(array, method.normalisation))[None, None]
+    mean, std = zscore_stats(array, method.normalisation)
+    cval = float(zscore(np.asarray([array.min()]), mean, std)[0])
+    grid = window_grid(tuple(array.shape), tuple(method.patch_size), overlap)
+    source = WindowSource(array, grid, lambda values: zscore(values, mean, std), cval)
+    n = method.n_samples()
+    writer = PredictionWriter(tuple(array.shape), n, method.maps, output_dtype, probability_classes)
     method.eval()
-    stats = window_statistics_over_volume(method, x, overlap, sw_batch_size, progress)
-    mean_prob = stats["mean_prob"][0].numpy()
-    maps = uncertainty_maps(
-        mean_prob,
-        stats["mean_sq_prob"][0].numpy() if "mean_sq_prob" in stats else None,
-        stats["expected_entropy"][0, 0].numpy() if "expected_entropy" in stats else None,
-        method.n_samples(),
-    )
-    for name, value in stats.items():  # method-specific maps, e.g. the DUDES distilled std
-        if name not in ("mean_prob", "mean_sq_prob", "expected_entropy"):
-            maps[name] = value[0, 0].numpy().astype(np.float32)
-    maps = {name: maps[name] for name in method.maps if name in maps}
-    mask = np.argmax(mean_prob, axis=0).astype(np.uint8)
+    arithmetic = resolve_precision(precision, method.device)
+    with torch.no_grad(), forward_precision(arithmetic, method.device):
+        for region, stats in blended_chunks(_needed(method), source, sw_batch_size, progress):
+            writer.write(region, {name: value.numpy() for name, value in stats.items()})
     tta = getattr(method, "tta", "none")
-    summary = prediction_uncertainty_summary(
-        mean_prob,
-        stats["mean_sq_prob"][0].numpy() if "mean_sq_prob" in stats else None,
-        method.n_samples(),
-        mask,
-        volume.affine,
-        calibration_entry(getattr(method, "uq_calibration", None), tta),
-    )
+    entry = calibration_entry(getattr(method, "uq_calibration", None), tta)
+    summary = summary_from_scales(writer.scales(), writer.mask, volume.affine, entry)
     elapsed = time.perf_counter() - start
+    info = {"samples": n, "device": str(method.device), "tta": tta, **summary}
     return Prediction(
-        mask=Volume(mask, volume.affine),
-        probabilities=Volume(mean_prob.astype(np.float32), volume.affine),
-        maps={name: Volume(m, volume.affine) for name, m in maps.items()},
+        mask=Volume(writer.mask, volume.affine),
+        probabilities=Volume(writer.probabilities, volume.affine),
+        maps={name: Volume(m, volume.affine) for name, m in writer.maps.items()},
         method=method.name,
         timings={"inference": elapsed},
-        info={"samples": method.n_samples(), "device": str(method.device), "tta": tta, **summary},
+        info={**info, "probability_classes": writer.classes, "output_dtype": output_dtype, "precision": arithmetic},
     )
+
+
+def _needed(method: UQMethod) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+    """``method.window_statistics`` on its device, keeping only the statistics a prediction blends."""
+    n = method.n_samples()
+
+    def predictor(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = method.window_statistics(x.to(method.device))
+        return {name: out[name] for name in needed_statistics(list(out), n)}
+
+    return predictor

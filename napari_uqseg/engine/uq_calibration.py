@@ -59,7 +59,7 @@ class CaseUncertainty:
 def case_uncertainty(method: Any, case_id: str, image: Volume, label: np.ndarray, seed: int = 0) -> CaseUncertainty:
     """Predict ``image`` (raw intensities) with ``method`` (plain or TTA-wrapped) and reduce it."""
     torch.manual_seed(seed)
-    prediction = predict_volume(method, image)
+    prediction = predict_volume(method, image, output_dtype="float32")  # metrics: float32 probabilities
     prob = prediction.probabilities.array
     num_classes = prob.shape[0]
     volumes = prediction.info["volumes"]

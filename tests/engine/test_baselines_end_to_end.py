@@ -51,7 +51,7 @@ def test_predict_writes_every_output_on_the_input_affine(trained, tmp_path, name
         assert img.shape[:3] == (20, 22, 18)
     probabilities = nib.load(written["probabilities"]).get_fdata()
     assert probabilities.shape == (20, 22, 18, 3)
-    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-4)
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-3)  # float16 probabilities
     assert card.method == name and card.training["seconds"] > 0
     if name == "deterministic":
         assert "member_check" not in card.training

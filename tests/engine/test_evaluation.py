@@ -142,11 +142,11 @@ def test_bad_input_and_failures_leave_no_report(model, synthetic_dataset, tmp_pa
     calls = []
     real = evaluation.predict_volume
 
-    def flaky(method, volume):
+    def flaky(method, volume, **options):
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("disk on fire")
-        return real(method, volume)
+        return real(method, volume, **options)
 
     monkeypatch.setattr(evaluation, "predict_volume", flaky)
     with pytest.raises(RuntimeError, match="disk on fire"):

@@ -115,8 +115,9 @@ class UQMethod(ABC):
 
     def probabilities(self, logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
         """Softmax of ``logits / temperature`` along the class axis ``dim``: every sample's class
-        probabilities at inference (calibrate-then-pool; training losses use the raw logits)."""
-        return torch.softmax(logits / self.temperature, dim=dim)
+        probabilities at inference (calibrate-then-pool; training losses use the raw logits); float32
+        whatever the logits' precision (``engine.precision``)."""
+        return torch.softmax(logits.float() / self.temperature, dim=dim)
 
     def extra_state(self) -> dict[str, Any]:
         """JSON-able state that defines the model beyond ``self.nets`` (e.g. a temperature)."""
