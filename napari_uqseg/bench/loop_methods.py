@@ -114,7 +114,8 @@ def evaluate_model(
         if shifted:
             spacing = np.sqrt((image.affine[:3, :3] ** 2).sum(axis=0))
             image = Volume(apply_site(image.array, case_id, site, spacing), image.affine)
-        out[split][case_id] = case_row(predict_volume(method, image, output_dtype="float32"), truth, num_classes, card.method)
+        prediction = predict_volume(method, image, output_dtype="float32")
+        out[split][case_id] = case_row(prediction, truth, num_classes, card.method)
     return out
 
 
