@@ -105,6 +105,7 @@ class RemoteBackend(PacsMethods, Backend):
         self.timeout = timeout if isinstance(timeout, tuple) else (float(timeout), float(read_timeout))
         self.compress = (not _is_loopback(self.url)) if compress is None else compress
         self.session = requests.Session()
+        self.bytes_sent = self.bytes_received = 0  # body bytes over the wire, for reporting
         self.session.verify = verify
         self.session.trust_env = not _is_loopback(self.url)  # no proxy (nor .netrc) for a loopback server
         token = token or os.environ.get(TOKEN_ENV) or None
@@ -141,6 +142,8 @@ class RemoteBackend(PacsMethods, Backend):
             except ValueError:
                 body = response.text[:500]
             raise error_from_response(response.status_code, body, f"{method} {path}")
+        self.bytes_sent += len(kwargs.get("data") or b"")  # bodies sent as bytes (uploads); JSON ones are small
+        self.bytes_received += len(response.content)
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -198,6 +201,7 @@ class RemoteBackend(PacsMethods, Backend):
         progress: Progress = no_progress,
     ) -> PredictionResult:
         start = time.perf_counter()
+        sent, received = self.bytes_sent, self.bytes_received
         progress(0, 3, "uploading image")
         sha = self.upload_image(image)
         uploaded = time.perf_counter()
@@ -208,6 +212,8 @@ class RemoteBackend(PacsMethods, Backend):
         progress(2, 3, "downloading outputs")
         outputs = {name: self.output(summary["id"], name) for name in summary["outputs"]}
         result = prediction_from_wire(summary, outputs)
+        wire = {"sent_bytes": self.bytes_sent - sent, "received_bytes": self.bytes_received - received}
+        result.prediction.info["wire"] = wire
         now = time.perf_counter()
         result.timings.update(
             {

@@ -98,11 +98,13 @@ def save_volume(volume: Volume, path: str | os.PathLike, dtype: np.dtype | type 
     return path
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
     """Write ``data`` so that ``path`` is either the old file or the complete new one, never half.
 
     The file is created with permission ``mode`` (0600 for patient data and tokens: it is never
     readable by others, not even for a moment), fsync'd, renamed, and the rename fsync'd.
+    ``durable=False`` skips both fsyncs (for what can be recomputed: after a power loss the file may be
+    missing or empty, never another file's content).
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")  # mkstemp: 0600
     try:
@@ -110,9 +112,13 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
             os.fchmod(fd, mode)  # outputs are meant to be shared like any written file unless asked otherwise
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        replace_durably(tmp, path)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        if durable:
+            replace_durably(tmp, path)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -135,15 +135,25 @@ class DataDir:
     def prediction_dir(self, pid: str) -> Path:
         return safe_path(self.root / "predictions", check_id(pid, "prediction id"))
 
-    def write_outputs(self, pid: str, outputs: dict[str, bytes]) -> None:
-        """Write each output's NIfTI bytes into the prediction folder (staged, then renamed as a set)."""
+    def write_outputs(self, pid: str, outputs: dict[str, bytes], durable: bool = False) -> None:
+        """Write each output's NIfTI bytes into the prediction folder (staged, then renamed as a set).
+
+        Not fsync'd unless ``durable``: outputs can be recomputed, so the answer does not wait for the disk;
+        after a power loss the folder may be missing or hold empty files, and ``output_path`` or the
+        client's decoding then says to predict again (corrections, which cannot be recomputed, are always
+        fsync'd: ``write_correction``).
+        """
         final = self.prediction_dir(pid)
         staging = final.with_name(f".{pid}.staging")
         self.ensure_free(sum(len(d) for d in outputs.values()))
         staging.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         for name, data in outputs.items():
-            atomic_write_bytes(safe_path(staging, name).with_suffix(".nii.gz"), data, mode=PRIVATE_FILE)
-        replace_durably(staging, final)  # the folder's entry is on disk before the ledger row names it
+            path = safe_path(staging, name).with_suffix(".nii.gz")
+            atomic_write_bytes(path, data, mode=PRIVATE_FILE, durable=durable)
+        if durable:
+            replace_durably(staging, final)  # the folder's entry is on disk before the ledger row names it
+        else:
+            os.replace(staging, final)
 
     def output_path(self, pid: str, name: str) -> Path:
         if not NAME_PATTERN.fullmatch(name):

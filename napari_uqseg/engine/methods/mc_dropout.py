@@ -15,6 +15,9 @@ from napari_uqseg.engine.statistics import SampleStatistics, sample_chunks, tile
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
 from napari_uqseg.engine.unet import UNet
 
+#: most window voxels (windows x samples x voxels per window) in one decoder forward
+BATCH_VOXELS = 1 << 21
+
 
 @dataclass
 class MCDropoutOptions:
@@ -22,8 +25,10 @@ class MCDropoutOptions:
 
     Fast paths (``batch_samples=1, share_encoder=False`` is the plain reference loop):
     ``batch_samples``: samples drawn in one forward along the batch dimension (activation memory grows
-    with it, not with ``samples``); ``share_encoder``: run the dropout-free encoder once per window and
-    sample only the bottleneck dropout and the decoder (same random draws as the plain loop).
+    with it, not with ``samples``), at most :data:`BATCH_VOXELS` window voxels per forward (a 128^3
+    window draws one sample at a time: batching gains nothing there and doubles the decoder's memory);
+    ``share_encoder``: run the dropout-free encoder once per window and sample only the bottleneck
+    dropout and the decoder (same random draws as the plain loop).
     """
 
     rate: float = 0.2
@@ -87,7 +92,8 @@ class MCDropout(UQMethod):
         shared = o.share_encoder and net.config.dropout_where == "decoder"
         if shared:
             h, skips = encoder_without_dropout(net, x)
-        for k in sample_chunks(o.samples, o.batch_samples):
+        fits = max(1, BATCH_VOXELS // x[0, 0].numel() // x.shape[0])
+        for k in sample_chunks(o.samples, min(o.batch_samples, fits)):
             if shared:
                 h_k = net.encoder_layers[-1](tile_samples(h, k))  # the bottleneck dropout draws k masks at once
                 logits = net.head(net.decode(h_k, [tile_samples(s, k) for s in skips]))
