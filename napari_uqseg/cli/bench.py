@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 
+from napari_uqseg.cli.bench_perf import add_perf_arguments, perf_requested, run_perf
 from napari_uqseg.cli.tta_option import TTA_CHOICES
 
 
@@ -29,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="bench_results.json", help="JSON file to write")
     p.add_argument("--markdown", default="docs/benchmarks.md", help="markdown file to append a section to")
     p.add_argument("--no-markdown", action="store_true", help="do not append to the markdown file")
+    add_perf_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -73,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_uqseg.bench.report import append_markdown, evaluate_targets, format_table, markdown_section
     from napari_uqseg.cli.progress_bar import progress_bar
 
+    if perf_requested(args):
+        return run_perf(args)
     overrides = {"device": args.device, "cases": tuple(c.strip() for c in args.size.split(",") if c.strip())}
     if args.methods:
         overrides["methods"] = tuple(m.strip() for m in args.methods.split(",") if m.strip())
