@@ -61,9 +61,9 @@ def _ints(text: str, option: str) -> list[int]:
 def _clients_curve(args: argparse.Namespace, progress) -> list[dict[str, Any]]:
     import torch
 
-    from napari_uqseg.client.throughput_bench import throughput_curve
-    from napari_uqseg.engine.bench import LABELS, build_untrained
-    from napari_uqseg.engine.store import save_model
+    from napari_uqseg.bench.memory import LABELS, build_untrained
+    from napari_uqseg.bench.throughput import throughput_curve
+    from napari_uqseg.engine.model_folder import save_model
 
     with tempfile.TemporaryDirectory(prefix="uqseg-bench-clients-") as tmp:
         net = build_untrained("deterministic", (16, 32, 64, 128), (64, 64, 64))
@@ -73,8 +73,8 @@ def _clients_curve(args: argparse.Namespace, progress) -> list[dict[str, Any]]:
 
 
 def _curves(args: argparse.Namespace, results: dict[str, Any], progress) -> list[Path]:
+    from napari_uqseg.bench import cost_curves as cc
     from napari_uqseg.core.errors import InputError
-    from napari_uqseg.engine import cost_curves as cc
 
     names = [c.strip() for c in args.curves.split(",") if c.strip()]
     unknown = [c for c in names if c not in CURVES]
@@ -104,15 +104,15 @@ def run_perf(args: argparse.Namespace) -> int:
     """Run the requested perf measurements; write JSON, PNGs and a markdown section."""
     import torch
 
+    from napari_uqseg.bench.report import append_markdown, machine_description
     from napari_uqseg.cli.progress_bar import progress_bar
-    from napari_uqseg.engine.bench_report import append_markdown, machine_description
 
     results: dict[str, Any] = {"machine": machine_description(torch.device("cpu")), "threads": torch.get_num_threads()}
     results["load_before"] = os.getloadavg()
     figures: list[Path] = []
     with progress_bar("bench") as progress:
         if args.precision_check:
-            from napari_uqseg.engine.precision_check import precision_check
+            from napari_uqseg.bench.precision_check import precision_check
 
             results["precision_check"] = precision_check()
         if args.floor:
@@ -128,17 +128,16 @@ def run_perf(args: argparse.Namespace) -> int:
     print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=1, default=list))
     print(f"results written to {out}; figures: {[str(f) for f in figures]}")
     if not args.no_markdown:
-        from napari_uqseg.engine.perf_report import perf_section
+        from napari_uqseg.bench.perf_report import perf_section
 
         print(f"section appended to {append_markdown(args.markdown, perf_section(results, figures, args.markdown))}")
     return 0
 
 
 def _floor(args: argparse.Namespace) -> dict[str, Any]:
+    from napari_uqseg.bench.memory import bench_volume, build_untrained
+    from napari_uqseg.bench.monai_floor import side_by_side
     from napari_uqseg.cli.bench import _shape
-    from napari_uqseg.engine.bench import build_untrained
-    from napari_uqseg.engine.bench_memory import bench_volume
-    from napari_uqseg.engine.monai_floor import side_by_side
 
     shape = _shape(args.floor, "--floor")
     method = build_untrained("deterministic", (16, 32, 64, 128), tuple(min(128, s) for s in shape))

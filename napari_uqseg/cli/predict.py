@@ -22,6 +22,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "else entropy)",
     )
     add_tta_argument(p)
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "float32", "bfloat16"),
+        help="network arithmetic: auto = bfloat16 on CPUs with native bfloat16 (several times faster, Dice within "
+        "0.002), else float32; float32 switches it back",
+    )
     p.set_defaults(run=run)
 
 
@@ -33,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_uqseg.engine.dicom_predict import predict_dicom
     from napari_uqseg.engine.prediction_files import predict_file
 
-    options = PredictOptions(review_map=args.review_map, tta=args.tta)
+    options = PredictOptions(review_map=args.review_map, tta=args.tta, precision=args.precision)
     if args.model is None:
         args.model = str(starter_model_dir())
         print(f"no --model given: using the starter model {args.model} (see its MODEL_CARD.md)")

@@ -21,6 +21,8 @@ from napari_uqseg.core.wire import NAME_PATTERN, TTA_MODES
 #: the review map when none is asked for: the first of these the prediction has (mutual information, the
 #: epistemic part, for sampling methods; entropy, which every method has, otherwise)
 DEFAULT_REVIEW_MAPS = ("mutual_information", "entropy")
+#: network arithmetic of a prediction (``engine.precision``): ``auto`` is bfloat16 on CPUs with native bfloat16
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class PredictOptions:
         Keep float32 copies of the outputs (server only).
     tta : str
         Test-time augmentation mode, one of ``core.wire.TTA_MODES``.
+    precision : str
+        Network arithmetic, one of :data:`PRECISIONS` (``float32`` switches the bfloat16 default back).
     """
 
     review_map: str | None = None
@@ -49,6 +53,7 @@ class PredictOptions:
     sw_batch_size: int = 1
     float32: bool = False
     tta: str = "none"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.review_map is not None and not (
@@ -64,6 +69,7 @@ class PredictOptions:
         if not isinstance(self.float32, bool):
             raise InputError("options.float32", "must be true or false")
         look_up_option("options.tta", self.tta, TTA_MODES, "TTA mode")
+        look_up_option("options.precision", self.precision, PRECISIONS, "precision")
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

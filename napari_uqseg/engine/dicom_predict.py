@@ -40,7 +40,9 @@ def predict_dicom(
     card = read_card(model_dir)
     options = options or PredictOptions()
     method = with_tta(load_model(model_dir, str(resolve_device(device))), options.tta)
-    prediction = predict_volume(method, series.volume, options.overlap, options.sw_batch_size, progress=progress)
+    prediction = predict_volume(
+        method, series.volume, options.overlap, options.sw_batch_size, progress=progress, precision=options.precision
+    )
     written = write_prediction(prediction, out_dir, options)
     provenance = Provenance(model_dir.name, "local", card.method, napari_uqseg.__version__)
     objects = {"mask.seg.dcm": segmentation_object(series, prediction.mask, dict(card.labels), provenance)}

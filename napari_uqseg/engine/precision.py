@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.predict_options import PRECISIONS
 
-PRECISIONS = ("auto", "float32", "bfloat16")
 #: CPU flags (Linux ``/proc/cpuinfo``) of native bfloat16 arithmetic
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 

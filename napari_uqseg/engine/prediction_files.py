@@ -44,7 +44,9 @@ def predict_file(
     options = options or PredictOptions()
     image = load_image(image_path)  # validate before loading the model
     method = with_tta(load_model(model_dir, str(resolve_device(device))), options.tta)
-    prediction = predict_volume(method, image, options.overlap, options.sw_batch_size, progress=progress)
+    prediction = predict_volume(
+        method, image, options.overlap, options.sw_batch_size, progress=progress, precision=options.precision
+    )
     return write_prediction(prediction, out_dir, options)
 
 

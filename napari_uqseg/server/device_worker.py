@@ -114,10 +114,16 @@ class DeviceWorker:
         return self._queue.qsize() + int(self.running)
 
     def predict(
-        self, model_dir: Path, image: Volume, overlap: float = 0.25, sw_batch_size: int = 1, tta: str = "none"
+        self,
+        model_dir: Path,
+        image: Volume,
+        overlap: float = 0.25,
+        sw_batch_size: int = 1,
+        tta: str = "none",
+        precision: str = "auto",
     ) -> Future:
-        """Queue a prediction (``tta``: a test-time augmentation mode); the future yields a ``Prediction`` with
-        ``timings['queue']`` added."""
+        """Queue a prediction (``tta``: a test-time augmentation mode; ``precision``: ``engine.precision``); the
+        future yields a ``Prediction`` with ``timings['queue']`` added."""
         queued_at = time.perf_counter()
 
         def run() -> Prediction:
@@ -128,7 +134,9 @@ class DeviceWorker:
             start = time.perf_counter()
             method = self.cache.get(model_dir)
             loaded = time.perf_counter() - start
-            prediction = predict_volume(with_tta(method, tta), image, overlap, sw_batch_size, no_progress)
+            prediction = predict_volume(
+                with_tta(method, tta), image, overlap, sw_batch_size, no_progress, precision=precision
+            )
             prediction.timings.update({"queue": waited, "load_model": loaded})
             return prediction
 

@@ -228,7 +228,7 @@ class Service:
         """Run on the device worker within the load bounds: cost cap (400), queue cap and wait (503)."""
         check_prediction_cost(prediction_cost(model_dir, volume.shape, float(opts.overlap)), self.load)
         admit_prediction(self.worker, self.load)
-        future = self.worker.predict(model_dir, volume, opts.overlap, opts.sw_batch_size, opts.tta)
+        future = self.worker.predict(model_dir, volume, opts.overlap, opts.sw_batch_size, opts.tta, opts.precision)
         return wait_for_device(future, self.load)
 
     def prediction(self, pid: str) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def test_slab_prediction_matches_full_size_blending(name, shape, sw_batch):
     method, volume = _method(name, {"samples": 3} if name == "mc_dropout" else None), _volume(shape)
     ref = _reference(method, volume.array)
     torch.manual_seed(1)  # the same dropout draws in the same window order
-    got = predict_volume(method, volume, sw_batch_size=sw_batch)
+    got = predict_volume(method, volume, sw_batch_size=sw_batch, precision="float32")
     assert got.probabilities.array.dtype == np.float16
     np.testing.assert_allclose(got.probabilities.array, ref["mean_prob"], atol=PROB_TOL + 1e-5)
     assert np.array_equal(got.mask.array, np.argmax(ref["mean_prob"], axis=0))
@@ -85,7 +85,7 @@ def _assert_close_tree(got, expected) -> None:
 def test_float32_switch_and_probability_classes():
     method, volume = _method("deterministic"), _volume((20, 18, 17))
     ref = _reference(method, volume.array)
-    got = predict_volume(method, volume, output_dtype="float32", probability_classes=[1, 2])
+    got = predict_volume(method, volume, output_dtype="float32", probability_classes=[1, 2], precision="float32")
     assert got.probabilities.array.dtype == np.float32 and got.maps["entropy"].array.dtype == np.float32
     np.testing.assert_allclose(got.probabilities.array, ref["mean_prob"][1:], atol=2e-6)
     np.testing.assert_allclose(got.maps["entropy"].array, ref["entropy"], atol=2e-6)

@@ -7,9 +7,9 @@ import os
 import numpy as np
 
 from napari_uqseg.client.remote import RemoteBackend
+from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.core.volume import Volume
-from napari_uqseg.server.stores import DataDir
-from napari_uqseg.testing.synthetic import synthetic_case
+from napari_uqseg.server.data_dir import DataDir
 
 
 def _count_fsyncs(monkeypatch) -> list[int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from napari_uqseg.client.throughput_bench import throughput_curve
+from napari_uqseg.bench.throughput import throughput_curve
 
 
 def test_throughput_curve_counts_every_request(tiny_models):

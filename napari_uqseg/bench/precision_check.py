@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from napari_uqseg.engine.inference import predict_volume
-from napari_uqseg.engine.store import load_model
+from napari_uqseg.engine.model_folder import load_model
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -35,7 +35,7 @@ def precision_check(downsample: int = 1, seed: int = 3, repeats: int = 1) -> dic
         ``map_diff`` {name: {"max", "p99"}} (absolute).
     """
     from napari_uqseg.core.bundled_models import starter_model_dir
-    from napari_uqseg.testing.brain_sample import heldout_scan, mni_brain
+    from napari_uqseg.core.sample_data import heldout_scan, mni_brain
 
     method = load_model(starter_model_dir(), "cpu")
     image, label = mni_brain(downsample)

@@ -1,8 +1,8 @@
 """Cost curves of ``uqseg bench --curves``: time and peak memory against volume size and sample count.
 
-Every point is one ``predict_volume`` in a fresh process (``bench_memory.memory_in_subprocess``): wall
+Every point is one ``predict_volume`` in a fresh process (``bench.memory.memory_in_subprocess``): wall
 seconds and the peak resident memory of the whole process, also per voxel. The server-throughput curve
-lives in ``client.throughput_bench`` (it drives a server); ``plot_curve`` draws any of them.
+lives in ``bench.throughput`` (it drives a server); ``plot_curve`` draws any of them.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from napari_uqseg.bench.memory import memory_in_subprocess
 from napari_uqseg.core.progress import Progress, no_progress
-from napari_uqseg.engine.bench_memory import memory_in_subprocess
 
 #: volume shapes of the size curve, 64^3 to a CT (512 x 512 x 300)
 CURVE_SHAPES = ((64, 64, 64), (128, 128, 128), (192, 192, 192), (256, 256, 256), (512, 512, 300))

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from napari_uqseg.bench import cost_curves
+from napari_uqseg.bench.memory import build_untrained
+from napari_uqseg.bench.monai_floor import plain_monai_mask, side_by_side
+from napari_uqseg.bench.perf_report import perf_section
 from napari_uqseg.core.volume import Volume
-from napari_uqseg.engine import cost_curves
-from napari_uqseg.engine.bench_memory import build_untrained
-from napari_uqseg.engine.monai_floor import plain_monai_mask, side_by_side
-from napari_uqseg.engine.perf_report import perf_section
 from napari_uqseg.engine.precision import resolve_precision
 
 TINY = {"channels": (4, 8), "patch": (16, 16, 16)}
@@ -48,7 +48,7 @@ def test_plain_monai_floor_gives_the_same_labels():
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_bfloat16_gives_equal_results_on_the_starter_model():
     """Dice against the reference labels within 0.002 of float32 (the Done-when bound), masks nearly identical."""
-    from napari_uqseg.engine.precision_check import precision_check
+    from napari_uqseg.bench.precision_check import precision_check
 
     check = precision_check(downsample=2)
     assert check["dice_change"] <= 0.002

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from napari_uqseg.client.loopback_bench import bench_volume
+from napari_uqseg.bench.loopback import bench_volume
 from napari_uqseg.core.progress import Progress, no_progress
 
 CURVE_CLIENTS = (1, 2, 4, 8, 16)
