@@ -32,11 +32,13 @@ def loopback_bench(
     device: str = "cpu",
     work_dir: str | Path | None = None,
     threads: int | None = None,
+    warmup_shape: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
     """Median predict time through ``RemoteBackend`` on 127.0.0.1 and through ``LocalBackend``.
 
     Both sides return the same ``PredictionResult`` (mask, probabilities, every map, review ranking).
-    One warm-up call per side loads the model, so the medians compare steady-state requests.
+    One warm-up call per side loads the model, so the medians compare steady-state requests; the timed calls
+    alternate between the sides, so that load from other processes falls on both.
 
     Parameters
     ----------
@@ -51,19 +53,24 @@ def loopback_bench(
     threads : int or None
         CPU threads of the server process; pass the in-process engine's (``torch.get_num_threads()``) so
         both sides compute with the same threads.
+    warmup_shape : tuple of int or None
+        Volume of the warm-up calls (default ``shape``; a smaller one keeps a CT-sized case affordable).
 
     Returns
     -------
     dict
         ``remote_s``, ``local_s`` (medians, seconds), ``ratio`` (remote / local), ``remote_all_s``,
-        ``local_all_s``, ``remote_phases`` (median upload/request/download s), ``shape``, ``device``, ``threads``.
+        ``local_all_s``, ``remote_phases`` (median s of the client's upload/request/download and the server's
+        inference/review/encode), ``wire`` (median body bytes sent and received per prediction), ``shape``,
+        ``device``, ``threads``.
     """
     volume = ellipsoid_volume(tuple(shape))
+    warm = ellipsoid_volume(tuple(warmup_shape)) if warmup_shape else volume
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        local_times = _time_local(volume, Path(model_dir), Path(tmp) / "local", device, repeats)
-        remote_times, phases = _time_remote(volume, Path(model_dir), Path(tmp) / "server", device, threads, repeats)
+        timed = _alternate(volume, warm, Path(model_dir), Path(tmp), device, threads, repeats)
+    local_times, remote_times, phases, wire = timed
     remote_s, local_s = statistics.median(remote_times), statistics.median(local_times)
-    keys = ("upload", "request", "download")
+    keys = ("upload", "request", "download", "inference", "review", "encode")
     return {
         "shape": list(shape),
         "device": device,
@@ -74,48 +81,37 @@ def loopback_bench(
         "ratio": remote_s / local_s,
         "remote_all_s": remote_times,
         "local_all_s": local_times,
-        "remote_phases": {k: statistics.median(p[k] for p in phases[1:]) for k in keys},
+        "remote_phases": {k: statistics.median(p.get(k, 0.0) for p in phases) for k in keys},
+        "wire": {k: statistics.median(w[k] for w in wire) for k in ("sent_bytes", "received_bytes")},
     }
 
 
-def _time_local(volume: Volume, model_dir: Path, data_dir: Path, device: str, repeats: int) -> list[float]:
-    """Seconds per ``LocalBackend.predict`` (warm-up first) on a fresh data folder serving ``model_dir``."""
+def _alternate(
+    volume: Volume, warm: Volume, model_dir: Path, tmp: Path, device: str, threads: int | None, repeats: int
+) -> tuple[list[float], list[float], list[dict[str, float]], list[dict[str, int]]]:
+    """Local and remote seconds per call (alternating, after a warm-up of each), the remote phases and bytes."""
     from napari_uqseg.client.local import LocalBackend
-
-    local = LocalBackend(data_dir, device, models={"bench": model_dir}, jobs=False)
-    try:
-        return _time_calls(lambda: local.predict(volume, "bench"), repeats)
-    finally:
-        local.close()
-
-
-def _time_remote(
-    volume: Volume, model_dir: Path, data_dir: Path, device: str, threads: int | None, repeats: int
-) -> tuple[list[float], list[dict[str, float]]]:
-    """Seconds per ``RemoteBackend.predict`` against a loopback ``uqseg serve``, and each call's phase timings."""
     from napari_uqseg.client.remote import RemoteBackend
     from napari_uqseg.server.launcher import start_server
 
-    server = start_server(data_dir, {"bench": model_dir}, device=device, threads=threads)
+    local_times, remote_times, phases, wire = [], [], [], []
+    local = LocalBackend(tmp / "local", device, models={"bench": model_dir}, jobs=False)
+    server = start_server(tmp / "server", {"bench": model_dir}, device=device, threads=threads)
     try:
         remote = RemoteBackend(server.url, server.token)
-        phases: list[dict[str, float]] = []
-
-        def call() -> None:
-            phases.append(remote.predict(volume, "bench").timings)
-
-        times = _time_calls(call, repeats)
+        local.predict(warm, "bench")  # warm-up: model load, allocator, first-touch of pages
+        remote.predict(warm, "bench")
+        for _ in range(max(1, repeats)):
+            start = time.perf_counter()
+            local.predict(volume, "bench")
+            local_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            result = remote.predict(volume, "bench")
+            remote_times.append(time.perf_counter() - start)
+            phases.append(result.timings)
+            wire.append(result.prediction.info["wire"])
         remote.close()
     finally:
+        local.close()
         server.stop()
-    return times, phases
-
-
-def _time_calls(call: Any, repeats: int) -> list[float]:
-    call()  # warm-up: model load, allocator, first-touch of pages
-    times = []
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return times
+    return local_times, remote_times, phases, wire

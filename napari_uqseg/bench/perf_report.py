@@ -84,6 +84,23 @@ def _precision_rows(check: dict[str, Any]) -> list[str]:
     ]
 
 
+def _remote_rows(runs: list[dict[str, Any]]) -> list[str]:
+    out = [
+        "\n| volume (window) | local s | remote s | remote / local | server inference / encode s | "
+        "upload / download s | bytes sent / received |",
+        "|---|" * 7,
+    ]
+    for r in runs:
+        ph, w = r["remote_phases"], r["wire"]
+        out.append(
+            f"| {'x'.join(map(str, r['shape']))} ({'x'.join(map(str, r['patch']))}) | {r['local_s']:.2f} | "
+            f"{r['remote_s']:.2f} | **{r['ratio']:.3f}** | {ph['inference']:.2f} / {ph['encode']:.2f} | "
+            f"{ph['upload']:.2f} / {ph['download']:.2f} | {w['sent_bytes'] / 2**20:.1f} MB / "
+            f"{w['received_bytes'] / 2**20:.1f} MB |"
+        )
+    return out
+
+
 def perf_section(results: dict[str, Any], figures: list[Path], markdown: str | Path) -> str:
     """Markdown for one perf run: command, machine state, one table per measurement, the figures."""
     out = _machine(results)
@@ -91,6 +108,8 @@ def perf_section(results: dict[str, Any], figures: list[Path], markdown: str | P
         out += _precision_rows(results["precision_check"])
     if "floor" in results:
         out += _floor_rows(results["floor"])
+    if "remote" in results:
+        out += _remote_rows(results["remote"])
     if "size" in results:
         out += _size_rows(results["size"])
     if "samples" in results:

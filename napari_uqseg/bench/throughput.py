@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from napari_uqseg.bench.loopback import bench_volume
+from napari_uqseg.bench.loopback import ellipsoid_volume
 from napari_uqseg.core.progress import Progress, no_progress
 
 CURVE_CLIENTS = (1, 2, 4, 8, 16)
@@ -76,7 +76,7 @@ def throughput_curve(
     from napari_uqseg.client.remote import RemoteBackend
     from napari_uqseg.server.launcher import start_server
 
-    volume = bench_volume(tuple(shape))
+    volume = ellipsoid_volume(tuple(shape))
     points = []
     with tempfile.TemporaryDirectory(prefix="uqseg-throughput-") as tmp:
         server = start_server(Path(tmp) / "server", {"bench": Path(model_dir)}, device=device, threads=threads)

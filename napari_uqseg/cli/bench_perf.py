@@ -28,10 +28,15 @@ def add_perf_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--floor", metavar="SHAPE", help="time predict_volume against plain MONAI on this shape")
     p.add_argument("--precision-check", action="store_true", help="float32 vs bfloat16 on the starter model")
     p.add_argument("--precision", default="auto", help="network precision of --floor: auto, float32, bfloat16")
+    p.add_argument(
+        "--remote-shapes",
+        help="remote (loopback) vs local predict on each shape, e.g. 128,128,128;512,512,300 (window 40x56x40 below "
+        "256^3 voxels, 128^3 above; warm-up on 64^3)",
+    )
 
 
 def perf_requested(args: argparse.Namespace) -> bool:
-    return bool(args.curves or args.floor or args.precision_check)
+    return bool(args.curves or args.floor or args.precision_check or args.remote_shapes)
 
 
 def _shapes(text: str) -> list[tuple[int, ...]]:
@@ -117,6 +122,8 @@ def run_perf(args: argparse.Namespace) -> int:
             results["precision_check"] = precision_check()
         if args.floor:
             results["floor"] = _floor(args)
+        if args.remote_shapes:
+            results["remote"] = [_remote(args, shape) for shape in _shapes(args.remote_shapes)]
         if args.curves:
             figures = _curves(args, results, progress)
     results["load_after"] = os.getloadavg()
@@ -142,3 +149,18 @@ def _floor(args: argparse.Namespace) -> dict[str, Any]:
     shape = _shape(args.floor, "--floor")
     method = build_untrained("deterministic", (16, 32, 64, 128), tuple(min(128, s) for s in shape))
     return side_by_side(method, bench_volume(shape), repeats=args.repeats or 1, precision=args.precision)
+
+
+def _remote(args: argparse.Namespace, shape: tuple[int, ...]) -> dict[str, Any]:
+    import torch
+
+    from napari_uqseg.bench.loopback import loopback_bench
+    from napari_uqseg.bench.memory import LABELS, build_untrained
+    from napari_uqseg.engine.model_folder import save_model
+
+    patch = (40, 56, 40) if shape[0] * shape[1] * shape[2] < 256**3 else (128, 128, 128)
+    with tempfile.TemporaryDirectory(prefix="uqseg-bench-remote-") as tmp:
+        model = save_model(build_untrained("deterministic", (16, 32, 64, 128), patch), Path(tmp) / "m", LABELS, {})
+        threads = torch.get_num_threads()
+        out = loopback_bench(model, shape, args.repeats or 1, args.device, tmp, threads, warmup_shape=(64, 64, 64))
+    return {**out, "patch": list(patch)}
