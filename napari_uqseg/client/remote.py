@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlparse
@@ -106,6 +108,7 @@ class RemoteBackend(PacsMethods, Backend):
         self.compress = (not _is_loopback(self.url)) if compress is None else compress
         self.session = requests.Session()
         self.bytes_sent = self.bytes_received = 0  # body bytes over the wire, for reporting
+        self._count_lock = threading.Lock()
         self.session.verify = verify
         self.session.trust_env = not _is_loopback(self.url)  # no proxy (nor .netrc) for a loopback server
         token = token or os.environ.get(TOKEN_ENV) or None
@@ -142,8 +145,9 @@ class RemoteBackend(PacsMethods, Backend):
             except ValueError:
                 body = response.text[:500]
             raise error_from_response(response.status_code, body, f"{method} {path}")
-        self.bytes_sent += len(kwargs.get("data") or b"")  # bodies sent as bytes (uploads); JSON ones are small
-        self.bytes_received += len(response.content)
+        with self._count_lock:  # outputs are downloaded by parallel threads
+            self.bytes_sent += len(kwargs.get("data") or b"")  # bodies sent as bytes (uploads); JSON ones are small
+            self.bytes_received += len(response.content)
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -210,7 +214,9 @@ class RemoteBackend(PacsMethods, Backend):
         summary = self._json("POST", "/v1/predictions", json=body)
         predicted = time.perf_counter()
         progress(2, 3, "downloading outputs")
-        outputs = {name: self.output(summary["id"], name) for name in summary["outputs"]}
+        names = list(summary["outputs"])
+        with ThreadPoolExecutor(max_workers=max(1, min(4, len(names)))) as pool:  # outputs in parallel
+            outputs = dict(zip(names, pool.map(lambda name: self.output(summary["id"], name), names), strict=True))
         result = prediction_from_wire(summary, outputs)
         wire = {"sent_bytes": self.bytes_sent - sent, "received_bytes": self.bytes_received - received}
         result.prediction.info["wire"] = wire

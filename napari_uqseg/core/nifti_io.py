@@ -78,15 +78,28 @@ def to_nifti(volume: Volume, dtype: np.dtype | type | None = None, scale: float 
     """
     array = volume.array
     if scale is not None:
-        levels = np.divide(array, scale, dtype=np.float32)
-        quantised = np.clip(np.rint(levels, out=levels), 0, np.iinfo(np.uint8).max).astype(np.uint8)
-        img = nib.Nifti1Image(quantised, volume.affine)
+        img = nib.Nifti1Image(_quantised(array, scale), volume.affine)
         img.header.set_slope_inter(scale, 0.0)
         return img
     dtype = dtype or (np.float32 if array.dtype == np.float16 else None)
     img = nib.Nifti1Image(np.asarray(array, dtype=dtype) if dtype else array, volume.affine)
     img.header.set_data_dtype(img.get_data_dtype())
     return img
+
+
+def _quantised(array: np.ndarray, scale: float) -> np.ndarray:
+    """``clip(rint(array / scale), 0, 255)`` as uint8, computed in float32 slabs of about a million voxels."""
+    out = np.empty(array.shape, np.uint8)
+    step = max(1, (1 << 20) // max(1, array[:1].size)) if array.ndim else 1
+    for i in range(0, max(1, array.shape[0] if array.ndim else 1), step):
+        part = array[i : i + step] if array.ndim else array
+        levels = np.divide(part, scale, dtype=np.float32)
+        np.clip(np.rint(levels, out=levels), 0, np.iinfo(np.uint8).max, out=levels)
+        if array.ndim:
+            out[i : i + step] = levels
+        else:
+            out[...] = levels
+    return out
 
 
 def save_volume(volume: Volume, path: str | os.PathLike, dtype: np.dtype | type | None = None) -> Path:

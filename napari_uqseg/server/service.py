@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,21 +50,26 @@ FLOAT_SUFFIX = "_f32"
 
 
 def encode_outputs(prediction: Prediction, float32: bool) -> dict[str, bytes]:
-    """NIfTI bytes per output: mask uint8, probabilities ``(I, J, K, C)`` and maps as uint8 x ``scl_slope``."""
+    """NIfTI bytes per output: mask uint8, probabilities ``(I, J, K, C)`` and maps as uint8 x ``scl_slope``.
+
+    The outputs are compressed in parallel threads (gzip releases the GIL).
+    """
     affine = prediction.affine
     probs = Volume(np.moveaxis(prediction.probabilities.array, 0, -1), affine)  # NIfTI keeps channels last
-    outputs = {
-        "mask": nifti_bytes(prediction.mask, dtype=np.uint8),
-        "probabilities": nifti_bytes(probs, scale=1 / LEVELS),
+    jobs = {
+        "mask": partial(nifti_bytes, prediction.mask, dtype=np.uint8),
+        "probabilities": partial(nifti_bytes, probs, scale=1 / LEVELS),
     }
     floats = {"probabilities": probs}
     for name, volume in prediction.maps.items():
-        outputs[name] = nifti_bytes(volume, scale=map_scale(volume.array))
+        jobs[name] = partial(nifti_bytes, volume, scale=map_scale(volume.array))
         floats[name] = volume
     if float32:
         for name, volume in floats.items():
-            outputs[name + FLOAT_SUFFIX] = nifti_bytes(volume, dtype=np.float32)
-    return outputs
+            jobs[name + FLOAT_SUFFIX] = partial(nifti_bytes, volume, dtype=np.float32)
+    with ThreadPoolExecutor(max_workers=min(4, len(jobs))) as pool:
+        encoded = {name: pool.submit(job) for name, job in jobs.items()}
+        return {name: future.result() for name, future in encoded.items()}
 
 
 class Service:
