@@ -88,17 +88,13 @@ def to_nifti(volume: Volume, dtype: np.dtype | type | None = None, scale: float 
 
 
 def _quantised(array: np.ndarray, scale: float) -> np.ndarray:
-    """``clip(rint(array / scale), 0, 255)`` as uint8, computed in float32 slabs of about a million voxels."""
+    """``clip(rint(array / scale), 0, 255)`` as uint8 (an image, ``ndim >= 1``), in float32 slabs of ~1M voxels."""
     out = np.empty(array.shape, np.uint8)
-    step = max(1, (1 << 20) // max(1, array[:1].size)) if array.ndim else 1
-    for i in range(0, max(1, array.shape[0] if array.ndim else 1), step):
-        part = array[i : i + step] if array.ndim else array
-        levels = np.divide(part, scale, dtype=np.float32)
+    step = max(1, (1 << 20) // max(1, array[:1].size))
+    for i in range(0, array.shape[0], step):
+        levels = np.divide(array[i : i + step], scale, dtype=np.float32)
         np.clip(np.rint(levels, out=levels), 0, np.iinfo(np.uint8).max, out=levels)
-        if array.ndim:
-            out[i : i + step] = levels
-        else:
-            out[...] = levels
+        out[i : i + step] = levels
     return out
 
 
