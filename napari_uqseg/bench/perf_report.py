@@ -88,7 +88,7 @@ def _remote_rows(runs: list[dict[str, Any]]) -> list[str]:
     out = [
         "\n| volume (window) | local s | remote s | remote / local | server inference / encode s | "
         "upload / download s | bytes sent / received |",
-        "|---|" * 7,
+        "|" + "---|" * 7,
     ]
     for r in runs:
         ph, w = r["remote_phases"], r["wire"]
@@ -99,6 +99,45 @@ def _remote_rows(runs: list[dict[str, Any]]) -> list[str]:
             f"{w['received_bytes'] / 2**20:.1f} MB |"
         )
     return out
+
+
+#: issue 20's Done-when bounds
+FLOOR_MAX, SPEEDUP_MIN, DICE_CHANGE_MAX, BYTES_PER_VOXEL_MAX = 1.1, 1.5, 0.002, 40.0
+REMOTE_MAX_SMALL, REMOTE_MAX_CT, CT_VOXELS = 1.1, 1.2, 512 * 512 * 300
+
+
+def perf_targets(results: dict[str, Any]) -> list[tuple[str, float, float, bool]]:
+    """``(target, value, limit, met)`` for every issue-20 bound the results measure."""
+    out = []
+    if "floor" in results:
+        out.append(("predict_volume / plain MONAI", results["floor"]["ratio"], FLOOR_MAX, None))
+    if "precision_check" in results:
+        check = results["precision_check"]
+        out.append(("bfloat16 speed-up over float32", check["speedup"], SPEEDUP_MIN, "min"))
+        out.append(("Dice change, bfloat16 vs float32", check["dice_change"], DICE_CHANGE_MAX, None))
+    for r in results.get("remote", []):
+        big = r["shape"][0] * r["shape"][1] * r["shape"][2] >= CT_VOXELS
+        out.append(
+            (
+                f"remote / local {'x'.join(map(str, r['shape']))}",
+                r["ratio"],
+                REMOTE_MAX_CT if big else REMOTE_MAX_SMALL,
+                None,
+            )
+        )
+    for p in results.get("size", []):
+        if p["voxels"] >= CT_VOXELS and "error" not in p:
+            out.append(
+                (
+                    f"peak bytes / voxel {'x'.join(map(str, p['shape']))}",
+                    p["bytes_per_voxel"],
+                    BYTES_PER_VOXEL_MAX,
+                    None,
+                )
+            )
+    return [
+        (name, value, limit, value >= limit if kind == "min" else value <= limit) for name, value, limit, kind in out
+    ]
 
 
 def perf_section(results: dict[str, Any], figures: list[Path], markdown: str | Path) -> str:
@@ -116,6 +155,10 @@ def perf_section(results: dict[str, Any], figures: list[Path], markdown: str | P
         out += _samples_rows(results["samples"])
     if "clients" in results:
         out += _clients_rows(results["clients"])
+    targets = perf_targets(results)
+    if targets:
+        out += ["\n| target | value | limit | met |", "|" + "---|" * 4]
+        out += [f"| {n} | {v:.4g} | {lim:g} | {'yes' if ok else 'no'} |" for n, v, lim, ok in targets]
     base = Path(markdown).resolve().parent
     for figure in figures:
         out.append(f"\n![{figure.stem}]({os.path.relpath(Path(figure).resolve(), base)})")
