@@ -60,8 +60,8 @@ class SampleStatistics:
 
 def tile_samples(t: torch.Tensor, k: int) -> torch.Tensor:
     """``(B, ...) -> (k * B, ...)``: chunk ``j`` of the result is sample ``j`` of every window
-    (sample-major, so ``result.view(k, B, ...)`` separates the samples again)."""
-    return t.repeat(k, *([1] * (t.ndim - 1)))
+    (sample-major, so ``result.view(k, B, ...)`` separates the samples again); ``t`` itself when ``k == 1``."""
+    return t if k == 1 else t.repeat(k, *([1] * (t.ndim - 1)))
 
 
 def sample_chunks(samples: int, chunk: int) -> Iterator[int]:

@@ -48,7 +48,8 @@ def test_loopback_bench_reports_both_sides(tiny_models, tmp_path):
     result = loopback_bench(tiny_models["tiny_det"], shape=(32, 32, 32), repeats=1, work_dir=tmp_path)
     assert result["remote_s"] > 0 and result["local_s"] > 0
     assert result["ratio"] == pytest.approx(result["remote_s"] / result["local_s"])
-    assert set(result["remote_phases"]) == {"upload", "request", "download"}
+    assert set(result["remote_phases"]) == {"upload", "request", "download", "inference", "review", "encode"}
+    assert result["wire"]["sent_bytes"] > 32**3 and result["wire"]["received_bytes"] > 0
 
 
 def test_member_check_warnings_travel_with_the_version(tiny_models, tmp_path):
