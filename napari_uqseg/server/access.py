@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import Request
 
-from napari_uqseg.core.errors import InputError
-from napari_uqseg.server.users import User, Users
+from napari_uqseg.core.errors import InputError, UQSegError
+from napari_uqseg.server.users import LOCAL_USER, User, Users
 
 #: job kinds only a maintainer may start (a reader may fine-tune and evaluate)
 MAINTAINER_JOBS = ("train",)
 BEARER = "Bearer "
+
+
+class UnauthorizedError(UQSegError):
+    """Missing or wrong bearer token (HTTP 401)."""
 
 
 class ForbiddenError(InputError):
@@ -22,6 +28,20 @@ def user_of(request: Request, users: Users) -> User | None:
     if not header.startswith(BEARER) or not header[len(BEARER) :].strip():
         return None
     return users.authenticate(header[len(BEARER) :].strip())
+
+
+def token_guard(token: str | None, users: Users) -> Callable[[Request], None]:
+    """The dependency every ``/v1`` route but health has: the caller's user on ``request.state.user``.
+
+    ``token`` ``None`` (loopback ``--no-auth``) makes every caller the local user.
+    """
+
+    def require_token(request: Request) -> None:
+        request.state.user = LOCAL_USER if token is None else user_of(request, users)
+        if request.state.user is None:
+            raise UnauthorizedError("missing or wrong bearer token (see the token file in the server's data folder)")
+
+    return require_token
 
 
 def actor(request: Request) -> str:

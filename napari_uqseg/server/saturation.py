@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
-import time
 from typing import TYPE_CHECKING, Any
 
 from napari_uqseg.server.device_lease import lease_report
@@ -12,7 +10,6 @@ from napari_uqseg.server.disk_guard import MiB, free_bytes
 from napari_uqseg.server.load_limits import BusyError, LoadLimits
 
 if TYPE_CHECKING:
-    from napari_uqseg.core.records import JobStatus
     from napari_uqseg.server.device_worker import DeviceWorker
     from napari_uqseg.server.ledger import Ledger
     from napari_uqseg.server.service import Service
@@ -86,13 +83,3 @@ def saturation(service: Service) -> dict[str, Any]:
         "device_memory": device_memory(service.device),
         "device_lease": lease_report(service.worker.lease, service.worker.pending()),
     }
-
-
-async def wait_job_async(service: Service, jid: str, timeout: float, poll: float = 0.25) -> JobStatus:
-    """The job's status once finished, or after ``timeout`` seconds; sleeps on the event loop, not a thread."""
-    deadline = time.monotonic() + max(0.0, timeout)
-    status = service.job(jid)  # a quick SQLite read
-    while not status.finished and time.monotonic() < deadline:
-        await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))
-        status = service.job(jid)
-    return status

@@ -2,74 +2,37 @@
 
 from __future__ import annotations
 
-import math
 import time
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import napari_uqseg
 from napari_uqseg.core.errors import InputError, NotFoundError
-from napari_uqseg.core.nifti_io import nifti_bytes
 from napari_uqseg.core.predict_options import PredictOptions
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary, Prediction
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.core.wire import (
-    ID_PATTERN,
-    LEVELS,
     NAME_PATTERN,
     PROTOCOL_VERSION,
     SHA256_PATTERN,
     VERSION_PATTERN,
     check_id,
-    map_scale,
 )
 from napari_uqseg.server.corrections import decode_label, payload_sha
 from napari_uqseg.server.data_dir import DataDir
 from napari_uqseg.server.device_lease import DeviceLease, LeasePolicy
 from napari_uqseg.server.device_worker import DeviceWorker
-from napari_uqseg.server.job_params import check_finetune_options, check_train_config
+from napari_uqseg.server.job_checks import check_job
 from napari_uqseg.server.job_runner import JOB_KINDS
+from napari_uqseg.server.json_values import json_safe
 from napari_uqseg.server.ledger import new_id
 from napari_uqseg.server.load_limits import LoadLimits, RequestCounter, check_prediction_cost, prediction_cost
+from napari_uqseg.server.prediction_outputs import FLOAT_SUFFIX, encode_outputs
 from napari_uqseg.server.saturation import admit_job, admit_prediction, saturation, wait_for_device
-from napari_uqseg.server.triage_job import TRIAGE_PARAMS, case_file, check_triage_params, worklist_document
+from napari_uqseg.server.triage_job import case_file, worklist_document
 
 #: inference options a client may set per prediction (model-defining options are fixed by the version)
 PREDICT_OPTIONS = PredictOptions.names()
-JOB_PARAMS = {
-    "finetune": ("version", "corrections", "options"),
-    "evaluate": ("version", "corrections"),
-    "train": ("method", "dataset", "config"),
-    "triage": TRIAGE_PARAMS,
-}
-FLOAT_SUFFIX = "_f32"
-
-
-def encode_outputs(prediction: Prediction, float32: bool) -> dict[str, bytes]:
-    """NIfTI bytes per output: mask uint8, probabilities ``(I, J, K, C)`` and maps as uint8 x ``scl_slope``.
-
-    The outputs are compressed in parallel threads (gzip releases the GIL).
-    """
-    affine = prediction.affine
-    probs = Volume(np.moveaxis(prediction.probabilities.array, 0, -1), affine)  # NIfTI keeps channels last
-    jobs = {
-        "mask": partial(nifti_bytes, prediction.mask, dtype=np.uint8),
-        "probabilities": partial(nifti_bytes, probs, scale=1 / LEVELS),
-    }
-    floats = {"probabilities": probs}
-    for name, volume in prediction.maps.items():
-        jobs[name] = partial(nifti_bytes, volume, scale=map_scale(volume.array))
-        floats[name] = volume
-    if float32:
-        for name, volume in floats.items():
-            jobs[name + FLOAT_SUFFIX] = partial(nifti_bytes, volume, dtype=np.float32)
-    with ThreadPoolExecutor(max_workers=min(4, len(jobs))) as pool:
-        encoded = {name: pool.submit(job) for name, job in jobs.items()}
-        return {name: future.result() for name, future in encoded.items()}
 
 
 class Service:
@@ -305,42 +268,11 @@ class Service:
         return self.model(name)
 
     # -- jobs -----------------------------------------------------------------------------------
-    def _check_job(self, kind: str, model: str, params: dict[str, Any]) -> None:
-        if kind not in JOB_KINDS:
-            raise InputError("kind", f"unknown job kind {str(kind)[:40]!r}; known: {list(JOB_KINDS)}")
-        check_id(model, "model", NAME_PATTERN)
-        if not isinstance(params, dict) or set(params) - set(JOB_PARAMS[kind]):
-            raise InputError("params", f"{kind} params must be an object with keys among {list(JOB_PARAMS[kind])}")
-        if kind == "train":
-            from napari_uqseg.engine.methods.base import method_class
-
-            method_class(str(params.get("method", "")))
-            self.store.dataset_dir(str(params.get("dataset", "")))
-            check_train_config(str(params["method"]), params.get("config", {}))
-            return
-        if kind == "triage":
-            return check_triage_params(self.store, model, params)
-        summary = self.store.ledger.summary(model)
-        if "version" in params:
-            check_id(params["version"], "params.version", VERSION_PATTERN)
-            if params["version"] not in {v.version for v in summary.versions}:
-                raise NotFoundError("params.version", f"model {model!r} has no version {params['version']!r}")
-        if "corrections" in params:
-            ids = params["corrections"]
-            if not isinstance(ids, list) or not ids:
-                raise InputError("params.corrections", "must be a non-empty list of correction ids")
-            for cid in ids:
-                check_id(cid, "params.corrections", ID_PATTERN)
-        if not self.store.ledger.corrections(model, params.get("corrections")):
-            raise InputError("corrections", f"model {model!r} has no submitted corrections to work on")
-        if kind == "finetune":
-            check_finetune_options(params.get("options", {}))
-
     def start_job(
         self, kind: str, model: str, params: dict | None = None, client_key: str | None = None, actor: str = ""
     ) -> JobStatus:
         params = params or {}
-        self._check_job(kind, model, params)
+        check_job(self.store, kind, model, params)
         if client_key is not None:
             check_id(client_key, "client_key", NAME_PATTERN)
         admit_job(self.store.ledger, self.load)
@@ -359,15 +291,6 @@ class Service:
             self.executor.cancel(jid)
         return self.job(jid)
 
-    def wait_job(self, jid: str, timeout: float, poll: float = 0.2) -> JobStatus:
-        """Block until the job is finished or ``timeout`` seconds passed; returns its status."""
-        deadline = time.monotonic() + max(0.0, timeout)
-        status = self.job(jid)
-        while not status.finished and time.monotonic() < deadline:
-            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
-            status = self.job(jid)
-        return status
-
     def worklist(self, jid: str) -> dict[str, Any]:
         """The worklist a finished triage job wrote (``worklist.json``: ``meta`` and sorted ``cases``)."""
         return worklist_document(self.store, jid)
@@ -381,14 +304,3 @@ class Service:
             self.executor.stop()
         self.worker.close()
         self.store.ledger.close()
-
-
-def json_safe(value: Any) -> Any:
-    """A copy of ``value`` with NaN/Inf floats replaced by ``None`` (strict JSON has no NaN)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
