@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from napari_uqseg.client.job_wait import JobWatch
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary, Prediction
 from napari_uqseg.core.review_ranking import ReviewRanking
@@ -85,8 +85,12 @@ class Backend(ABC):
         """Start ``"finetune"`` (on submitted corrections), ``"train"`` or ``"evaluate"`` in the background."""
 
     @abstractmethod
-    def job(self, job_id: str) -> JobStatus:
-        """Current status of a job."""
+    def job(self, job_id: str, wait: float = 0.0) -> JobStatus:
+        """Status of a job.
+
+        ``wait`` seconds: the backend may hold the answer until the job is finished or that long passed
+        (the server's long poll); it may also answer at once. ``client.job_wait.JobWatch`` builds on this.
+        """
 
     @abstractmethod
     def cancel_job(self, job_id: str) -> JobStatus:
@@ -95,17 +99,11 @@ class Backend(ABC):
     def wait_job(
         self, job_id: str, timeout: float = 600.0, poll: float = 0.5, progress: Progress = no_progress
     ) -> JobStatus:
-        """Poll until the job is finished or ``timeout`` seconds passed; reports ``progress`` meanwhile.
+        """Wait until the job is finished or ``timeout`` seconds passed; reports ``progress`` every ``poll`` s.
 
         Returns the last status (check ``.finished``: a timeout returns an unfinished one).
         """
-        deadline = time.monotonic() + timeout
-        status = self.job(job_id)
-        while not status.finished and time.monotonic() < deadline:
-            progress(status.progress, 1.0, status.message)
-            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
-            status = self.job(job_id)
-        return status
+        return JobWatch(self, job_id).wait(timeout, poll, progress)
 
     @abstractmethod
     def promote(self, model: str, version: str) -> ModelSummary:

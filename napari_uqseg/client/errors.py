@@ -1,10 +1,30 @@
-"""Typed client errors: each says what went wrong and what to do, for both backends."""
+"""Typed client errors: each says what went wrong and what to do, for both backends.
+
+The tree (``core.errors`` classes in brackets; catch ``BackendError`` for anything a backend raises)::
+
+    UQSegError [core]
+    └── BackendError                 status, code, source
+        ├── ConnectionFailed         server unreachable, wrong address, TLS verification failed
+        ├── BackendTimeout           no answer within the client's timeout
+        ├── AuthError                401: missing or wrong bearer token
+        ├── TooLarge                 413: request body over the server's limit
+        ├── ServerError              5xx: a failure on the server (see its log)
+        ├── ProtocolMismatch         client and server speak different protocol versions
+        └── BadRequest               400; also an InputError [core], as local validation raises
+            └── NotFoundError        404; also a NotFoundError [core]: unknown model, image, job ...
+
+:func:`describe_error` turns any of them (or anything else a worker raised) into one sentence for the user.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from napari_uqseg.core.errors import InputError, UQSegError
+from napari_uqseg.core import errors as core_errors
+from napari_uqseg.core.errors import CancelledError, InputError, UQSegError
+
+logger = logging.getLogger(__name__)
 
 
 class BackendError(UQSegError):
@@ -47,7 +67,7 @@ class BadRequest(BackendError, InputError):
         self.problem = message
 
 
-class NotFound(BadRequest):
+class NotFoundError(BadRequest, core_errors.NotFoundError):
     """Unknown model, version, image, prediction or job (HTTP 404)."""
 
 
@@ -61,10 +81,6 @@ class ServerError(BackendError):
 
 class ProtocolMismatch(BackendError):
     """Client and server speak different protocol versions."""
-
-
-class JobFailed(BackendError):
-    """A background job ended in ``failed`` (``wait_job`` with ``raise_on_failure``)."""
 
 
 def error_from_response(status: int, body: Any, url: str) -> BackendError:
@@ -82,7 +98,7 @@ def error_from_response(status: int, body: Any, url: str) -> BackendError:
             source,
         )
     if status == 404:
-        return NotFound(message or f"{url} not found", status, code or "not_found", source)
+        return NotFoundError(message or f"{url} not found", status, code or "not_found", source)
     if status == 413:
         return TooLarge(
             f"{url}: request body is larger than the server accepts ({message})", status, "too_large", source
@@ -92,3 +108,43 @@ def error_from_response(status: int, body: Any, url: str) -> BackendError:
     return ServerError(
         f"{url}: server error HTTP {status}: {message or 'no details'}", status, code or "server_error", source
     )
+
+
+def describe_error(exc: BaseException, context: str = "") -> str:
+    """One plain sentence for the user; a traceback goes to the log only, for errors this package did not make.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What a worker raised.
+    context : str
+        What was being done ("Prediction", "Connection", ...), prefixed as ``"<context> failed: "``.
+    """
+    if isinstance(exc, CancelledError):
+        return f"{context} cancelled." if context else "Cancelled."
+    prefix = f"{context} failed: " if context else ""
+    if not isinstance(exc, UQSegError):
+        logger.error("%s", prefix or "error", exc_info=(type(exc), exc, exc.__traceback__))
+    return prefix + _plain(exc)
+
+
+def _plain(exc: BaseException) -> str:
+    import requests
+
+    if isinstance(exc, ConnectionFailed):
+        return f"the server is unreachable. {exc}"
+    if isinstance(exc, AuthError):
+        return f"the token is wrong or missing. {exc}"
+    if isinstance(exc, TooLarge):
+        return f"the image is too large for the server. {exc}"
+    if isinstance(exc, InputError):
+        return f"{exc.problem} ({exc.source})"
+    if isinstance(exc, UQSegError):
+        return str(exc)
+    if isinstance(exc, requests.ConnectionError | ConnectionError):
+        return "the server is unreachable; check the address and that `uqseg serve` is running."
+    if isinstance(exc, requests.Timeout | TimeoutError):
+        return "the server did not answer in time; it may be busy, try again."
+    if isinstance(exc, MemoryError):
+        return "the image is too large for the memory available here; crop or downsample it."
+    return f"unexpected error ({type(exc).__name__}: {exc})"

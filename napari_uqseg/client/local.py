@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from napari_uqseg.client.backend import Backend, PredictionResult
-from napari_uqseg.client.errors import BadRequest, NotFound
-from napari_uqseg.client.wire import label_payload, review_from_wire
-from napari_uqseg.core.errors import InputError, NotFoundError
+from napari_uqseg.client.errors import BadRequest, NotFoundError
+from napari_uqseg.client.payloads import label_payload, review_from_wire
+from napari_uqseg.core import errors as core_errors
+from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import nifti_bytes
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
@@ -40,8 +41,8 @@ def _typed(call: Callable[[], T]) -> T:
     """Run ``call`` raising the client's typed errors, as ``RemoteBackend`` does for HTTP 400/404."""
     try:
         return call()
-    except NotFoundError as exc:
-        raise NotFound(exc.problem, 404, "not_found", exc.source) from exc
+    except core_errors.NotFoundError as exc:
+        raise NotFoundError(exc.problem, 404, "not_found", exc.source) from exc
     except InputError as exc:
         raise BadRequest(exc.problem, 400, "bad_input", exc.source) from exc
 
@@ -138,7 +139,8 @@ class LocalBackend(Backend):
     def start_job(self, kind: str, model: str, params: dict[str, Any] | None = None) -> JobStatus:
         return _typed(lambda: self.service.start_job(kind, model, params or {}))
 
-    def job(self, job_id: str) -> JobStatus:
+    def job(self, job_id: str, wait: float = 0.0) -> JobStatus:
+        """Answers at once (``wait`` is the most a backend may hold the answer); ``JobWatch`` polls."""
         return _typed(lambda: self.service.job(job_id))
 
     def cancel_job(self, job_id: str) -> JobStatus:

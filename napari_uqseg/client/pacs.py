@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from napari_uqseg.client.backend import PredictionResult
-from napari_uqseg.client.wire import prediction_from_wire
+from napari_uqseg.client.payloads import prediction_from_wire
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import image_from_bytes
 from napari_uqseg.core.volume import Volume

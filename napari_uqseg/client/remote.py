@@ -24,7 +24,7 @@ from napari_uqseg.client.errors import (
     error_from_response,
 )
 from napari_uqseg.client.pacs import PacsMethods
-from napari_uqseg.client.wire import image_payload, label_payload, prediction_from_wire
+from napari_uqseg.client.payloads import image_payload, label_payload, prediction_from_wire
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
 from napari_uqseg.core.review_ranking import ReviewRanking
@@ -33,6 +33,7 @@ from napari_uqseg.core.wire import PROTOCOL_VERSION, sha256_hex
 
 TOKEN_ENV = "UQSEG_TOKEN"
 ALLOW_HTTP_ENV = "UQSEG_ALLOW_HTTP"
+MAX_JOB_WAIT_S = 30.0  # longest long poll the server grants (``GET /v1/jobs/{id}?wait=``)
 
 
 def _seg(value: str) -> str:
@@ -238,9 +239,6 @@ class RemoteBackend(PacsMethods, Backend):
             "GET", f"/v1/predictions/{_seg(prediction_id)}/outputs/{_seg(name)}", params={"dtype": dtype}
         ).content
 
-    def prediction_summary(self, prediction_id: str) -> dict[str, Any]:
-        return self._json("GET", f"/v1/predictions/{_seg(prediction_id)}")
-
     def submit_correction(
         self,
         prediction_id: str,
@@ -266,8 +264,14 @@ class RemoteBackend(PacsMethods, Backend):
         body = {"kind": kind, "model": model, "params": params or {}, "client_key": uuid.uuid4().hex}
         return JobStatus.from_dict(self._json("POST", "/v1/jobs", json=body))
 
-    def job(self, job_id: str) -> JobStatus:
-        return JobStatus.from_dict(self._json("GET", f"/v1/jobs/{_seg(job_id)}"))
+    def job(self, job_id: str, wait: float = 0.0) -> JobStatus:
+        path = f"/v1/jobs/{_seg(job_id)}"
+        if wait <= 0:
+            return JobStatus.from_dict(self._json("GET", path))
+        connect, read = self.timeout
+        held = min(wait, MAX_JOB_WAIT_S)  # the server holds the answer at most this long
+        timeout = (connect, max(read, held + connect))
+        return JobStatus.from_dict(self._json("GET", path, params={"wait": held}, timeout=timeout))
 
     def cancel_job(self, job_id: str) -> JobStatus:
         return JobStatus.from_dict(self._json("POST", f"/v1/jobs/{_seg(job_id)}/cancel"))

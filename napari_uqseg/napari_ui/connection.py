@@ -20,9 +20,10 @@ from qtpy.QtWidgets import (
 )
 
 from napari_uqseg.client.backend import Backend
+from napari_uqseg.client.errors import describe_error
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.napari_ui.settings import Settings, save_settings
-from napari_uqseg.napari_ui.workers import describe_error, run_task
+from napari_uqseg.napari_ui.workers import run_task
 
 
 def make_backend(settings: Settings) -> Backend:

@@ -24,12 +24,14 @@ from qtpy.QtWidgets import (
 )
 
 from napari_uqseg.client.backend import Backend
+from napari_uqseg.client.errors import describe_error
+from napari_uqseg.client.job_wait import JobWatch
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.records import JobStatus
 from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.napari_ui.connection import set_status
-from napari_uqseg.napari_ui.workers import describe_error, run_generator, run_task, sleep_unless
+from napari_uqseg.napari_ui.workers import run_generator, run_task
 
 #: seconds between job status polls
 POLL_INTERVAL_S = 0.5
@@ -197,10 +199,11 @@ class JobsPanel(QGroupBox):
         def poll() -> Generator[JobStatus, None, tuple[JobStatus, bytes | None]]:
             status = backend.start_job("finetune", source.model, params)
             yield status
-            while not status.finished:
-                sleep_unless(lambda: self.job_worker is not None and self.job_worker.abort_requested, POLL_INTERVAL_S)
-                status = backend.job(status.id)
-                yield status
+            watch = JobWatch(backend, status.id, status)
+            yield from watch.follow(
+                POLL_INTERVAL_S, should_stop=lambda: self.job_worker is not None and self.job_worker.abort_requested
+            )
+            status = watch.status
             # the figure is drawn here, off the GUI thread (matplotlib's Agg canvas needs no display)
             return status, before_after_png(status.result) if status.state == "succeeded" else None
 

@@ -28,6 +28,8 @@ from qtpy.QtWidgets import (
 )
 
 from napari_uqseg.client.backend import Backend
+from napari_uqseg.client.errors import describe_error
+from napari_uqseg.client.job_wait import JobWatch
 from napari_uqseg.client.model_setup import (
     TRAIN_METHODS,
     model_name_from,
@@ -41,7 +43,7 @@ from napari_uqseg.core.records import JobStatus, ModelSummary
 from napari_uqseg.napari_ui.connection import set_status
 from napari_uqseg.napari_ui.jobs_panel import POLL_INTERVAL_S, format_eta
 from napari_uqseg.napari_ui.layers import layer_to_volume
-from napari_uqseg.napari_ui.workers import describe_error, run_generator, run_task, sleep_unless
+from napari_uqseg.napari_ui.workers import run_generator, run_task
 
 SOURCES = ("Dataset folder...", "Open image + label layers")
 
@@ -174,10 +176,11 @@ class ModelPanel(QGroupBox):
         def poll() -> Generator[JobStatus, None, tuple[JobStatus, list[ModelSummary]]]:
             status = start_training(backend, name, dataset(), method, steps)
             yield status
-            while not status.finished:
-                sleep_unless(lambda: self.worker is not None and self.worker.abort_requested, POLL_INTERVAL_S)
-                status = backend.job(status.id)
-                yield status
+            watch = JobWatch(backend, status.id, status)
+            yield from watch.follow(
+                POLL_INTERVAL_S, should_stop=lambda: self.worker is not None and self.worker.abort_requested
+            )
+            status = watch.status
             return status, backend.models() if status.state == "succeeded" else []
 
         self.worker = run_generator(

@@ -25,12 +25,13 @@ from qtpy.QtWidgets import (
 )
 
 from napari_uqseg.client.backend import Backend
+from napari_uqseg.client.errors import describe_error
 from napari_uqseg.core.nifti_io import float_map_from_bytes, volume_from_bytes
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.napari_ui.connection import ConnectionPanel, set_status
 from napari_uqseg.napari_ui.layers import layer_kwargs
 from napari_uqseg.napari_ui.settings import load_settings
-from napari_uqseg.napari_ui.workers import describe_error, run_task
+from napari_uqseg.napari_ui.workers import run_task
 
 UID_ROLE = Qt.ItemDataRole.UserRole
 

@@ -1,4 +1,4 @@
-"""Review state behind the napari review panel, with no Qt: the region queue of one case and the case list.
+"""Review state behind the napari review panel, with no Qt: a cursor over one case's ranked regions, and the case list.
 
 The panel only renders these objects and forwards clicks and keys to them, so the walk through a review
 (select, next/previous, mark done or flagged, "k of n reviewed") is tested without a display.
@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.review_ranking import Region, ReviewRanking
 
-#: table columns of the region queue, in display order
+#: table columns of the region table, in display order
 #: "wrong" (voxels probably wrong: sum of 1 - confidence) is the ranking key; "mass" the sum of uncertainty,
 #: "mean" its average per voxel
 REGION_COLUMNS = ("#", "wrong", "mass", "mean", "voxels", "slice", "state")
 
 
-class ReviewQueue:
-    """Walk the ranked regions of one case, most uncertain first.
+class ReviewCursor:
+    """A cursor over the ranked regions of one case (most uncertain first): select, next, previous, mark.
 
     Parameters
     ----------
@@ -34,7 +34,7 @@ class ReviewQueue:
 
     @property
     def total(self) -> int:
-        """Number of regions in the queue."""
+        """Number of ranked regions."""
         return len(self.ranking.regions)
 
     @property
@@ -44,12 +44,12 @@ class ReviewQueue:
 
     @property
     def index(self) -> int | None:
-        """Row of the current region (0-based), ``None`` for an empty queue."""
+        """Row of the current region (0-based), ``None`` when there are no regions."""
         return self._index
 
     @property
     def current(self) -> Region | None:
-        """The region under review, ``None`` for an empty queue."""
+        """The region under review, ``None`` when there are no regions."""
         return None if self._index is None else self.ranking.regions[self._index]
 
     def select(self, row: int) -> Region:
@@ -58,10 +58,10 @@ class ReviewQueue:
         Raises
         ------
         InputError
-            ``row`` outside the queue.
+            ``row`` outside the table.
         """
         if not 0 <= row < self.total:
-            raise InputError("row", f"no region at row {row} (queue has {self.total})")
+            raise InputError("row", f"no region at row {row} (there are {self.total})")
         self._index = row
         return self.ranking.regions[row]
 
@@ -99,11 +99,11 @@ class ReviewQueue:
         Raises
         ------
         InputError
-            Unknown state or empty queue.
+            Unknown state or no regions.
         """
         region = self.current
         if region is None:
-            raise InputError("review", "there is no region to mark (the queue is empty)")
+            raise InputError("review", "there is no region to mark (the case has no regions)")
         self.ranking.set_state(region.id, state)
         return self.next_todo() if advance and state != "todo" else self.current
 

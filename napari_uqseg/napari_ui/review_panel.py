@@ -1,6 +1,6 @@
-"""The review panel: cases by score, the current case's slice scores and its region queue, with keyboard walking.
+"""The review panel: cases by score, the current case's slice scores and its ranked regions, with keyboard walking.
 
-It renders a :class:`~napari_uqseg.napari_ui.review_model.ReviewQueue` and calls back into the segment widget
+It renders a :class:`~napari_uqseg.napari_ui.review_model.ReviewCursor` and calls back into the segment widget
 to move the viewer, so it holds no napari objects itself.
 """
 
@@ -25,9 +25,9 @@ from qtpy.QtWidgets import (
 )
 
 from napari_uqseg.core.review_ranking import Region
-from napari_uqseg.napari_ui.review_model import REGION_COLUMNS, ReviewQueue, sorted_cases
+from napari_uqseg.napari_ui.review_model import REGION_COLUMNS, ReviewCursor, sorted_cases
 
-#: keys that walk the queue while the panel (or a child) has focus
+#: keys that walk the regions while the panel (or a child) has focus
 SHORTCUTS = {"next": "N", "previous": "P", "done": "D", "flag": "F"}
 STATE_COLOURS = {"todo": None, "done": Qt.GlobalColor.darkGreen, "flagged": Qt.GlobalColor.darkRed}
 
@@ -64,7 +64,7 @@ class ReviewPanel(QGroupBox):
         self._focus_region = focus_region
         self._focus_slice = focus_slice
         self._on_state_changed = on_state_changed or (lambda: None)
-        self.queue: ReviewQueue | None = None
+        self.cursor: ReviewCursor | None = None
         self._updating = False
 
         self.cases = QListWidget()
@@ -121,33 +121,33 @@ class ReviewPanel(QGroupBox):
             if entry.name == current:
                 self.cases.setCurrentItem(item)
 
-    def set_queue(self, queue: ReviewQueue | None) -> None:
-        """Show one case's queue (``None``: nothing to review)."""
-        self.queue = queue
+    def set_cursor(self, cursor: ReviewCursor | None) -> None:
+        """Show one case's regions through its cursor (``None``: nothing to review)."""
+        self.cursor = cursor
         self._updating = True
         try:
             self.regions.setRowCount(0)
             self.slices.setRowCount(0)
-            if queue is None:
+            if cursor is None:
                 self.case_score.setText("No prediction yet.")
                 self.progress.setText("0 of 0 reviewed")
                 self._enable(False)
                 return
-            ranking = queue.ranking
+            ranking = cursor.ranking
             self.case_score.setText(
                 f"Case score {ranking.case_score:.3f} ({ranking.map_name}); "
-                f"{queue.total} regions above {ranking.threshold:.3f}"
+                f"{cursor.total} regions above {ranking.threshold:.3f}"
             )
-            for row, (index, score) in enumerate(queue.slice_rows()):
+            for row, (index, score) in enumerate(cursor.slice_rows()):
                 self.slices.insertRow(row)
                 self.slices.setItem(row, 0, QTableWidgetItem(str(index)))
                 self.slices.setItem(row, 1, QTableWidgetItem(f"{score:.3f}"))
-            for row, values in enumerate(queue.rows()):
+            for row, values in enumerate(cursor.rows()):
                 self.regions.insertRow(row)
                 for col, text in enumerate(values):
                     self.regions.setItem(row, col, QTableWidgetItem(text))
                 self._paint_row(row)
-            self._enable(queue.total > 0)
+            self._enable(cursor.total > 0)
         finally:
             self._updating = False
         self._refresh_progress()
@@ -159,28 +159,28 @@ class ReviewPanel(QGroupBox):
 
     def next(self) -> None:
         """Go to the next region."""
-        if self.queue is not None and self.queue.total:
-            self._show(self.queue.next())
+        if self.cursor is not None and self.cursor.total:
+            self._show(self.cursor.next())
 
     def previous(self) -> None:
         """Go to the previous region."""
-        if self.queue is not None and self.queue.total:
-            self._show(self.queue.previous())
+        if self.cursor is not None and self.cursor.total:
+            self._show(self.cursor.previous())
 
     def mark(self, state: str) -> None:
         """Mark the current region and move on to the next one still to do."""
-        if self.queue is None or self.queue.current is None:
+        if self.cursor is None or self.cursor.current is None:
             return
-        row = self.queue.index
-        self.queue.mark(state)
+        row = self.cursor.index
+        self.cursor.mark(state)
         self.regions.item(row, REGION_COLUMNS.index("state")).setText(state)
         self._paint_row(row)
         self._refresh_progress()
-        self._show(self.queue.current)
+        self._show(self.cursor.current)
         self._on_state_changed()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API name)
-        """N / P / D / F walk the queue while the panel or one of its lists has the keyboard focus."""
+        """N / P / D / F walk the cursor while the panel or one of its lists has the keyboard focus."""
         if event.type() == QEvent.Type.KeyPress and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
             name = self._keys.get(Qt.Key(event.key()))
             if name is not None and self.buttons[name].isEnabled():
@@ -190,13 +190,13 @@ class ReviewPanel(QGroupBox):
 
     # --- internals -----------------------------------------------------------------------------------------
     def _show(self, region: Region | None) -> None:
-        if region is not None and self.queue is not None and self.queue.index is not None:
-            self.regions.setCurrentCell(self.queue.index, 0)  # fires _region_row_changed, which focuses
+        if region is not None and self.cursor is not None and self.cursor.index is not None:
+            self.regions.setCurrentCell(self.cursor.index, 0)  # fires _region_row_changed, which focuses
 
     def _region_row_changed(self, row: int, *_: int) -> None:
-        if self._updating or self.queue is None or not 0 <= row < self.queue.total:
+        if self._updating or self.cursor is None or not 0 <= row < self.cursor.total:
             return
-        self._focus_region(self.queue.select(row))
+        self._focus_region(self.cursor.select(row))
 
     def _slice_clicked(self, row: int, _col: int) -> None:
         self._focus_slice(int(self.slices.item(row, 0).text()))
@@ -211,8 +211,8 @@ class ReviewPanel(QGroupBox):
                 item.setForeground(colour)
 
     def _refresh_progress(self) -> None:
-        if self.queue is not None:
-            self.progress.setText(self.queue.progress_text())
+        if self.cursor is not None:
+            self.progress.setText(self.cursor.progress_text())
 
     def _enable(self, on: bool) -> None:
         for button in self.buttons.values():

@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_uqseg.client.backend import Backend, PredictionResult
+from napari_uqseg.client.errors import describe_error
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.records import MethodInfo, ModelSummary
 from napari_uqseg.core.review_ranking import Region
@@ -40,10 +41,10 @@ from napari_uqseg.napari_ui.layers import (
 )
 from napari_uqseg.napari_ui.model_panel import ModelPanel
 from napari_uqseg.napari_ui.orientation import follow_new_images, review_axis
-from napari_uqseg.napari_ui.review_model import ReviewQueue
+from napari_uqseg.napari_ui.review_model import ReviewCursor
 from napari_uqseg.napari_ui.review_panel import ReviewPanel
 from napari_uqseg.napari_ui.settings import load_settings
-from napari_uqseg.napari_ui.workers import describe_error, run_task
+from napari_uqseg.napari_ui.workers import run_task
 from napari_uqseg.napari_ui.worklist_cases import WorklistCases
 
 if TYPE_CHECKING:
@@ -52,12 +53,12 @@ if TYPE_CHECKING:
 
 @dataclass
 class CaseState:
-    """One predicted image: the client result, its layers and its review queue."""
+    """One predicted image: the client result, its layers and its review cursor."""
 
     image: str
     result: PredictionResult
     layers: PredictionLayers
-    queue: ReviewQueue
+    cursor: ReviewCursor
 
     @property
     def n_classes(self) -> int:
@@ -305,7 +306,7 @@ class SegmentWidget(QWidget):
         maps = result.prediction.maps
         first = result.review.map_name if result.review.map_name in maps else next(iter(maps))
         layers = add_prediction_layers(self.viewer, image_name, result, first)
-        self.cases[image_name] = CaseState(image_name, result, layers, ReviewQueue(result.review))
+        self.cases[image_name] = CaseState(image_name, result, layers, ReviewCursor(result.review))
         self.calibrated.show_result(self.viewer, image_name, result)
         self.progress.setValue(1000)
         seconds = sum(result.timings.values()) if result.timings else float("nan")
@@ -315,7 +316,7 @@ class SegmentWidget(QWidget):
 
     # --- cases, display and review -------------------------------------------------------------------------
     def select_case(self, name: str) -> None:
-        """Make ``name`` the current case: its queue in the review panel, its maps in the display switch."""
+        """Make ``name`` the current case: its cursor in the review panel, its maps in the display switch."""
         if name not in self.cases and self.worklist.has(name):
             return self.worklist.open_case(name)  # loads image and outputs, then comes back here
         self.current = name if name in self.cases else None
@@ -329,7 +330,7 @@ class SegmentWidget(QWidget):
                 self.map_combo.addItem(map_title(map_name), map_name)
             self.map_combo.setCurrentIndex(max(self.map_combo.findData(case.layers.heatmap.metadata.get("map")), 0))
         self.map_combo.blockSignals(False)
-        self.review.set_queue(case.queue if case else None)
+        self.review.set_cursor(case.cursor if case else None)
         self.calibrated.show_text(case.result if case else None)
         self._refresh_cases()
 
@@ -358,19 +359,19 @@ class SegmentWidget(QWidget):
 
     def _focus_region(self, region: Region) -> None:
         if (case := self._case()) is not None:
-            focus_region(self.viewer, case.layers.mask, region, case.queue.ranking.axis, case.layers.outline)
+            focus_region(self.viewer, case.layers.mask, region, case.cursor.ranking.axis, case.layers.outline)
 
     def _focus_slice(self, index: int) -> None:
         if (case := self._case()) is None:
             return
-        axis = case.queue.ranking.axis
+        axis = case.cursor.ranking.axis
         voxel = np.zeros(case.layers.mask.ndim)
         voxel[axis] = index
         self.viewer.dims.set_point(axis, float(case.layers.mask.data_to_world(voxel)[axis]))
 
     def _review_changed(self) -> None:
         if (case := self._case()) is not None:
-            case.layers.mask.metadata["uqseg"]["review"] = case.queue.ranking.to_dict()
+            case.layers.mask.metadata["uqseg"]["review"] = case.cursor.ranking.to_dict()
 
     # --- corrections and versions --------------------------------------------------------------------------
     def _correction_source(self) -> CorrectionSource:
@@ -380,7 +381,7 @@ class SegmentWidget(QWidget):
         if case.layers.mask not in self.viewer.layers:
             raise InputError(case.layers.mask.name, "the mask layer was deleted; predict again")
         label = layer_to_volume(case.layers.mask)
-        return CorrectionSource(case.result.id, label, case.queue.ranking, case.result.model, case.result.version)
+        return CorrectionSource(case.result.id, label, case.cursor.ranking, case.result.model, case.result.version)
 
     def _version_switched(self, model: str, version: str) -> None:
         """Reload the model list (the new version is in it now) and select the new version."""

@@ -8,13 +8,12 @@ to quit, so the engine or client stops at its next progress report.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Generator
 from typing import Any
 
 from qtpy.QtCore import QObject, Signal
 
-from napari_uqseg.core.errors import CancelledError, InputError, UQSegError
+from napari_uqseg.core.errors import CancelledError
 from napari_uqseg.core.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -85,53 +84,3 @@ def _connect(worker: Any, on_returned: Any, on_errored: Any, on_finished: Any) -
         worker.errored.connect(on_errored)
     if on_finished is not None:
         worker.finished.connect(on_finished)
-
-
-def sleep_unless(worker_aborted: Callable[[], bool], seconds: float, step: float = 0.05) -> None:
-    """Sleep ``seconds`` in short steps, returning early once ``worker_aborted()`` is true (keeps Cancel snappy)."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end and not worker_aborted():
-        time.sleep(min(step, max(end - time.monotonic(), 0.0)))
-
-
-def describe_error(exc: BaseException, context: str = "") -> str:
-    """One plain sentence for the user; the traceback goes to the log only.
-
-    Parameters
-    ----------
-    exc : BaseException
-        What a worker raised.
-    context : str
-        What was being done ("Prediction", "Test connection", ...), prefixed to the message.
-    """
-    prefix = f"{context} failed: " if context else ""
-    if isinstance(exc, CancelledError):
-        return f"{context} cancelled." if context else "Cancelled."
-    message = _plain(exc)
-    if not isinstance(exc, UQSegError):
-        logger.error("%s", prefix or "error", exc_info=(type(exc), exc, exc.__traceback__))
-    return prefix + message
-
-
-def _plain(exc: BaseException) -> str:
-    import requests
-
-    from napari_uqseg.client import errors
-
-    if isinstance(exc, errors.ConnectionFailed):
-        return f"the server is unreachable. {exc}"
-    if isinstance(exc, errors.AuthError):
-        return f"the token is wrong or missing. {exc}"
-    if isinstance(exc, errors.TooLarge):
-        return f"the image is too large for the server. {exc}"
-    if isinstance(exc, InputError):
-        return f"{exc.problem} ({exc.source})"
-    if isinstance(exc, UQSegError):
-        return str(exc)
-    if isinstance(exc, requests.ConnectionError | ConnectionError):
-        return "the server is unreachable; check the address and that the server is running."
-    if isinstance(exc, requests.Timeout | TimeoutError):
-        return "the server did not answer in time; it may be busy, try again."
-    if isinstance(exc, MemoryError):
-        return "the image is too large for the memory available here; crop or downsample it."
-    return f"unexpected error ({type(exc).__name__}: {exc})"

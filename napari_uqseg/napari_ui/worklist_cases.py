@@ -2,7 +2,7 @@
 
 The worklist comes from a ``uqseg triage`` folder or a server's triage job
 (``client.worklist_source``). Opening a case adds its image as a layer and hands its prediction to the
-segment widget exactly as a fresh prediction would be, so display, review queue and keys work unchanged.
+segment widget exactly as a fresh prediction would be, so display, review cursor and keys work unchanged.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QInputDialog, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_uqseg.client.backend import Backend, PredictionResult
+from napari_uqseg.client.errors import describe_error
 from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.client.worklist_source import LocalWorklist, RemoteWorklist, WorklistSource
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.napari_ui.connection import set_status
 from napari_uqseg.napari_ui.layers import layer_kwargs
-from napari_uqseg.napari_ui.workers import describe_error, run_task
+from napari_uqseg.napari_ui.workers import run_task
 
 if TYPE_CHECKING:
     import napari

@@ -92,7 +92,7 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self.worker = None
         self.task = None
-        self.jobId = None
+        self.jobWatch = None  # client.job_wait.JobWatch of the running job
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -202,7 +202,7 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.setText(message)
 
     def onError(self, exc: BaseException) -> None:
-        from UQSegLib.logic import describe_error
+        from napari_uqseg.client.errors import describe_error
 
         message = describe_error(exc)
         self.ui.statusLabel.setText(message)
@@ -224,8 +224,8 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for button in (self.ui.doneButton, self.ui.flagButton, self.ui.todoButton):
             button.enabled = hasResult
         self.ui.submitButton.enabled = connected and hasResult and not busy
-        self.ui.finetuneButton.enabled = connected and self.jobId is None and self.ui.modelComboBox.count > 0
-        self.ui.cancelJobButton.enabled = self.jobId is not None
+        self.ui.finetuneButton.enabled = connected and self.jobWatch is None and self.ui.modelComboBox.count > 0
+        self.ui.cancelJobButton.enabled = self.jobWatch is not None
         for button in getattr(self, "modelButtons", {}).values():
             button.enabled = connected and not busy
         self.ui.promoteButton.enabled = self.ui.rollbackButton.enabled = connected and not busy
@@ -484,12 +484,12 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.run(_("Starting fine-tune"), lambda progress: self.logic.session.start_finetune(model), self.onJobStatus)
 
     def onJobPoll(self) -> None:
-        if self.jobId is not None and not self.worker.busy:
-            jobId = self.jobId
-            self.run(_("Polling job"), lambda progress: self.logic.session.job(jobId), self.onJobStatus, quiet=True)
+        if self.jobWatch is not None and not self.worker.busy:
+            watch = self.jobWatch  # step(): one status request, in the worker thread; the GUI thread never waits
+            self.run(_("Polling job"), lambda progress: watch.step(), self.onJobStatus, quiet=True)
 
     def onCancelJob(self) -> None:
-        jobId = self.jobId
+        jobId = self.jobWatch.job_id
         self.run(_("Cancelling job"), lambda progress: self.logic.session.cancel_job(jobId), self.onJobStatus)
 
     def onJobStatus(self, status) -> None:
@@ -502,7 +502,10 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             from UQSegLib.logic import finetune_report
 
             self.ui.jobStatusLabel.setText(f"{self.ui.jobStatusLabel.text} {finetune_report(status.result)}")
-        self.jobId = None if status.finished else status.id
+        if status.finished:
+            self.jobWatch = None
+        elif self.jobWatch is None or self.jobWatch.job_id != status.id:
+            self.jobWatch = self.logic.session.watch_job(status.id)
         if status.finished:
             self.jobTimer.stop()
             self.run(_("Refreshing models"), lambda progress: self.logic.session.models(), self.fillModels)

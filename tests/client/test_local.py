@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_uqseg.client.errors import BadRequest, NotFound
+from napari_uqseg.client.errors import BadRequest, NotFoundError
 from napari_uqseg.client.local import LocalBackend
 from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.core.sample_data import synthetic_case
@@ -49,11 +49,11 @@ def test_local_loop_correction_finetune_promote_rollback(local):
 
 def test_local_typed_errors(local):
     image, _ = synthetic_case((24, 24, 24), seed=73)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         local.predict(image, "no_such_model")
     with pytest.raises(BadRequest, match="unknown option"):
         local.predict(image, "tiny_det", options={"bogus": 1})
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         local.job("f" * 32)
     with pytest.raises(BadRequest):
         local.start_job("mine", "tiny_det")

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from napari_uqseg.client.errors import AuthError, BadRequest, ConnectionFailed, NotFound, ProtocolMismatch
+from napari_uqseg.client.errors import AuthError, BadRequest, ConnectionFailed, NotFoundError, ProtocolMismatch
 from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.sample_data import synthetic_case
@@ -22,7 +22,7 @@ from napari_uqseg.testing.server import free_port
 def test_client_imports_no_torch_qt_napari_or_fastapi():
     code = (
         "import sys, napari_uqseg.client, napari_uqseg.client.remote, napari_uqseg.client.local, "
-        "napari_uqseg.client.errors, napari_uqseg.client.wire; "
+        "napari_uqseg.client.errors, napari_uqseg.client.payloads; "
         "heavy = [m for m in ('torch', 'monai', 'qtpy', 'PyQt5', 'PyQt6', 'napari', 'fastapi', 'uvicorn') "
         "if m in sys.modules]; "
         "print(heavy); sys.exit(1 if heavy else 0)"
@@ -82,9 +82,9 @@ def test_wrong_token_is_auth_error(uqseg_server):
 def test_typed_errors_for_bad_requests(uqseg_server):
     image, _ = synthetic_case((24, 24, 24), seed=61)
     with RemoteBackend(uqseg_server.url, uqseg_server.token) as backend:
-        with pytest.raises(NotFound, match="no_such_model"):
+        with pytest.raises(NotFoundError, match="no_such_model"):
             backend.predict(image, "no_such_model")
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFoundError):
             backend.job("e" * 32)
         with pytest.raises(BadRequest, match="unknown option"):
             backend.predict(image, "tiny_det", options={"bogus": 1})

@@ -13,7 +13,7 @@ import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
 
-from napari_uqseg.client.errors import BadRequest, NotFound
+from napari_uqseg.client.errors import BadRequest, NotFoundError
 from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.core.dicom_objects import parametric_map_to_volume, segmentation_to_volume
 from napari_uqseg.core.dicom_series import series_from_datasets
@@ -119,11 +119,11 @@ def test_mask_from_orthanc_lands_on_the_voxels_of_the_nifti_path(orthanc, backen
 
 
 def test_pacs_errors_are_clear(orthanc, backend):
-    with pytest.raises(NotFound, match="not found in the PACS"):
+    with pytest.raises(NotFoundError, match="not found in the PACS"):
         backend.predict_pacs_series("1.2.3.999", "1.2.3.998", "tiny_det")
     with pytest.raises(BadRequest, match="DICOM UID"):
         backend.pacs_series("1.2.abc")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         backend.pacs_series("../../etc")  # never reaches another route
     with pytest.raises(BadRequest, match="unknown field"):
         backend._json("POST", "/v1/pacs/predictions", json={"study": "1.2", "series": "1.3", "model": "x", "y": 1})
@@ -185,7 +185,7 @@ def test_triage_ranks_the_series_of_a_study_list_and_reports_broken_ones(orthanc
     assert modalities.count("SEG") == 2  # one SEG per predicted series, stored in the study
     again = backend.triage_pacs_studies(studies[:1], "tiny_mcd", store=False)
     assert len(again) == 2  # the stored SEG and maps are not scans: not triaged again
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         backend.triage_pacs_studies(studies[:1], "no_such_model")
     with pytest.raises(BadRequest, match="list of 1 to 50"):
         backend.triage_pacs_studies([], "tiny_mcd")

@@ -33,8 +33,8 @@ def assert_case_open(viewer, widget, name: str, score: float) -> None:
     image, mask = viewer.layers[name], viewer.layers[f"{name} mask"]
     assert mask.data.shape == image.data.shape
     assert widget.current == name
-    assert widget.review.queue.ranking.case_score == pytest.approx(score)
-    assert widget.review.regions.rowCount() == widget.review.queue.total > 0
+    assert widget.review.cursor.ranking.case_score == pytest.approx(score)
+    assert widget.review.regions.rowCount() == widget.review.cursor.total > 0
     assert f"Case score {score:.3f}" in widget.review.case_score.text()
 
 

@@ -53,13 +53,13 @@ def test_oblique_anisotropic_scan_plane_labels_review_jump_and_correction(driver
 
     driver.predict(widget, "tiny_det", image="oblique")
     case = widget.cases["oblique"]
-    assert case.queue.ranking.axis == 2  # review slices are the displayed slices
+    assert case.cursor.ranking.axis == 2  # review slices are the displayed slices
     mask = viewer.layers["oblique mask"]
     np.testing.assert_allclose(layer_affine(mask), affine, atol=1e-6)
 
     # review jump: the drawn slice is the region's slice, for the image and the mask alike
     widget.review.select_row(0)
-    region = case.queue.current
+    region = case.cursor.current
     assert region is not None
     np.testing.assert_array_equal(_shown_slice(layer), image.array[:, :, region.slice_index].T)
     np.testing.assert_array_equal(_shown_slice(mask), mask.data[:, :, region.slice_index].T)

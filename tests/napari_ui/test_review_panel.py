@@ -1,4 +1,4 @@
-"""Review queue state (no Qt) and the review panel driving a real viewer."""
+"""Review cursor state (no Qt) and the review panel driving a real viewer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.review import build_review
 from napari_uqseg.napari_ui.layers import viewer_camera
-from napari_uqseg.napari_ui.review_model import REGION_COLUMNS, ReviewQueue, sorted_cases
+from napari_uqseg.napari_ui.review_model import REGION_COLUMNS, ReviewCursor, sorted_cases
 
 
 def _ranking():
@@ -26,48 +26,48 @@ def _ranking():
 
 
 def test_queue_walks_marks_and_counts():
-    queue = ReviewQueue(_ranking())
-    assert queue.total == 3 and queue.index == 0 and queue.current.id == 1
-    assert queue.progress_text() == "0 of 3 reviewed"
-    assert [r[0] for r in queue.rows()] == ["1", "2", "3"]
-    first = dict(zip(REGION_COLUMNS, queue.rows()[0]))
+    cursor = ReviewCursor(_ranking())
+    assert cursor.total == 3 and cursor.index == 0 and cursor.current.id == 1
+    assert cursor.progress_text() == "0 of 3 reviewed"
+    assert [r[0] for r in cursor.rows()] == ["1", "2", "3"]
+    first = dict(zip(REGION_COLUMNS, cursor.rows()[0]))
     assert first["state"] == "todo" and float(first["mean"]) > 0.5
-    masses = [float(dict(zip(REGION_COLUMNS, r))["mass"]) for r in queue.rows()]
+    masses = [float(dict(zip(REGION_COLUMNS, r))["mass"]) for r in cursor.rows()]
     assert masses == sorted(masses, reverse=True)  # the shown ranking key explains the order
-    assert queue.next().id == 2 and queue.next().id == 3 and queue.next().id == 3  # stays on the last
-    assert queue.previous().id == 2 and queue.select(0).id == 1 and queue.previous().id == 1
-    assert queue.mark("done").id == 2  # moves on to the next to-do
-    assert queue.mark("flagged").id == 3
-    assert queue.progress_text() == "2 of 3 reviewed"
-    assert queue.mark("done").id == 3  # nothing left to do: stays
-    assert queue.progress_text() == "3 of 3 reviewed"
-    assert [r.state for r in queue.ranking.regions] == ["done", "flagged", "done"]  # state lives in the ranking
-    queue.select(1)
-    assert queue.mark("todo").id == 2 and queue.reviewed == 2
+    assert cursor.next().id == 2 and cursor.next().id == 3 and cursor.next().id == 3  # stays on the last
+    assert cursor.previous().id == 2 and cursor.select(0).id == 1 and cursor.previous().id == 1
+    assert cursor.mark("done").id == 2  # moves on to the next to-do
+    assert cursor.mark("flagged").id == 3
+    assert cursor.progress_text() == "2 of 3 reviewed"
+    assert cursor.mark("done").id == 3  # nothing left to do: stays
+    assert cursor.progress_text() == "3 of 3 reviewed"
+    assert [r.state for r in cursor.ranking.regions] == ["done", "flagged", "done"]  # state lives in the ranking
+    cursor.select(1)
+    assert cursor.mark("todo").id == 2 and cursor.reviewed == 2
 
 
 def test_queue_next_todo_wraps_around():
-    queue = ReviewQueue(_ranking())
-    queue.select(2)
-    queue.mark("done")
-    assert queue.index == 0  # wrapped to the first region still to do
+    cursor = ReviewCursor(_ranking())
+    cursor.select(2)
+    cursor.mark("done")
+    assert cursor.index == 0  # wrapped to the first region still to do
 
 
 def test_queue_rejects_bad_rows_and_states():
-    queue = ReviewQueue(_ranking())
+    cursor = ReviewCursor(_ranking())
     with pytest.raises(InputError, match="row 7"):
-        queue.select(7)
+        cursor.select(7)
     with pytest.raises(InputError, match="unknown review state"):
-        queue.mark("maybe")
-    empty = ReviewQueue(build_review(np.zeros((6, 6, 6)), np.zeros((6, 6, 6)), threshold=0.5))
+        cursor.mark("maybe")
+    empty = ReviewCursor(build_review(np.zeros((6, 6, 6)), np.zeros((6, 6, 6)), threshold=0.5))
     assert empty.current is None and empty.next() is None and empty.progress_text() == "0 of 0 reviewed"
-    with pytest.raises(InputError, match="queue is empty"):
+    with pytest.raises(InputError, match="cursor is empty"):
         empty.mark("done")
 
 
 def test_slice_rows_are_worst_first():
-    queue = ReviewQueue(_ranking())
-    rows = queue.slice_rows(top=5)
+    cursor = ReviewCursor(_ranking())
+    rows = cursor.slice_rows(top=5)
     scores = [s for _, s in rows]
     assert scores == sorted(scores, reverse=True) and len(rows) == 5
     assert rows[0][0] in range(5, 9)
@@ -121,9 +121,9 @@ def test_review_panel_moves_the_viewer_and_walks_by_keyboard(driver, qtbot, loca
     mask = case.layers.mask
     assert regions.rowCount() >= 4
     _click_row(qtbot, regions, 2)
-    region = case.queue.current
+    region = case.cursor.current
     assert region.id == 3
-    axis = case.queue.ranking.axis  # the slider's axis (napari_ui.orientation)
+    axis = case.cursor.ranking.axis  # the slider's axis (napari_ui.orientation)
     assert axis == viewer.dims.order[0]
     step = abs(mask.scale[axis]) / 2 + 1e-6
     assert abs(viewer.dims.point[axis] - _world_slice(mask, region, axis)) <= step
@@ -135,17 +135,17 @@ def test_review_panel_moves_the_viewer_and_walks_by_keyboard(driver, qtbot, loca
     # keyboard: P goes back, D marks done and moves on, F flags
     regions.setFocus()
     qtbot.keyClick(regions, Qt.Key.Key_P)
-    assert case.queue.current.id == 2 and regions.currentRow() == 1
-    assert abs(viewer.dims.point[axis] - _world_slice(mask, case.queue.current, axis)) <= step
+    assert case.cursor.current.id == 2 and regions.currentRow() == 1
+    assert abs(viewer.dims.point[axis] - _world_slice(mask, case.cursor.current, axis)) <= step
     qtbot.keyClick(regions, Qt.Key.Key_D)
-    assert case.queue.ranking.region(2).state == "done" and case.queue.current.id == 3
+    assert case.cursor.ranking.region(2).state == "done" and case.cursor.current.id == 3
     qtbot.keyClick(regions, Qt.Key.Key_F)
-    assert case.queue.ranking.region(3).state == "flagged"
-    assert widget.review.progress.text() == f"2 of {case.queue.total} reviewed"
+    assert case.cursor.ranking.region(3).state == "flagged"
+    assert widget.review.progress.text() == f"2 of {case.cursor.total} reviewed"
     qtbot.keyClick(regions, Qt.Key.Key_P)
-    assert case.queue.current.id == 3  # F moved on to region 4; P comes back
+    assert case.cursor.current.id == 3  # F moved on to region 4; P comes back
     qtbot.keyClick(regions, Qt.Key.Key_N)
-    assert case.queue.current.id == 4
+    assert case.cursor.current.id == 4
     state = REGION_COLUMNS.index("state")
     assert regions.item(1, state).text() == "done" and regions.item(2, state).text() == "flagged"
 
@@ -154,12 +154,12 @@ def test_review_panel_moves_the_viewer_and_walks_by_keyboard(driver, qtbot, loca
     _click_row(qtbot, widget.review.slices, 0)
     assert viewer.dims.current_step[axis] == target
 
-    # another case: its own queue, untouched review state
+    # another case: its own cursor, untouched review state
     other = [i for i in range(widget.review.cases.count()) if "second scan" in widget.review.cases.item(i).text()][0]
     item = widget.review.cases.item(other)
     qtbot.mouseClick(
         widget.review.cases.viewport(), Qt.MouseButton.LeftButton, pos=widget.review.cases.visualItemRect(item).center()
     )
     assert widget.current == "second scan"
-    assert widget.review.queue is widget.cases["second scan"].queue
-    assert widget.review.progress.text() == f"0 of {widget.cases['second scan'].queue.total} reviewed"
+    assert widget.review.cursor is widget.cases["second scan"].cursor
+    assert widget.review.progress.text() == f"0 of {widget.cases['second scan'].cursor.total} reviewed"

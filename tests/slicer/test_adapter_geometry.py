@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fake_mrml import LPS_TO_RAS, write_raw_nrrd
-from UQSegLib import geometry, review_queue
+from UQSegLib import geometry, review_table
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import image_from_bytes, nifti_bytes, volume_from_bytes
@@ -90,7 +90,7 @@ def test_results_come_back_on_the_node_grid(fake_slicer, lps_node):
     assert len(written) == 1
     np.testing.assert_array_equal(written[0][3], (lps_node.array > 500).astype(np.uint8))  # same voxels, same order
     np.testing.assert_allclose(seg.reference_geometry[0], lps_node.ijk_to_ras)
-    assert seg.GetSegmentation().GetSegment(ids[1]).tags[review_queue.STATUS_TAG] == review_queue.STATUS_NOT_STARTED
+    assert seg.GetSegmentation().GetSegment(ids[1]).tags[review_table.STATUS_TAG] == review_table.STATUS_NOT_STARTED
 
     heat_img = volume_from_bytes(map_bytes, "map")
     heat = Volume(np.asarray(heat_img.get_fdata(dtype=np.float32)), heat_img.affine)
@@ -120,7 +120,7 @@ def test_region_centre_jumps_to_the_marker(fake_slicer, lps_node):
     i, j, k = MARKER
     uncertainty[i : i + 2, j : j + 2, k : k + 2] = 1.0
     ranking = build_review(uncertainty, mask.array, axis=2, min_voxels=1, threshold=0.5)
-    rows = review_queue.review_rows(ranking, mask)
+    rows = review_table.review_rows(ranking, mask)
     assert [r.label for r in rows] == [1]
     adapter.jump_to(rows[0].center_ras)
     (_, ras, mode) = scene.calls_named("JumpAllSlices")[0]
@@ -160,7 +160,7 @@ def test_statuses_and_states_are_stored_on_the_node(fake_slicer, lps_node):
     mask_kji = (lps_node.array > 500).astype(np.uint8)
     seg, ids = adapter.show_segmentation(mask_kji, {1: "marker"}, lps_node, "UQSeg result")
     adapter.set_segment_statuses(
-        seg, ids, {1: review_queue.STATUS_FLAGGED}, '{"map": "entropy", "states": {"1": "flagged"}}'
+        seg, ids, {1: review_table.STATUS_FLAGGED}, '{"map": "entropy", "states": {"1": "flagged"}}'
     )
     assert seg.GetSegmentation().GetSegment(ids[1]).tags["Segmentation.Status"] == "flagged"
     assert adapter.saved_states(seg) == '{"map": "entropy", "states": {"1": "flagged"}}'

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from UQSegLib import review_queue
+from UQSegLib import review_table
 from UQSegLib.logic import SegmentationResult
 
 from napari_uqseg.core.errors import InputError
@@ -65,7 +65,7 @@ def test_one_segment_per_class_and_a_heatmap(shown):
     assert view.heat_node.GetName() == "scan entropy"
     assert scene.calls_named("setSliceViewerLayers")[-1][1]["foregroundOpacity"] == pytest.approx(0.3)
     assert [r.label for r in view.review.rows()] == [2, 1]  # most uncertain first
-    assert {status(view, 1), status(view, 2)} == {review_queue.STATUS_NOT_STARTED}
+    assert {status(view, 1), status(view, 2)} == {review_table.STATUS_NOT_STARTED}
 
 
 def test_review_states_go_to_segment_status_and_survive_a_reload(shown):
@@ -75,7 +75,7 @@ def test_review_states_go_to_segment_status_and_survive_a_reload(shown):
     assert status(view, 2) == "flagged" and status(view, 1) == "notstarted"
     view.set_region_state(second.region_id, "done")
     assert status(view, 1) == "completed"
-    saved = json.loads(view.segmentation_node.GetAttribute(review_queue.REGION_STATES_ATTRIBUTE))
+    saved = json.loads(view.segmentation_node.GetAttribute(review_table.REGION_STATES_ATTRIBUTE))
     assert saved == {"map": "entropy", "states": {str(first.region_id): "flagged", str(second.region_id): "done"}}
 
     # showing the same prediction again into the same node restores the states from the node attribute

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from UQSegLib.logic import finetune_report
-from UQSegLib.review_queue import review_rows
+from UQSegLib.review_table import review_rows
 
 from napari_uqseg.core.finetune_verdict import recommend
 from napari_uqseg.core.review_ranking import Region, ReviewRanking

@@ -19,7 +19,7 @@ from UQSegLib.background import BackgroundWorker
 from UQSegLib.geometry import LPS_TO_RAS, ras_to_voxel
 from UQSegLib.logic import CaseReview, UQSegSession, describe_error
 
-from napari_uqseg.client.errors import AuthError, ConnectionFailed, NotFound, ProtocolMismatch
+from napari_uqseg.client.errors import AuthError, ConnectionFailed, NotFoundError, ProtocolMismatch
 from napari_uqseg.core.errors import CancelledError, InputError
 from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.core.volume import Volume
@@ -92,7 +92,7 @@ def test_prediction_comes_back_in_slicer_order_on_the_input_grid(session, case):
     assert result.method == "deterministic" and result.version == "v1"
 
 
-def test_review_queue_is_ranked_most_uncertain_first(result):
+def test_review_table_is_ranked_most_uncertain_first(result):
     assert {"entropy", "mutual_information"} <= set(result.maps_kji)
     review = CaseReview(result)
     rows = review.rows()
@@ -140,13 +140,13 @@ def test_correction_round_trip_keeps_grid_and_review_state(session, result, case
 
 
 def wait_finished(session: UQSegSession, job_id: str, timeout: float = 240.0):
+    """Poll as the module's timer does: one non-blocking ``step()`` per tick."""
+    watch = session.watch_job(job_id)
     deadline = time.monotonic() + timeout
-    while True:
-        status = session.job(job_id)
-        if status.finished:
-            return status
-        assert time.monotonic() < deadline, f"job {job_id} still {status.state}"
+    while not watch.step().finished:
+        assert time.monotonic() < deadline, f"job {job_id} still {watch.status.state}"
         time.sleep(0.5)
+    return watch.status
 
 
 def test_finetune_start_and_cancel_keeps_the_served_version(session, result, case):
@@ -240,7 +240,7 @@ def test_bad_requests_name_the_problem(session, case):
     image_kji, matrix = case
     with pytest.raises(InputError, match="server URL: is empty"):
         UQSegSession.connect("  ")
-    with pytest.raises(NotFound, match="no_such_model"):
+    with pytest.raises(NotFoundError, match="no_such_model"):
         session.predict(image_kji, matrix, "no_such_model")
     with pytest.raises(InputError, match="scan: expected a 3D scalar volume"):
         session.predict(image_kji[..., None].repeat(3, axis=-1), matrix, "tiny_det", source="scan")

@@ -21,11 +21,12 @@ def _kji(volume) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _wait(setup: ModelSetup, job_id: str, done, timeout: float = 300.0):
+    watch = setup.session.watch_job(job_id)
     deadline = time.monotonic() + timeout
-    status = setup.poll(job_id)
+    status = watch.step()
     while not done(status) and time.monotonic() < deadline:
         time.sleep(0.5)
-        status = setup.poll(job_id)
+        status = watch.step()
     return status
 
 

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from napari_uqseg.client.backend import Backend, PredictionResult
-from napari_uqseg.core.errors import CancelledError, InputError, UQSegError
+from napari_uqseg.client.job_wait import JobWatch
+from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
 from napari_uqseg.core.review_ranking import ReviewRanking
@@ -24,7 +25,7 @@ from napari_uqseg.core.volume import Volume, check_image_array, check_label_arra
 
 from .calibrated import CalibratedOutputs, calibrated_outputs
 from .geometry import kji_from_volume, volume_from_kji
-from .review_queue import ReviewRow, encode_states, rank_map, restore_states, review_rows, segment_statuses
+from .review_table import ReviewRow, encode_states, rank_map, restore_states, review_rows, segment_statuses
 
 
 @dataclass(frozen=True)
@@ -254,9 +255,9 @@ class UQSegSession:
         """Start fine-tuning ``model`` on the submitted corrections (a new version; the served one stays)."""
         return self.backend.start_job("finetune", model, params)
 
-    def job(self, job_id: str) -> JobStatus:
-        """Poll a job."""
-        return self.backend.job(job_id)
+    def watch_job(self, job_id: str) -> JobWatch:
+        """A job's watch: its ``step()`` asks for the status once, without sleeping (for the GUI's poll timer)."""
+        return JobWatch(self.backend, job_id)
 
     def cancel_job(self, job_id: str) -> JobStatus:
         """Ask the server to stop a job."""
@@ -283,7 +284,7 @@ class CaseReview:
     result : SegmentationResult
         The prediction under review; its server ranking is the default queue.
     saved_states : str, optional
-        JSON from the segmentation node attribute (:data:`review_queue.REGION_STATES_ATTRIBUTE`).
+        JSON from the segmentation node attribute (:data:`review_table.REGION_STATES_ATTRIBUTE`).
     """
 
     def __init__(self, result: SegmentationResult, saved_states: str | None = None) -> None:
@@ -317,17 +318,6 @@ class CaseReview:
     def progress_text(self) -> str:
         """``"3 of 12 regions reviewed"``."""
         return f"{self.ranking.reviewed_count()} of {len(self.ranking.regions)} regions reviewed"
-
-
-def describe_error(exc: BaseException) -> str:
-    """A message for the user: what failed and what to do, without a traceback."""
-    if isinstance(exc, CancelledError):
-        return "Cancelled."
-    if isinstance(exc, UQSegError):
-        return str(exc)
-    if isinstance(exc, ConnectionError | TimeoutError):
-        return f"Cannot reach the server ({exc}). Check the URL and that `uqseg serve` is running."
-    return f"Unexpected error ({exc.__class__.__name__}): {exc}"
 
 
 def _mean_dice(figures: dict[str, Any] | None) -> str:

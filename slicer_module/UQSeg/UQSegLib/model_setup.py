@@ -69,10 +69,6 @@ class ModelSetup:
             folder = write_dataset(Path(tmp) / "dataset", [(image, label)], name=name)
             return start_training(self.session.backend, name, folder, method, iterations)
 
-    def poll(self, job_id: str) -> JobStatus:
-        """Current status of the train job (progress, message, ETA)."""
-        return self.session.job(job_id)
-
     def cancel(self, job_id: str) -> JobStatus:
         """Ask the server to stop the train job."""
         return self.session.cancel_job(job_id)

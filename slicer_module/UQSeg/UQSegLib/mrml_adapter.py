@@ -17,7 +17,7 @@ from napari_uqseg.core.volume import Volume
 from .calibrated import TABLE_COLUMNS, volume_table_rows
 from .geometry import volume_from_kji
 from .logic import CaseReview, SegmentationResult
-from .review_queue import CLASS_TAG, REGION_STATES_ATTRIBUTE, STATUS_NOT_STARTED, STATUS_TAG
+from .review_table import CLASS_TAG, REGION_STATES_ATTRIBUTE, STATUS_NOT_STARTED, STATUS_TAG
 
 #: built-in perceptual colour table for the uncertainty heatmap (Slicer ships ``Inferno.txt``)
 HEAT_COLOR_NODE_ID = "vtkMRMLColorTableNodeFileInferno.txt"

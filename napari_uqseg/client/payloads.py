@@ -1,4 +1,4 @@
-"""Client side of the v1 wire format: NIfTI payloads out, ``PredictionResult`` in (numpy only)."""
+"""Payloads of the v1 protocol on the client side: NIfTI bytes out, ``PredictionResult`` in (numpy only)."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from UQSegLib import review_queue
-from UQSegLib.review_queue import ReviewRow
+from UQSegLib import review_table
+from UQSegLib.review_table import ReviewRow
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.review import build_review
@@ -19,7 +19,7 @@ def row(region_id: int, label: int, state: str) -> ReviewRow:
 def test_segment_status_follows_its_regions():
     rows = [row(1, 1, "done"), row(2, 1, "done"), row(3, 2, "done"), row(4, 2, "todo"), row(5, 3, "flagged")]
     rows += [row(6, 3, "done"), row(7, 4, "todo")]
-    assert review_queue.segment_statuses(rows, [1, 2, 3, 4, 5]) == {
+    assert review_table.segment_statuses(rows, [1, 2, 3, 4, 5]) == {
         1: "completed",
         2: "inprogress",
         3: "flagged",
@@ -32,8 +32,8 @@ def test_region_label_is_the_dominant_foreground_class():
     mask = np.zeros((6, 6, 6), np.uint8)
     mask[0:3] = 1
     mask[3:6, 0:5] = 2
-    assert review_queue.region_label(mask, ((2, 6), (0, 6), (0, 6))) == 2
-    assert review_queue.region_label(np.zeros((4, 4, 4), np.uint8), ((0, 4), (0, 4), (0, 4))) == 0
+    assert review_table.region_label(mask, ((2, 6), (0, 6), (0, 6))) == 2
+    assert review_table.region_label(np.zeros((4, 4, 4), np.uint8), ((0, 4), (0, 4), (0, 4))) == 0
 
 
 def test_rows_have_ras_centres_and_millilitres():
@@ -44,7 +44,7 @@ def test_rows_have_ras_centres_and_millilitres():
     u = np.zeros((8, 8, 8))
     u[2:4, 2:4, 2:4] = 1.0
     ranking = build_review(u, mask, axis=2, min_voxels=1, threshold=0.5)
-    (only,) = review_queue.review_rows(ranking, Volume(mask, affine))
+    (only,) = review_table.review_rows(ranking, Volume(mask, affine))
     np.testing.assert_allclose(only.center_ras, [-10 + 2 * 2.5, 4 + 2 * 2.5, 1 + 2.5 * 2.5])
     assert only.volume_ml == pytest.approx(8 * 10.0 / 1000.0)
     assert only.label == 1 and only.state == "todo"
@@ -56,12 +56,12 @@ def test_states_round_trip_and_ignore_another_map():
     u[0:2, 0:2, 0:2], u[4:6, 4:6, 4:6] = 1.0, 0.8
     ranking = build_review(u, mask, min_voxels=1, threshold=0.5)
     ranking.set_state(2, "flagged")
-    text = review_queue.encode_states(ranking)
+    text = review_table.encode_states(ranking)
     fresh = build_review(u, mask, min_voxels=1, threshold=0.5)
-    review_queue.restore_states(fresh, text)
+    review_table.restore_states(fresh, text)
     assert [r.state for r in fresh.regions] == ["todo", "flagged"]
     other = build_review(u, mask, map_name="mutual_information", min_voxels=1, threshold=0.5)
-    review_queue.restore_states(other, text)
+    review_table.restore_states(other, text)
     assert [r.state for r in other.regions] == ["todo", "todo"]
     with pytest.raises(InputError, match="UQSeg.RegionStates"):
-        review_queue.restore_states(fresh, "{not json")
+        review_table.restore_states(fresh, "{not json")
