@@ -39,6 +39,7 @@ from napari_uqseg.napari_ui.layers import (
     set_threshold,
     show_map,
 )
+from napari_uqseg.napari_ui.model_choice import method_cost, methods_of, version_items
 from napari_uqseg.napari_ui.model_panel import ModelPanel
 from napari_uqseg.napari_ui.orientation import follow_new_images, review_axis
 from napari_uqseg.napari_ui.review_model import ReviewCursor
@@ -63,15 +64,6 @@ class CaseState:
     @property
     def n_classes(self) -> int:
         return int(self.result.prediction.probabilities.array.shape[0])
-
-
-def method_cost(info: MethodInfo | None, name: str) -> str:
-    """One line on what a prediction costs and which maps it gives."""
-    if info is None:
-        return f"{name}: cost unknown"
-    passes = f"{info.forward_passes:g} forward pass{'es' if info.forward_passes != 1 else ''}"
-    maps = ", ".join(map_title(m).split(" (")[0] for m in info.maps)
-    return f"{passes} per prediction; maps: {maps}"
 
 
 class SegmentWidget(QWidget):
@@ -204,10 +196,8 @@ class SegmentWidget(QWidget):
         model = self.models.get(name)
         self.method_combo.blockSignals(True)
         self.method_combo.clear()
-        if model is not None:
-            serving_method = model.method_of()
-            for method in sorted({v.method for v in model.versions}, key=lambda m: (m != serving_method, m)):
-                self.method_combo.addItem(method, method)
+        for method in methods_of(model) if model is not None else []:
+            self.method_combo.addItem(method, method)
         self.method_combo.blockSignals(False)
         self._method_changed()
 
@@ -218,11 +208,8 @@ class SegmentWidget(QWidget):
         if model is None or method is None:
             self.cost_label.setText("")
             return
-        for v in reversed(model.versions):  # newest first
-            if v.method == method:
-                self.version_combo.addItem(
-                    f"{v.version} (serving)" if v.version == model.serving else v.version, v.version
-                )
+        for text, version in version_items(model, method):
+            self.version_combo.addItem(text, version)
         serving = self.version_combo.findData(model.serving)
         self.version_combo.setCurrentIndex(max(serving, 0))
         self.cost_label.setText(method_cost(self.methods.get(method), method))

@@ -26,9 +26,12 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+from UQSegWidgets.jobs import JobSection
+from UQSegWidgets.models import ModelSection
+from UQSegWidgets.review import ReviewSection
+from UQSegWidgets.worklist import WorklistSection
 
 POLL_MS = 150  # how often the main thread collects finished network calls
-JOB_POLL_MS = 2000  # how often a running fine-tune job is polled
 
 
 class UQSeg(ScriptedLoadableModule):
@@ -82,7 +85,10 @@ def ensureClient(requirementsPath: str) -> bool:
 
 
 class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Panel: server, segment, uncertainty, review, fine-tune. Network calls run on one worker thread."""
+    """Panel: server, segment, uncertainty; the model, review, job and worklist sections live in ``UQSegWidgets``.
+
+    Network calls run on one worker thread (``run``); their results come back on this (main) thread.
+    """
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -92,7 +98,6 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self.worker = None
         self.task = None
-        self.jobWatch = None  # client.job_wait.JobWatch of the running job
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -105,31 +110,15 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.pollTimer = qt.QTimer()
         self.pollTimer.setInterval(POLL_MS)
         self.pollTimer.timeout.connect(self.onPoll)
-        self.jobTimer = qt.QTimer()
-        self.jobTimer.setInterval(JOB_POLL_MS)
-        self.jobTimer.timeout.connect(self.onJobPoll)
-
-        self.ui.reviewTable.setColumnCount(7)
-        self.ui.reviewTable.setHorizontalHeaderLabels(
-            ["#", _("Segment"), _("Wrong"), _("Mean"), _("Peak"), _("mL"), _("State")]
-        )
         self.ui.connectButton.connect("clicked(bool)", self.onConnect)
-        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
         self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
         self.ui.mapComboBox.connect("currentIndexChanged(int)", self.onMapChanged)
         self.ui.opacitySlider.connect("valueChanged(double)", self.onOpacity)
-        self.ui.reviewTable.connect("cellClicked(int,int)", self.onRegionClicked)
-        self.ui.doneButton.connect("clicked(bool)", lambda: self.onSetState("done"))
-        self.ui.flagButton.connect("clicked(bool)", lambda: self.onSetState("flagged"))
-        self.ui.todoButton.connect("clicked(bool)", lambda: self.onSetState("todo"))
-        self.ui.submitButton.connect("clicked(bool)", self.onSubmit)
-        self.ui.finetuneButton.connect("clicked(bool)", self.onFinetune)
-        self.ui.cancelJobButton.connect("clicked(bool)", self.onCancelJob)
-        self.ui.promoteButton.connect("clicked(bool)", self.onPromote)
-        self.ui.rollbackButton.connect("clicked(bool)", self.onRollback)
-        self.setupWorklist()
-        self.setupModelButtons()
+        self.modelSection = ModelSection(self)
+        self.reviewSection = ReviewSection(self)
+        self.jobSection = JobSection(self)
+        self.worklistSection = WorklistSection(self)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -139,7 +128,7 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def cleanup(self) -> None:
         self.removeObservers()
         self.pollTimer.stop()
-        self.jobTimer.stop()
+        self.jobSection.stop()
         if self.worker is not None:
             self.worker.shutdown(timeout=0.5)
 
@@ -202,7 +191,7 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.setText(message)
 
     def onError(self, exc: BaseException) -> None:
-        from napari_uqseg.client.errors import describe_error
+        from napari_uqseg.client import describe_error
 
         message = describe_error(exc)
         self.ui.statusLabel.setText(message)
@@ -218,19 +207,16 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def updateButtons(self) -> None:
         connected = self.logic.session is not None
         busy = self.worker is not None and self.worker.busy
-        hasResult = self.logic.hasResult()
         self.ui.segmentButton.enabled = connected and not busy and self.ui.modelComboBox.count > 0
         self.ui.cancelButton.enabled = self.task is not None
-        for button in (self.ui.doneButton, self.ui.flagButton, self.ui.todoButton):
-            button.enabled = hasResult
-        self.ui.submitButton.enabled = connected and hasResult and not busy
-        self.ui.finetuneButton.enabled = connected and self.jobWatch is None and self.ui.modelComboBox.count > 0
-        self.ui.cancelJobButton.enabled = self.jobWatch is not None
-        for button in getattr(self, "modelButtons", {}).values():
-            button.enabled = connected and not busy
-        self.ui.promoteButton.enabled = self.ui.rollbackButton.enabled = connected and not busy
+        for section in ("modelSection", "reviewSection", "jobSection"):  # not yet there while setup() runs
+            if not hasattr(self, section):
+                return
+        self.modelSection.updateButtons(connected, busy)
+        self.reviewSection.updateButtons(connected, busy, self.logic.hasResult())
+        self.jobSection.updateButtons(connected)
 
-    # --- server, models --------------------------------------------------------------------------------------
+    # --- server, segment, show ---------------------------------------------------------------------------------
 
     def onConnect(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Cannot install the napari-uqseg client."), waitCursor=True):
@@ -242,74 +228,7 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onConnected(self, info) -> None:
         self.ui.serverStatusLabel.setText(info.describe())
         self.ui.methodsLabel.setText(", ".join(f"{m.name} ({m.forward_passes:g} passes)" for m in info.methods))
-        self.fillModels(info.models)
-
-    def fillModels(self, models) -> None:
-        current = self.ui.modelComboBox.currentText
-        self.models = {m.name: m for m in models}
-        self.ui.modelComboBox.clear()
-        for name in self.models:
-            self.ui.modelComboBox.addItem(name)
-        if current in self.models:
-            self.ui.modelComboBox.setCurrentText(current)
-        self.onModelChanged()
-
-    def onModelChanged(self, index: int = 0) -> None:
-        self.ui.versionComboBox.clear()
-        model = getattr(self, "models", {}).get(self.ui.modelComboBox.currentText)
-        for version in model.versions if model else ():
-            served = _(" (served)") if version.version == model.serving else ""
-            self.ui.versionComboBox.addItem(f"{version.version} · {version.method}{served}", version.version)
-        if model:
-            self.ui.versionComboBox.setCurrentIndex(self.ui.versionComboBox.findData(model.serving))
-        self.updateButtons()
-
-    def setupModelButtons(self) -> None:
-        """A "Get a model" row: the shipped starter model, Import model..., Train a model... (UQSegLib.model_setup)."""
-        row = qt.QHBoxLayout()
-        self.modelButtons = {}
-        for key, text, slot in (
-            ("starter", _("Use the starter model"), self.onUseStarter),
-            ("import", _("Import model..."), self.onImportModel),
-            ("train", _("Train a model..."), self.onTrainModel),
-        ):
-            button = qt.QPushButton(text)
-            button.connect("clicked(bool)", slot)
-            row.addWidget(button)
-            self.modelButtons[key] = button
-        self.layout.insertLayout(1, row)
-
-    def onUseStarter(self) -> None:
-        self.run(
-            _("Adding the starter model"), lambda progress: self.logic.modelSetup().use_starter(), self.onModelAdded
-        )
-
-    def onImportModel(self) -> None:
-        path = qt.QFileDialog.getOpenFileName(
-            None, _("Import model: its model.json or a .tar.gz"), "", "Models (model.json *.tar.gz *.tgz)"
-        )
-        if path:
-            path = os.path.dirname(path) if os.path.basename(path) == "model.json" else path
-            self.run(
-                _("Importing model"), lambda progress: self.logic.modelSetup().import_model(path), self.onModelAdded
-            )
-
-    def onTrainModel(self) -> None:
-        folder = qt.QFileDialog.getExistingDirectory(
-            None, _("Labelled dataset folder (dataset.json, imagesTr, labelsTr)")
-        )
-        if folder:
-            name = os.path.basename(os.path.normpath(folder))
-            work = lambda progress: self.logic.modelSetup().train_from_folder(folder, name)  # noqa: E731
-            self.run(_("Starting training"), work, self.onJobStatus)
-
-    def onModelAdded(self, summary) -> None:
-        self.ui.statusLabel.setText(
-            _("{m} {v} is ready: press Segment.").format(m=summary.name, v=summary.versions[-1].version)
-        )
-        self.run(_("Refreshing models"), lambda progress: self.logic.session.models(), self.fillModels)
-
-    # --- segment, show ---------------------------------------------------------------------------------------
+        self.modelSection.fillModels(info.models)
 
     def onSegment(self) -> None:
         from UQSegLib import mrml_adapter
@@ -332,7 +251,7 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.mapComboBox.addItem(name)
             self.ui.mapComboBox.setCurrentText(self.logic.view.review.ranking.map_name)
             self.ui.mapComboBox.blockSignals(False)
-            self.fillReviewTable()
+            self.reviewSection.fillReviewTable()
             self.ui.progressBar.setValue(100)
             seconds = sum(result.timings.values())
             self.ui.statusLabel.setText(
@@ -343,183 +262,13 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.logic.hasResult() and self.ui.mapComboBox.currentText:
             with slicer.util.tryWithErrorDisplay(_("Cannot show this map."), waitCursor=True):
                 self.logic.view.show_map(self.ui.mapComboBox.currentText, self._parameterNode.opacity)
-                self.fillReviewTable()
+                self.reviewSection.fillReviewTable()
 
     def onOpacity(self, value: float) -> None:
         if self.logic.hasResult():
             from UQSegLib import mrml_adapter
 
             mrml_adapter.set_foreground_opacity(value)
-
-    # --- worklist (a triage's cases, most uncertain first) --------------------------------------------------------
-
-    def setupWorklist(self) -> None:
-        """A "Worklist" section built in code: open a triage folder or job; clicking a row loads that case."""
-        section = qt.QGroupBox(_("Worklist"))
-        layout = qt.QVBoxLayout(section)
-        buttons = qt.QHBoxLayout()
-        folderButton = qt.QPushButton(_("Open triage folder…"))
-        folderButton.connect("clicked(bool)", self.onOpenWorklistFolder)
-        jobButton = qt.QPushButton(_("Triage job…"))
-        jobButton.connect("clicked(bool)", self.onOpenWorklistJob)
-        buttons.addWidget(folderButton)
-        buttons.addWidget(jobButton)
-        layout.addLayout(buttons)
-        self.worklistTable = qt.QTableWidget()
-        self.worklistTable.setEditTriggers(qt.QAbstractItemView.NoEditTriggers)
-        self.worklistTable.setSelectionBehavior(qt.QAbstractItemView.SelectRows)
-        self.worklistTable.connect("cellClicked(int,int)", self.onWorklistCaseClicked)
-        layout.addWidget(self.worklistTable)
-        self.layout.insertWidget(self.layout.count() - 1, section)
-        self.worklistSource = None
-
-    def onOpenWorklistFolder(self) -> None:
-        folder = qt.QFileDialog.getExistingDirectory(None, _("Folder written by uqseg triage"))
-        if folder:
-            from napari_uqseg.client.worklist_source import LocalWorklist
-
-            with slicer.util.tryWithErrorDisplay(_("Cannot open the worklist."), waitCursor=True):
-                self.fillWorklistTable(LocalWorklist(folder))
-
-    def onOpenWorklistJob(self) -> None:
-        if self.logic.session is None:
-            slicer.util.warningDisplay(_("Connect to the server first."), windowTitle="UQSeg")
-            return
-        jobId = qt.QInputDialog.getText(None, "UQSeg", _("Job id of a finished triage job:")).strip()
-        if jobId:
-            from napari_uqseg.client.worklist_source import RemoteWorklist
-
-            with slicer.util.tryWithErrorDisplay(_("Cannot open the worklist."), waitCursor=True):
-                self.fillWorklistTable(RemoteWorklist(self.logic.session.backend, jobId))
-
-    def fillWorklistTable(self, source) -> None:
-        from UQSegLib.worklist_table import WORKLIST_COLUMNS, table_rows
-
-        self.worklistSource = source
-        table = self.worklistTable
-        table.setColumnCount(len(WORKLIST_COLUMNS))
-        table.setHorizontalHeaderLabels([_(c) for c in WORKLIST_COLUMNS])
-        rows = table_rows(source.rows)
-        table.setRowCount(len(rows))
-        for r, cells in enumerate(rows):
-            for c, text in enumerate(cells):
-                table.setItem(r, c, qt.QTableWidgetItem(text))
-
-    def onWorklistCaseClicked(self, row: int, column: int) -> None:
-        from UQSegLib.worklist_table import open_case
-
-        source, case = self.worklistSource, self.worklistTable.item(row, 1).text()
-        self.run(
-            _("Opening {case}").format(case=case),
-            lambda progress: open_case(source, case),
-            lambda loaded: self.onWorklistCaseLoaded(case, *loaded),
-        )
-
-    def onWorklistCaseLoaded(self, case: str, imageKji, result) -> None:
-        from UQSegLib import mrml_adapter
-
-        with slicer.util.tryWithErrorDisplay(_("Cannot show the case."), waitCursor=True):
-            node = mrml_adapter.show_worklist_case(self.logic.view, case, imageKji, result)
-            self._parameterNode.inputVolume = node
-            self.onSegmented(result, node)
-            self.ui.statusLabel.setText(self.worklistSource.row(case).reason)
-
-    # --- review ------------------------------------------------------------------------------------------------
-
-    def fillReviewTable(self) -> None:
-        review = self.logic.view.review
-        rows = review.rows()
-        table = self.ui.reviewTable
-        table.setRowCount(len(rows))
-        names = review.result.class_names
-        for r, row in enumerate(rows):
-            cells = (
-                str(row.region_id),
-                names.get(row.label, "-"),
-                f"{row.expected_errors:.1f}",
-                f"{row.score:.3f}",
-                f"{row.peak:.3f}",
-                f"{row.volume_ml:.2f}",
-                row.state,
-            )
-            for c, text in enumerate(cells):
-                item = qt.QTableWidgetItem(text)
-                item.setData(qt.Qt.UserRole, row.region_id)
-                table.setItem(r, c, item)
-        self.ui.reviewProgressLabel.setText(review.progress_text())
-        self.updateButtons()
-
-    def selectedRegion(self):
-        row = self.ui.reviewTable.currentRow()
-        return None if row < 0 else int(self.ui.reviewTable.item(row, 0).data(qt.Qt.UserRole))
-
-    def onRegionClicked(self, row: int, column: int) -> None:
-        self.logic.view.jump_to_region(int(self.ui.reviewTable.item(row, 0).data(qt.Qt.UserRole)))
-
-    def onSetState(self, state: str) -> None:
-        regionId = self.selectedRegion()
-        if regionId is None:
-            slicer.util.warningDisplay(_("Select a region in the review table first."), windowTitle="UQSeg")
-            return
-        self.logic.view.set_region_state(regionId, state)
-        row = self.ui.reviewTable.currentRow()
-        self.fillReviewTable()
-        self.ui.reviewTable.selectRow(min(row + 1, self.ui.reviewTable.rowCount - 1))  # walk the queue
-
-    def onSubmit(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Cannot read the edited segmentation."), waitCursor=True):
-            label, matrix = self.logic.view.correction()
-            result, review = self.logic.view.review.result, self.logic.view.review.ranking
-            work = lambda progress: self.logic.session.submit_correction(result, label, matrix, review)  # noqa: E731
-            self.run(
-                _("Submitting"),
-                work,
-                lambda cid: self.ui.statusLabel.setText(_("Correction {c} stored.").format(c=cid)),
-            )
-
-    # --- fine-tune, versions -------------------------------------------------------------------------------------
-
-    def onFinetune(self) -> None:
-        model = self.ui.modelComboBox.currentText
-        self.run(_("Starting fine-tune"), lambda progress: self.logic.session.start_finetune(model), self.onJobStatus)
-
-    def onJobPoll(self) -> None:
-        if self.jobWatch is not None and not self.worker.busy:
-            watch = self.jobWatch  # step(): one status request, in the worker thread; the GUI thread never waits
-            self.run(_("Polling job"), lambda progress: watch.step(), self.onJobStatus, quiet=True)
-
-    def onCancelJob(self) -> None:
-        jobId = self.jobWatch.job_id
-        self.run(_("Cancelling job"), lambda progress: self.logic.session.cancel_job(jobId), self.onJobStatus)
-
-    def onJobStatus(self, status) -> None:
-        self.ui.jobProgressBar.setValue(int(100 * status.progress))
-        eta = f", {status.eta_s:.0f} s left" if status.eta_s else ""
-        self.ui.jobStatusLabel.setText(
-            f"{status.kind} {status.id}: {status.state}{eta} {status.message or status.error}"
-        )
-        if status.state == "succeeded" and status.kind == "finetune":
-            from UQSegLib.logic import finetune_report
-
-            self.ui.jobStatusLabel.setText(f"{self.ui.jobStatusLabel.text} {finetune_report(status.result)}")
-        if status.finished:
-            self.jobWatch = None
-        elif self.jobWatch is None or self.jobWatch.job_id != status.id:
-            self.jobWatch = self.logic.session.watch_job(status.id)
-        if status.finished:
-            self.jobTimer.stop()
-            self.run(_("Refreshing models"), lambda progress: self.logic.session.models(), self.fillModels)
-        else:
-            self.jobTimer.start()
-        self.updateButtons()
-
-    def onPromote(self) -> None:
-        model, version = self.ui.modelComboBox.currentText, self.ui.versionComboBox.currentData
-        self.run(_("Switching version"), lambda progress: self.logic.switchVersion(model, version), self.fillModels)
-
-    def onRollback(self) -> None:
-        model = self.ui.modelComboBox.currentText
-        self.run(_("Rolling back"), lambda progress: self.logic.rollback(model), self.fillModels)
 
 
 class UQSegLogic(ScriptedLoadableModuleLogic):

@@ -28,3 +28,17 @@ def test_review_rows_carry_the_probably_wrong_voxels():
     ranking = ReviewRanking("entropy", 2, 0.1, [0.0] * 4, [region], rank_by="expected_errors")
     (row,) = review_rows(ranking, Volume(np.ones((4, 4, 4), np.uint8), np.eye(4)))
     assert row.expected_errors == 6.5 and row.label == 1
+
+
+def test_job_status_line():
+    from UQSegLib.logic import job_status_text
+
+    from napari_uqseg.core.records import JobStatus
+
+    running = JobStatus("j1", "finetune", "running", 0.5, "step 5/10", eta_s=12.4)
+    assert job_status_text(running) == "finetune j1: running, 12 s left step 5/10"
+    held = {"before": {"dice": {"c7": 0.7}, "mean_dice": 0.7}, "after": {"dice": {"c7": 0.76}, "mean_dice": 0.76}}
+    done = JobStatus("j1", "finetune", "succeeded", 1.0, "done", result=held)
+    assert job_status_text(done) == "finetune j1: succeeded done held-back Dice (1) 0.700 -> 0.760"
+    failed = JobStatus("j2", "train", "failed", 0.1, "", error="out of memory")
+    assert job_status_text(failed) == "train j2: failed out of memory"

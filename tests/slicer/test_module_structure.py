@@ -18,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2] / "slicer_module"
 MODULE_DIR = ROOT / "UQSeg"
 LIB = MODULE_DIR / "UQSegLib"
+SECTIONS = MODULE_DIR / "UQSegWidgets"  # the panel's sections: Qt glue, like UQSeg.py
 SLICER_NAMES = {"slicer", "vtk", "qt", "ctk"}
 HEAVY_NAMES = {"torch", "monai", "torchvision"}
 PURE_MODULES = sorted(p.stem for p in LIB.glob("*.py") if p.stem not in ("__init__", "mrml_adapter"))
@@ -75,6 +76,9 @@ def test_module_imports_follow_the_template(module_tree):
     assert "from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper" in imports
     # UQSegLib needs the client installed first, so UQSeg.py must import it only inside functions
     assert not any("UQSegLib" in i or "napari_uqseg" in i for i in imports)
+    for path in SECTIONS.glob("*.py"):  # so must the sections, imported with UQSeg.py
+        top = [n for n in ast.parse(path.read_text()).body if isinstance(n, ast.Import | ast.ImportFrom)]
+        assert not any("UQSegLib" in ast.unparse(n) or "napari_uqseg" in ast.unparse(n) for n in top), path.name
     setup = next(
         n for n in classes(module_tree)["UQSegWidget"].body if isinstance(n, ast.FunctionDef) and n.name == "setup"
     )
@@ -87,7 +91,7 @@ def test_only_the_adapter_and_module_import_slicer():
         roots = imported_roots(path)
         if roots & HEAVY_NAMES:
             offenders[str(path.relative_to(ROOT))] = sorted(roots & HEAVY_NAMES)
-        elif roots & SLICER_NAMES and path.name not in ("UQSeg.py", "mrml_adapter.py"):
+        elif roots & SLICER_NAMES and path.name not in ("UQSeg.py", "mrml_adapter.py") and path.parent != SECTIONS:
             offenders[str(path.relative_to(ROOT))] = sorted(roots & SLICER_NAMES)
     assert offenders == {}
     assert imported_roots(LIB / "mrml_adapter.py") & SLICER_NAMES == {"slicer", "vtk"}
@@ -106,7 +110,8 @@ def test_pure_modules_import_without_slicer(name, monkeypatch):
 def test_ui_file_has_every_widget_the_module_uses(module_tree):
     root = ET.parse(MODULE_DIR / "Resources" / "UI" / "UQSeg.ui").getroot()
     names = {w.get("name") for w in root.iter("widget")}
-    used = set(re.findall(r"self\.ui\.(\w+)", (MODULE_DIR / "UQSeg.py").read_text()))
+    panel = [MODULE_DIR / "UQSeg.py", *sorted(SECTIONS.glob("*.py"))]
+    used = {name for path in panel for name in re.findall(r"self\.ui\.(\w+)", path.read_text())}
     assert used and used <= names, sorted(used - names)
     bound = {p.find("string").text for p in root.iter("property") if p.get("name") == "SlicerParameterName"}
     wrapper = classes(module_tree)["UQSegParameterNode"]
@@ -117,8 +122,9 @@ def test_ui_file_has_every_widget_the_module_uses(module_tree):
 
 def test_packaging_lists_every_file():
     cmake = (MODULE_DIR / "CMakeLists.txt").read_text().replace("${MODULE_NAME}", "UQSeg")
-    for path in LIB.glob("*.py"):
-        assert f"UQSegLib/{path.name}" in cmake, f"{path.name} missing from MODULE_PYTHON_SCRIPTS"
+    for path in [*LIB.glob("*.py"), *SECTIONS.glob("*.py")]:
+        listed = f"{path.parent.name}/{path.name}"
+        assert listed in cmake, f"{listed} missing from MODULE_PYTHON_SCRIPTS"
     for resource in ("Resources/Icons/UQSeg.png", "Resources/UI/UQSeg.ui", "Resources/requirements.txt"):
         assert resource in cmake
         assert (MODULE_DIR / resource).is_file()

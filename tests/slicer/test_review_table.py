@@ -65,3 +65,11 @@ def test_states_round_trip_and_ignore_another_map():
     assert [r.state for r in other.regions] == ["todo", "todo"]
     with pytest.raises(InputError, match="UQSeg.RegionStates"):
         review_table.restore_states(fresh, "{not json")
+
+
+def test_table_cells_name_the_segment_and_round_the_figures():
+    cells = review_table.table_cells(
+        ReviewRow(3, 2, 0.12345, 0.9, 1.234, (0.0, 0.0, 0.0), "flagged", 6.54), {1: "head", 2: "tail"}
+    )
+    assert cells == ("3", "tail", "6.5", "0.123", "0.900", "1.23", "flagged")
+    assert review_table.table_cells(row(1, 0, "todo"), {1: "head"})[1] == "-"  # background-only region

@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_uqseg.client.backend import Backend, PredictionResult
-from napari_uqseg.client.job_wait import JobWatch
+from napari_uqseg.client import Backend, JobWatch, PredictionResult
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
@@ -344,3 +343,12 @@ def finetune_report(result: dict[str, Any]) -> str:
     if verdict:
         parts.append(str(verdict.get("reason", "promote" if verdict.get("promote") else "don't promote")))
     return "; ".join(parts)
+
+
+def job_status_text(status: JobStatus) -> str:
+    """The job line of the panel: kind, id, state, time left, message; a finished fine-tune adds its report."""
+    eta = f", {status.eta_s:.0f} s left" if status.eta_s else ""
+    text = f"{status.kind} {status.id}: {status.state}{eta} {status.message or status.error}"
+    if status.state == "succeeded" and status.kind == "finetune":
+        text = f"{text} {finetune_report(status.result)}"
+    return text

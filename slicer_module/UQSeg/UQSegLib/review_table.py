@@ -66,6 +66,19 @@ class ReviewRow:
     expected_errors: float = 0.0
 
 
+def table_cells(row: ReviewRow, class_names: dict[int, str]) -> tuple[str, ...]:
+    """Texts of one review table row: rank, segment, wrong voxels, mean and peak uncertainty, mL, state."""
+    return (
+        str(row.region_id),
+        class_names.get(row.label, "-"),
+        f"{row.expected_errors:.1f}",
+        f"{row.score:.3f}",
+        f"{row.peak:.3f}",
+        f"{row.volume_ml:.2f}",
+        row.state,
+    )
+
+
 def rank_map(maps: dict[str, Volume], mask: Volume, map_name: str, axis: int = 2) -> ReviewRanking:
     """Rank the regions of another uncertainty map than the server ranked (same core algorithm).
 
