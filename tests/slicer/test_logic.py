@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from UQSegLib.background import BackgroundWorker
 from UQSegLib.geometry import LPS_TO_RAS, ras_to_voxel
-from UQSegLib.logic import CaseReview, UQSegSession, describe_error
+from UQSegLib.logic import CaseReview, UQSegSession
 
-from napari_uqseg.client.errors import AuthError, ConnectionFailed, NotFoundError, ProtocolMismatch
+from napari_uqseg.client import AuthError, ConnectionFailed, NotFoundError, ProtocolMismatch, describe_error
 from napari_uqseg.core.errors import CancelledError, InputError
 from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.core.volume import Volume
