@@ -25,7 +25,7 @@ def _ranking():
     return build_review(u, mask, threshold=0.2, min_voxels=1)
 
 
-def test_queue_walks_marks_and_counts():
+def test_cursor_walks_marks_and_counts():
     cursor = ReviewCursor(_ranking())
     assert cursor.total == 3 and cursor.index == 0 and cursor.current.id == 1
     assert cursor.progress_text() == "0 of 3 reviewed"
@@ -46,14 +46,14 @@ def test_queue_walks_marks_and_counts():
     assert cursor.mark("todo").id == 2 and cursor.reviewed == 2
 
 
-def test_queue_next_todo_wraps_around():
+def test_cursor_next_todo_wraps_around():
     cursor = ReviewCursor(_ranking())
     cursor.select(2)
     cursor.mark("done")
     assert cursor.index == 0  # wrapped to the first region still to do
 
 
-def test_queue_rejects_bad_rows_and_states():
+def test_cursor_rejects_bad_rows_and_states():
     cursor = ReviewCursor(_ranking())
     with pytest.raises(InputError, match="row 7"):
         cursor.select(7)
@@ -61,7 +61,7 @@ def test_queue_rejects_bad_rows_and_states():
         cursor.mark("maybe")
     empty = ReviewCursor(build_review(np.zeros((6, 6, 6)), np.zeros((6, 6, 6)), threshold=0.5))
     assert empty.current is None and empty.next() is None and empty.progress_text() == "0 of 0 reviewed"
-    with pytest.raises(InputError, match="cursor is empty"):
+    with pytest.raises(InputError, match="has no regions"):
         empty.mark("done")
 
 

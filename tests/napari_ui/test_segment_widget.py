@@ -60,13 +60,13 @@ def test_remote_predict_review_correct_finetune(driver, qtbot, uqseg_server):
     # review: case list, slice table, region rows; a click moves the viewer
     assert widget.review.cases.count() == 1 and "synthetic scan" in widget.review.cases.item(0).text()
     assert widget.review.slices.rowCount() > 0
-    queue = case.queue
-    assert widget.review.regions.rowCount() == queue.total > 1
-    assert widget.review.progress.text() == f"0 of {queue.total} reviewed"
+    cursor = case.cursor
+    assert widget.review.regions.rowCount() == cursor.total > 1
+    assert widget.review.progress.text() == f"0 of {cursor.total} reviewed"
     widget.review.select_row(1)
-    region = queue.current
+    region = cursor.current
     assert region.id == 2
-    axis = queue.ranking.axis  # the slider's axis (napari_ui.orientation): axial for this scan
+    axis = cursor.ranking.axis  # the slider's axis (napari_ui.orientation): axial for this scan
     assert axis == viewer.dims.order[0] == 2
     world = mask.data_to_world(region.centroid)
     step = abs(mask.scale[axis])
@@ -80,8 +80,8 @@ def test_remote_predict_review_correct_finetune(driver, qtbot, uqseg_server):
     assert len(outline.data) == 1 and np.all(outline.data[0][:, axis] == region.slice_index)
 
     widget.review.buttons["done"].click()
-    assert widget.review.progress.text() == f"1 of {queue.total} reviewed"
-    assert queue.ranking.region(2).state == "done"
+    assert widget.review.progress.text() == f"1 of {cursor.total} reviewed"
+    assert cursor.ranking.region(2).state == "done"
 
     # correction: edit the mask, submit it with the review state
     paint_correction(mask)
