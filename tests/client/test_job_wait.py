@@ -12,7 +12,7 @@ import requests
 from napari_uqseg.client.errors import NotFoundError
 from napari_uqseg.client.job_wait import JobWatch
 from napari_uqseg.client.remote import RemoteBackend
-from napari_uqseg.testing.synthetic import synthetic_case
+from napari_uqseg.core.sample_data import synthetic_case
 
 NEVER_ENDING = {"options": {"iterations": 1_000_000}}  # runs until cancelled
 
