@@ -1,7 +1,7 @@
 """Getting models and training data into a data folder: catalogue pulls, imports, exports, datasets.
 
 Functions over a ``Service`` (its ``DataDir`` and ledger), shared by the HTTP routes
-(``server.model_routes``), the in-process ``LocalBackend`` and the ``uqseg models`` command. Every
+(``server.routes.models``), the in-process ``LocalBackend`` and the ``uqseg models`` command. Every
 transfer is staged under ``<data>/tmp`` and registered only once complete, so an interrupted download or
 a bad archive leaves nothing half-installed.
 """
