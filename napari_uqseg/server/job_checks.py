@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from napari_uqseg.core.errors import InputError, NotFoundError
+from napari_uqseg.core.options import check_known, look_up_option
 from napari_uqseg.core.wire import ID_PATTERN, NAME_PATTERN, VERSION_PATTERN, check_id
 from napari_uqseg.server.data_dir import DataDir
 from napari_uqseg.server.job_params import check_finetune_options, check_train_config
@@ -22,11 +23,11 @@ JOB_PARAMS = {
 
 def check_job(store: DataDir, kind: str, model: str, params: dict[str, Any]) -> None:
     """Raise ``InputError`` (``NotFoundError`` for an unknown version) unless the job can be queued."""
-    if kind not in JOB_KINDS:
-        raise InputError("kind", f"unknown job kind {str(kind)[:40]!r}; known: {list(JOB_KINDS)}")
+    look_up_option("kind", kind, JOB_KINDS, "job kind")
     check_id(model, "model", NAME_PATTERN)
-    if not isinstance(params, dict) or set(params) - set(JOB_PARAMS[kind]):
+    if not isinstance(params, dict):
         raise InputError("params", f"{kind} params must be an object with keys among {list(JOB_PARAMS[kind])}")
+    check_known("params", params, JOB_PARAMS[kind])
     if kind == "train":
         from napari_uqseg.engine.methods.base import method_class
 
