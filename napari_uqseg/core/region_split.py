@@ -89,11 +89,15 @@ def split_large_components(labels: np.ndarray, count: int, max_voxels: int) -> t
         coords = np.argwhere(labels[box] == lab)
         first = True
         for group in bisect_points(coords, max_voxels):
-            piece = np.zeros(tuple(s.stop - s.start for s in box), dtype=bool)
-            piece[tuple(coords[group].T)] = True
+            # each piece is labelled inside its own small box, not the component's: a large component splits
+            # into hundreds of pieces, and a box-sized array per piece made this quadratic in its size
+            points = coords[group]
+            low = points.min(axis=0)
+            piece = np.zeros(tuple(points.max(axis=0) - low + 1), dtype=bool)
+            piece[tuple((points - low).T)] = True
             parts, n = ndimage.label(piece, structure=structure)
             for part in range(1, n + 1):
-                where = tuple((np.argwhere(parts == part) + offset).T)
+                where = tuple((np.argwhere(parts == part) + low + offset).T)
                 if first:  # the first piece keeps the component's own label
                     out[where] = lab
                     first = False
