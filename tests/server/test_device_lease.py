@@ -20,19 +20,10 @@ from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.server.device_lease import DeviceLease, JobGate, LeasePolicy, apply_job_limits
 from napari_uqseg.server.device_worker import DeviceWorker
+from napari_uqseg.testing.polling import wait_for
 from napari_uqseg.testing.server import start_server
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the device lease uses flock (POSIX)")
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def lease_report(server) -> dict:
@@ -55,7 +46,9 @@ def test_predictions_pause_a_running_finetune_which_then_finishes(server):
     # ends by its time budget (pauses count), so it runs through both phases below on a fast or a slow machine
     options = {"iterations": 100000, "time_budget_s": 45, "checkpoint_every": 1000}
     job = backend.start_job("finetune", "tiny_det", {"options": options})
-    wait_for(lambda: (lease_report(server)["job"] or {}).get("steps", 0) > 0, 240, "the fine-tune to take steps")
+    wait_for(
+        lambda: (lease_report(server)["job"] or {}).get("steps", 0) > 0, "the fine-tune to take steps", timeout=240
+    )
     # 1. the server's own predictions: the job notices one holding the device between two steps and pauses
     for _ in range(60):
         assert backend.predict(image, "tiny_mcd").id
@@ -64,12 +57,12 @@ def test_predictions_pause_a_running_finetune_which_then_finishes(server):
     job_state = lease_report(server)["job"]
     assert job_state is not None and job_state["pauses"] >= 1, f"the job never paused for a prediction: {job_state}"
     steps = job_state["steps"]
-    wait_for(lambda: lease_report(server)["job"]["steps"] > steps, 60, "the job to resume")
+    wait_for(lambda: lease_report(server)["job"]["steps"] > steps, "the job to resume", timeout=60)
     # 2. while the device is held, the job takes no step and its progress does not move
     held = DeviceLease(server.data_dir, "cpu")
     held.acquire()
     try:
-        wait_for(lambda: lease_report(server)["job"]["paused"], 60, "the job to pause")
+        wait_for(lambda: lease_report(server)["job"]["paused"], "the job to pause", timeout=60)
         report = lease_report(server)
         assert report["holder"]["pid"] == os.getpid() and report["holder"]["role"] == "prediction"
         before, progress = report["job"]["steps"], backend.job(job.id).progress
@@ -147,7 +140,7 @@ def test_the_device_worker_holds_the_lease_for_each_prediction_and_releases_it_o
 
         with pytest.raises(RuntimeError):
             worker.submit(fail).result(timeout=30)
-        wait_for(lambda: not probe.busy(), 10, "the lease to be released")
+        wait_for(lambda: not probe.busy(), "the lease to be released", timeout=10)
     finally:
         worker.close()
     assert not probe.busy()

@@ -10,6 +10,7 @@ import pytest
 from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.server.ledger import Ledger
+from napari_uqseg.testing.polling import wait_for
 from napari_uqseg.testing.server import start_server
 
 
@@ -24,16 +25,6 @@ def corrected(backend: RemoteBackend, key: str) -> str:
     image, label = synthetic_case((24, 24, 24), seed=41)
     prediction = backend.predict(image, "tiny_det")
     return backend.submit_correction(prediction.id, label, prediction.review, client_key=key)
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def gone(pid: int) -> bool:
@@ -65,7 +56,7 @@ def test_finetune_resumes_after_kill9(server):
     job = backend.start_job("finetune", "tiny_det", {"options": {"iterations": 150, "checkpoint_every": 10}})
     ledger = Ledger(server.data_dir / "ledger.sqlite")
     work = server.data_dir / "jobs" / job.id / "work"
-    wait_for(lambda: list(work.glob("*.resume.pt")), 240, "a fine-tune checkpoint")
+    wait_for(lambda: list(work.glob("*.resume.pt")), "a fine-tune checkpoint", timeout=240)
     row = ledger.job_row(job.id)
     assert row["state"] == "running" and 0 < row["progress"] < 1
     orphan = row["pid"]
@@ -74,7 +65,9 @@ def test_finetune_resumes_after_kill9(server):
     # ... paused, so it cannot finish the fine-tune on its own while a slow machine restarts the server
     psutil.Process(orphan).suspend()
     server.start()
-    wait_for(lambda: gone(orphan), 20, "the orphaned job process to be killed")  # ... until the restart kills it
+    wait_for(
+        lambda: gone(orphan), "the orphaned job process to be killed", timeout=20
+    )  # ... until the restart kills it
     backend = RemoteBackend(server.url, server.token)
     status = backend.wait_job(job.id, timeout=300)
     assert status.state == "succeeded", status.error
@@ -89,7 +82,7 @@ def test_cancel_stops_quickly_and_leaves_no_process(server):
     corrected(backend, "cancel-key")
     job = backend.start_job("finetune", "tiny_det", {"options": {"iterations": 100000}})
     ledger = Ledger(server.data_dir / "ledger.sqlite")
-    wait_for(lambda: backend.job(job.id).eta_s is not None, 240, "the fine-tune to report progress and an ETA")
+    wait_for(lambda: backend.job(job.id).eta_s is not None, "the fine-tune to report progress and an ETA", timeout=240)
     assert 0 < backend.job(job.id).progress < 1
     proc = psutil.Process(ledger.job_row(job.id)["pid"])
     family = [proc, *proc.children(recursive=True)]
@@ -98,5 +91,5 @@ def test_cancel_stops_quickly_and_leaves_no_process(server):
     status = backend.wait_job(job.id, timeout=10)
     assert status.state == "cancelled"
     assert time.monotonic() - start < 5
-    wait_for(lambda: all(gone(p.pid) for p in family), 5, "the job's processes to exit")
+    wait_for(lambda: all(gone(p.pid) for p in family), "the job's processes to exit", timeout=5)
     assert [v.version for v in next(m for m in backend.models() if m.name == "tiny_det").versions] == ["v1"]

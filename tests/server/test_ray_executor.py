@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import os
 import signal
-import time
 
 import numpy as np
 import psutil
@@ -20,6 +19,7 @@ from napari_uqseg.bench.tiny_models import TINY_CONFIG
 from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.client.worklist_source import RemoteWorklist
 from napari_uqseg.core.sample_data import synthetic_case, write_synthetic_dataset
+from napari_uqseg.testing.polling import wait_for
 from napari_uqseg.testing.server import start_server
 
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'napari-uqseg[ray]' (the dev extra has it)")
@@ -74,16 +74,6 @@ def ray_processes() -> list[psutil.Process]:
         if cmd.startswith(RAY_TITLES):
             out.append(proc)
     return out
-
-
-def wait_for(condition, what: str, timeout: float = JOB_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def succeeded(backend, job):
@@ -143,7 +133,7 @@ def cpus_all_free() -> bool:
 )
 def test_cancel_leaves_no_ray_task_or_actor_running(backend, kind, model, params):
     job = backend.start_job(kind, model, params)
-    wait_for(lambda: backend.job(job.id).progress > 0, f"{kind} job to make progress")
+    wait_for(lambda: backend.job(job.id).progress > 0, f"{kind} job to make progress", timeout=JOB_TIMEOUT)
     running = ray_processes()
     assert running, "no Ray worker process runs the job"
     status = backend.cancel_job(job.id)
@@ -158,7 +148,7 @@ def test_a_worker_killed_mid_job_is_retried_and_the_job_succeeds(backend):
     config = copy.deepcopy(TINY_CONFIG)
     config["train"].update(iterations=40, checkpoint_every=2)
     job = backend.start_job("train", "ray_retried", {"method": "deterministic", "dataset": "synth", "config": config})
-    wait_for(lambda: backend.job(job.id).progress > 0.1, "the train job to make progress")
+    wait_for(lambda: backend.job(job.id).progress > 0.1, "the train job to make progress", timeout=JOB_TIMEOUT)
     (victim,) = [p for p in ray_processes() if "run_job" in " ".join(p.cmdline())]
     os.kill(victim.pid, signal.SIGKILL)
     status = succeeded(backend, job)
@@ -168,7 +158,7 @@ def test_a_worker_killed_mid_job_is_retried_and_the_job_succeeds(backend):
 
 def test_a_triage_actor_killed_mid_job_is_restarted_and_no_case_is_lost(backend):
     job = backend.start_job("triage", "tiny_det", {"dataset": "study", "workers": 1})
-    wait_for(lambda: backend.job(job.id).progress > 0, "the triage job to finish a case")
+    wait_for(lambda: backend.job(job.id).progress > 0, "the triage job to finish a case", timeout=JOB_TIMEOUT)
     (victim,) = [p for p in ray_processes() if "CasePredictor" in " ".join(p.cmdline())]
     os.kill(victim.pid, signal.SIGKILL)
     status = succeeded(backend, job)
