@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote, urlparse
 
 import requests
+import urllib3
 
 import napari_uqseg
 from napari_uqseg.client.backend import Backend, PredictionResult
@@ -122,12 +123,26 @@ class RemoteBackend(PacsMethods, Backend):
             self.check_protocol()
 
     # -- transport ------------------------------------------------------------------------------
+    def _send(self, method: str, url: str, timeout: tuple[float, float], kwargs: dict[str, Any]) -> requests.Response:
+        """One request; a GET or HEAD is sent once more when the server closed a kept-alive connection under it.
+
+        A server drops idle keep-alive connections (uvicorn: after 5 s); one reused at that moment fails with
+        "connection aborted" although the server is fine. Only body-less methods are resent (nothing consumed).
+        """
+        try:
+            return self.session.request(method, url, timeout=timeout, **kwargs)
+        except requests.exceptions.ConnectionError as exc:
+            reason = exc.args[0] if exc.args else None
+            if method not in ("GET", "HEAD") or not isinstance(reason, urllib3.exceptions.ProtocolError):
+                raise
+        return self.session.request(method, url, timeout=timeout, **kwargs)
+
     def _request(
         self, method: str, path: str, *, timeout: tuple[float, float] | None = None, **kwargs: Any
     ) -> requests.Response:
         url = f"{self.url}{path}"
         try:
-            response = self.session.request(method, url, timeout=timeout or self.timeout, **kwargs)
+            response = self._send(method, url, timeout or self.timeout, kwargs)
         except requests.exceptions.SSLError as exc:
             raise ConnectionFailed(
                 f"{url}: TLS verification failed ({exc}); pass verify='/path/to/ca.pem' for a private CA"
