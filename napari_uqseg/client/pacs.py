@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from napari_uqseg.client.backend import PredictionResult
@@ -32,14 +32,13 @@ def zip_series(path: str | Path) -> bytes:
 class PacsMethods:
     """Mixed into ``RemoteBackend`` (uses its ``_json``); every method is one request to the server."""
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:  # provided by RemoteBackend
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by RemoteBackend; declared here for type checkers only
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:  # provided by RemoteBackend
-        raise NotImplementedError
+        def _json(self, method: str, path: str, **kwargs: Any) -> Any: ...
 
-    def output(self, prediction_id: str, name: str, dtype: str = "uint8") -> bytes:  # provided by RemoteBackend
-        raise NotImplementedError
+        def _request(self, method: str, path: str, **kwargs: Any) -> Any: ...
+
+        def output(self, prediction_id: str, name: str, dtype: str = "uint8") -> bytes: ...
 
     def prediction_result(self, summary: dict[str, Any]) -> PredictionResult:
         """Download every output of a prediction summary (e.g. ``predict_pacs_series(...)["prediction"]``)."""

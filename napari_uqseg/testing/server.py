@@ -13,11 +13,17 @@ for a private server (restarts, ``kill -9``) call ``start_server(data_dir, model
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from napari_uqseg.bench.tiny_models import build_tiny_models
+from napari_uqseg.core.nifti_io import nifti_bytes
+from napari_uqseg.core.sample_data import synthetic_case
+from napari_uqseg.core.volume import Volume
 from napari_uqseg.server.launcher import ServerHandle, free_port, start_server, wait_healthy
 
 __all__ = ["ServerHandle", "free_port", "start_server", "tiny_models", "uqseg_server", "wait_healthy"]
@@ -37,3 +43,20 @@ def uqseg_server(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPath
         yield handle
     finally:
         handle.stop()
+
+
+def upload_and_predict(
+    http: Callable, seed: int, model: str = "tiny_det", uploaded: tuple[int, ...] = (201,)
+) -> tuple[Volume, Volume, str, dict]:
+    """Upload the synthetic 24^3 case ``seed`` through ``http(method, path, **kw)`` and predict it with ``model``.
+
+    Asserts the upload answered a status in ``uploaded`` and the prediction 201. Returns ``(image, label,
+    image sha256, prediction summary)``.
+    """
+    image, label = synthetic_case((24, 24, 24), seed=seed)
+    data = nifti_bytes(image, dtype=np.float32)
+    sha = hashlib.sha256(data).hexdigest()
+    assert http("PUT", f"/v1/images/{sha}", data=data).status_code in uploaded
+    r = http("POST", "/v1/predictions", json={"image": sha, "model": model})
+    assert r.status_code == 201, r.text
+    return image, label, sha, r.json()

@@ -12,9 +12,8 @@ import pytest
 import requests
 
 from napari_uqseg.core.nifti_io import nifti_bytes
-from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.core.volume import Volume
-from napari_uqseg.testing.server import start_server
+from napari_uqseg.testing.server import start_server, upload_and_predict
 
 TIMEOUT = (5, 60)
 
@@ -39,13 +38,8 @@ def put(http, data: bytes, sha: str | None = None) -> requests.Response:
 @pytest.fixture(scope="module")
 def case(http):
     """An uploaded image and a prediction of it: ``(image, label, sha, prediction_id)``."""
-    image, label = synthetic_case((24, 24, 24), seed=31)
-    data = nifti_bytes(image, dtype=np.float32)
-    sha = hashlib.sha256(data).hexdigest()
-    assert put(http, data).status_code == 201
-    r = http("POST", "/v1/predictions", json={"image": sha, "model": "tiny_det"})
-    assert r.status_code == 201, r.text
-    return image, label, sha, r.json()["id"]
+    image, label, sha, summary = upload_and_predict(http, seed=31)
+    return image, label, sha, summary["id"]
 
 
 def label_b64(array: np.ndarray, affine: np.ndarray) -> str:

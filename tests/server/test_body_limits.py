@@ -15,9 +15,7 @@ import pytest
 import requests
 
 from napari_uqseg.bench.peak_rss import PeakRSS
-from napari_uqseg.core.nifti_io import nifti_bytes
-from napari_uqseg.core.sample_data import synthetic_case
-from napari_uqseg.testing.server import start_server
+from napari_uqseg.testing.server import start_server, upload_and_predict
 
 TIMEOUT = (5, 120)
 MAX_GROWTH_MIB = 100
@@ -122,15 +120,10 @@ def test_all_zero_sform_is_refused_at_upload(http):
 
 
 def test_correction_label_256_is_refused_not_stored_as_0(server, http):
-    image, label = synthetic_case((24, 24, 24), seed=7)
-    data = nifti_bytes(image, dtype=np.float32)
-    sha = hashlib.sha256(data).hexdigest()
-    assert http("PUT", f"/v1/images/{sha}", data=data).status_code == 201
-    r = http("POST", "/v1/predictions", json={"image": sha, "model": "unlabelled"})
-    assert r.status_code == 201, r.text
+    image, label, _, summary = upload_and_predict(http, seed=7, model="unlabelled")
     wide = label.array.astype(np.int16)
     wide[wide == 1] = 256
-    body = {"prediction": r.json()["id"], "label": base64.b64encode(nifti_gz(wide, image.affine)).decode()}
+    body = {"prediction": summary["id"], "label": base64.b64encode(nifti_gz(wide, image.affine)).decode()}
     r = http("POST", "/v1/corrections", json=body)
     assert r.status_code == 400, r.text
     assert "256" in r.json()["error"]["message"]

@@ -23,7 +23,7 @@ from napari_uqseg.server.data_dir import DataDir
 from napari_uqseg.server.executor import RUNNER_MODULE, recover
 from napari_uqseg.server.job_runner import run_job
 from napari_uqseg.server.ledger import MAX_ATTEMPTS, Ledger
-from napari_uqseg.testing.server import start_server
+from napari_uqseg.testing.server import start_server, upload_and_predict
 
 TIMEOUT = (5, 120)
 
@@ -37,13 +37,8 @@ def server(tiny_models, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def case(http):
-    image, label = synthetic_case((24, 24, 24), seed=3)
-    data = nifti_bytes(image, dtype=np.float32)
-    sha = hashlib.sha256(data).hexdigest()
-    assert http("PUT", f"/v1/images/{sha}", data=data).status_code == 201
-    r = http("POST", "/v1/predictions", json={"image": sha, "model": "tiny_det"})
-    assert r.status_code == 201, r.text
-    return r.json()["id"], label
+    _, label, _, summary = upload_and_predict(http, seed=3)
+    return summary["id"], label
 
 
 def label_b64(array: np.ndarray, affine: np.ndarray) -> str:

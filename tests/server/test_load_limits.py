@@ -25,7 +25,7 @@ from napari_uqseg.server.executor import acquire_lock
 from napari_uqseg.server.load_limits import BusyError, LoadLimits
 from napari_uqseg.server.retention import DAY_S, RetentionPolicy, prune
 from napari_uqseg.server.saturation import admit_prediction
-from napari_uqseg.testing.server import start_server
+from napari_uqseg.testing.server import start_server, upload_and_predict
 
 TIMEOUT = (5, 120)
 MAX_REQUESTS = 50
@@ -57,16 +57,11 @@ def http(server):
 @pytest.fixture(scope="module")
 def corrected(http):
     """``(image sha, prediction id)`` with one correction stored."""
-    image, label = synthetic_case((24, 24, 24), seed=9)
-    data = nifti_bytes(image, dtype=np.float32)
-    sha = hashlib.sha256(data).hexdigest()
-    assert http("PUT", f"/v1/images/{sha}", data=data).status_code == 201
-    r = http("POST", "/v1/predictions", json={"image": sha, "model": "tiny_det"})
-    assert r.status_code == 201, r.text
+    _, label, sha, summary = upload_and_predict(http, seed=9)
     raw = gzip.compress(nib.Nifti1Image(label.array.astype(np.uint8), label.affine).to_bytes())
-    body = {"prediction": r.json()["id"], "label": base64.b64encode(raw).decode()}
+    body = {"prediction": summary["id"], "label": base64.b64encode(raw).decode()}
     assert http("POST", "/v1/corrections", json=body).status_code == 201
-    return sha, r.json()["id"]
+    return sha, summary["id"]
 
 
 @pytest.mark.parametrize(

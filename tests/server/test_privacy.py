@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import stat
 
-import numpy as np
 import pytest
 import requests
 
 from napari_uqseg.client.errors import ConnectionFailed
 from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.core import nifti_io
-from napari_uqseg.core.nifti_io import nifti_bytes
-from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.napari_ui.settings import Settings, save_settings
 from napari_uqseg.server.data_dir import SUBFOLDERS, DataDir
-from napari_uqseg.testing.server import start_server
+from napari_uqseg.testing.server import start_server, upload_and_predict
 
 TIMEOUT = (5, 120)
 
@@ -39,13 +35,7 @@ def server(tiny_models, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prediction(http):
-    image, label = synthetic_case((24, 24, 24), seed=5)
-    data = nifti_bytes(image, dtype=np.float32)
-    sha = hashlib.sha256(data).hexdigest()
-    assert http("PUT", f"/v1/images/{sha}", data=data).status_code == 201
-    r = http("POST", "/v1/predictions", json={"image": sha, "model": "tiny_det"})
-    assert r.status_code == 201, r.text
-    return r.json()
+    return upload_and_predict(http, seed=5)[3]
 
 
 def test_existing_data_folder_is_closed_at_start(tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
 import time
 
 import nibabel as nib
@@ -13,10 +12,8 @@ import pytest
 import requests
 
 from napari_uqseg.cli import main
-from napari_uqseg.core.nifti_io import nifti_bytes
-from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.server.users import CACHE_S
-from napari_uqseg.testing.server import start_server
+from napari_uqseg.testing.server import start_server, upload_and_predict
 
 TIMEOUT = (5, 120)
 
@@ -41,14 +38,9 @@ def client(server, token: str):
 
 
 def correct(http) -> str:
-    image, label = synthetic_case((24, 24, 24), seed=11)
-    data = nifti_bytes(image, dtype=np.float32)
-    sha = hashlib.sha256(data).hexdigest()
-    assert http("PUT", f"/v1/images/{sha}", data=data).status_code in (200, 201)
-    r = http("POST", "/v1/predictions", json={"image": sha, "model": "tiny_det"})
-    assert r.status_code == 201, r.text
+    _, label, _, summary = upload_and_predict(http, seed=11, uploaded=(200, 201))
     raw = gzip.compress(nib.Nifti1Image(label.array.astype(np.uint8), label.affine).to_bytes())
-    r = http("POST", "/v1/corrections", json={"prediction": r.json()["id"], "label": base64.b64encode(raw).decode()})
+    r = http("POST", "/v1/corrections", json={"prediction": summary["id"], "label": base64.b64encode(raw).decode()})
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
