@@ -34,13 +34,17 @@ class TrainConfig:
         Optimisation steps per network: the maximum under the plateau rule, the budget under ``"fixed"``.
     stop_rule : str
         ``"plateau"``: every ``val_every`` steps score the network on the validation cases (mean foreground
-        Dice), stop after ``patience`` checks without a gain above ``min_delta`` and keep the best weights;
+        Dice); after ``patience`` checks without a gain above ``min_delta`` reload the best weights and
+        multiply the learning rate by ``lr_drop_factor``, up to ``lr_drops`` times, then stop with the best weights;
         ``"fixed"``: run ``iterations`` steps (equal-compute comparisons). Without validation cases the
         plateau rule cannot check and runs ``iterations`` steps.
     val_every, patience : int
         Steps between validation checks; checks without a new best before stopping.
     min_delta : float
         Smallest Dice gain that counts as a new best.
+    lr_drops, lr_drop_factor : int, float
+        Learning-rate drops at the plateau before stopping, and the factor of each (0 drops: stop at the first
+        plateau).
     augment : str
         Patch augmentation recipe of ``engine.augment.RECIPES`` (``"nnunet"`` or ``"none"``).
     time_budget_s : float or None
@@ -71,6 +75,8 @@ class TrainConfig:
     val_every: int = 100
     patience: int = 5
     min_delta: float = 0.001
+    lr_drops: int = 2
+    lr_drop_factor: float = 0.2
     augment: str = "nnunet"
     optimizer: str = "adam"
     lr: float = 2e-3
@@ -95,6 +101,8 @@ class TrainConfig:
             raise InputError("train.stop_rule", f"must be one of {STOP_RULES}, got {self.stop_rule!r}")
         if self.val_every < 1 or self.patience < 1:
             raise InputError("train", "val_every and patience must be >= 1")
+        if self.lr_drops < 0 or not 0.0 < self.lr_drop_factor < 1.0:
+            raise InputError("train", "lr_drops must be >= 0 and lr_drop_factor in (0, 1)")
         if self.augment not in RECIPES:
             raise InputError("train.augment", f"must be one of {sorted(RECIPES)}, got {self.augment!r}")
 
@@ -148,7 +156,8 @@ def fit_network(
     atomically every ``cfg.checkpoint_every`` steps to ``work_dir/<tag>.resume.pt`` and a finished run
     leaves ``<tag>.done.pt``; calling again resumes from the last checkpoint or returns at once.
     With ``validate`` (a validation score, higher is better) and ``cfg.stop_rule == "plateau"`` the run
-    stops once ``cfg.patience`` checks bring no new best, and ends with the best weights.
+    drops the learning rate from the best weights each time ``cfg.patience`` checks bring no new best, stops
+    when no drop is left, and ends with the best weights.
 
     Returns
     -------
@@ -162,7 +171,11 @@ def fit_network(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     optimizer = make_optimizer(params if params is not None else module.parameters(), cfg, lr_at(0))
-    plateau = PlateauRule(cfg.patience, cfg.min_delta) if validate and cfg.stop_rule == "plateau" else None
+    plateau = (
+        PlateauRule(cfg.patience, cfg.min_delta, cfg.lr_drops, cfg.lr_drop_factor)
+        if validate and cfg.stop_rule == "plateau"
+        else None
+    )
     run = _TrainingRun(module, tracked or {}, optimizer, sampler, plateau)
     resume = work_dir / f"{tag}.resume.pt" if work_dir else None
     done = work_dir / f"{tag}.done.pt" if work_dir else None
@@ -256,7 +269,8 @@ def _train_steps(
     window: list[float] = []
     it = history["iterations"]
     while it < iterations:
-        value = _step(run.module, step_loss, run.sampler, run.optimizer, cfg.batch_size, lr_at(it), it)
+        lr = lr_at(it) * (plateau.lr_scale if plateau is not None else 1.0)
+        value = _step(run.module, step_loss, run.sampler, run.optimizer, cfg.batch_size, lr, it)
         it += 1
         window.append(value)
         if on_step is not None:
@@ -270,9 +284,13 @@ def _train_steps(
         if plateau is not None and it % cfg.val_every == 0:
             _check_plateau(plateau, validate, run.modules, run.best, history)
             progress(it, iterations, f"{tag}: step {it} validation Dice {plateau.curve[-1]['val_dice']:.4f}")
+        if plateau is not None and plateau.exhausted and not plateau.finished:
+            run.load_best()  # the lower rate continues from the best weights
+            plateau.drop(it)
+            history["lr_drop_steps"] = plateau.drop_steps
         if resume is not None and it % cfg.checkpoint_every == 0:
             atomic_torch_save(run.state(), resume)
-        if plateau is not None and plateau.exhausted:
+        if plateau is not None and plateau.finished:
             history["stopped_by"] = "plateau"
             break
         if cfg.time_budget_s is not None and history["seconds"] > cfg.time_budget_s:

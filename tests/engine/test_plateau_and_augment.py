@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from napari_uqseg.engine import training
 from napari_uqseg.engine.augment import RECIPES, PatchAugmenter
 from napari_uqseg.engine.data import PatchSampler, load_cases
 from napari_uqseg.engine.make_model import train
@@ -45,7 +46,7 @@ def _fit(synthetic_dataset, scores, **train):
 
 
 def test_a_curve_that_plateaus_stops_early_with_the_best_weights(synthetic_dataset):
-    net, history, seen = _fit(synthetic_dataset, [0.1, 0.5, 0.4, 0.45, 0.9, 0.9])
+    net, history, seen = _fit(synthetic_dataset, [0.1, 0.5, 0.4, 0.45, 0.9, 0.9], lr_drops=0)
     assert history["stopped_by"] == "plateau"
     assert history["iterations"] == 8  # checks at 2, 4 (best), 6, 8: two checks without a gain
     assert history["best_step"] == 4 and history["best_val_dice"] == 0.5
@@ -54,6 +55,39 @@ def test_a_curve_that_plateaus_stops_early_with_the_best_weights(synthetic_datas
     assert all(torch.equal(v, best[k]) for k, v in net.state_dict().items())
     last = seen[-1]
     assert any(not torch.equal(v, last[k]) for k, v in net.state_dict().items())  # not the last weights
+
+
+def test_the_plateau_drops_the_rate_from_the_best_weights_before_it_stops(synthetic_dataset, monkeypatch):
+    rates: list[float] = []
+    after_drop: dict = {}
+    original_step = training._step
+
+    def spy_step(module, step_loss, sampler, optimizer, batch_size, lr, it):
+        rates.append(lr)
+        if it == 8:
+            after_drop.update({k: v.clone() for k, v in module.state_dict().items()})
+        return original_step(module, step_loss, sampler, optimizer, batch_size, lr, it)
+
+    monkeypatch.setattr(training, "_step", spy_step)
+    # best at the 2nd check; plateau after the 4th: drop 1; the 5th is a new best; plateau after the 7th: stop
+    net, history, seen = _fit(
+        synthetic_dataset, [0.1, 0.5, 0.4, 0.45, 0.6, 0.55, 0.58, 0.9], lr_drops=1, lr_drop_factor=0.1
+    )
+    assert history["stopped_by"] == "plateau" and history["iterations"] == 14
+    assert history["lr_drop_steps"] == [8] and history["best_step"] == 10 and history["best_val_dice"] == 0.6
+    assert [c["lr_scale"] for c in history["validation"]] == pytest.approx([1.0] * 4 + [0.1] * 3)
+    schedule = training.poly_lr(TrainConfig(iterations=40))
+    assert rates[7] == pytest.approx(schedule(7)) and rates[8] == pytest.approx(0.1 * schedule(8))
+    # the first step at the lower rate started from the weights of the best check (step 4), not the last ones
+    assert all(torch.equal(v, seen[1][k]) for k, v in after_drop.items())
+    assert any(not torch.equal(v, seen[3][k]) for k, v in after_drop.items())
+    assert all(torch.equal(v, seen[4][k]) for k, v in net.state_dict().items())  # ends with the best weights
+
+
+def test_a_run_saved_before_rate_drops_existed_resumes_without_one():
+    rule = PlateauRule(patience=2, lr_drops=2)
+    rule.set_state({"curve": [], "best_score": 0.5, "best_step": 100, "since": 2})
+    assert rule.exhausted and not rule.finished and rule.lr_scale == 1.0
 
 
 def test_fixed_rule_runs_every_step_for_equal_compute(synthetic_dataset):
