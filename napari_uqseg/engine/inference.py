@@ -19,7 +19,8 @@ from napari_uqseg.core.volume import Volume, check_image_array
 from napari_uqseg.engine.data import zscore, zscore_stats
 from napari_uqseg.engine.precision import forward_precision, resolve_precision
 from napari_uqseg.engine.prediction_writer import PredictionWriter, needed_statistics
-from napari_uqseg.engine.slab_blend import WindowSource, blended_chunks, window_grid
+from napari_uqseg.engine.slab_blend import WindowSource, blended_chunks
+from napari_uqseg.engine.window_grid import window_grid
 
 if TYPE_CHECKING:
     from napari_uqseg.engine.methods.base import UQMethod

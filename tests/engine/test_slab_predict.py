@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from itertools import product
+
 import numpy as np
 import pytest
 import torch
+from monai.inferers import sliding_window_inference
 
 from napari_uqseg.core.calibrated_uncertainty import prediction_uncertainty_summary
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.uncertainty import uncertainty_maps
 from napari_uqseg.core.volume import Volume
+from napari_uqseg.engine.blend_accumulator import BlockAccumulator
 from napari_uqseg.engine.data import normalise, zscore_stats
 from napari_uqseg.engine.inference import predict_volume, window_statistics_over_volume
 from napari_uqseg.engine.methods.base import method_class
-from napari_uqseg.engine.slab_blend import window_grid
+from napari_uqseg.engine.slab_blend import WindowSource, blended_chunks
 from napari_uqseg.engine.unet import UNetConfig
+from napari_uqseg.engine.window_grid import importance_map, window_grid, window_weight_sum
 
 # float16 outputs: half a step below 1 for probabilities, a relative half step for maps (prediction_writer);
 # class_std = sqrt(E[p^2] - E[p]^2) of float32 moments: 1-ulp differences in the blended sums (fused
@@ -49,7 +54,12 @@ def _volume(shape, seed=0) -> Volume:
 
 @pytest.mark.parametrize(
     ("name", "shape", "sw_batch"),
-    [("deterministic", (40, 22, 12), 1), ("deterministic", (30, 35, 20), 3), ("mc_dropout", (36, 20, 18), 1)],
+    [
+        ("deterministic", (40, 22, 12), 1),
+        ("deterministic", (30, 35, 20), 3),
+        ("mc_dropout", (36, 20, 18), 1),
+        ("mc_dropout", (41, 37, 21), 1),  # several rows and blocks, the last of each clamped (MONAI's order kept)
+    ],
 )
 def test_slab_prediction_matches_full_size_blending(name, shape, sw_batch):
     method, volume = _method(name, {"samples": 3} if name == "mc_dropout" else None), _volume(shape)
@@ -112,3 +122,55 @@ def test_zscore_stats_match_numpy_in_float64():
     assert std == pytest.approx(array.astype(np.float64).std(), rel=1e-12)
     nonzero = array[array != 0].astype(np.float64)
     assert zscore_stats(array, "zscore_nonzero") == pytest.approx((nonzero.mean(), nonzero.std()), rel=1e-12)
+
+
+def _toy_predictor(x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Two statistics that differ from window to window: ``(B, 2, *patch)`` and ``(B, 1, *patch)``."""
+    return {"a": torch.sin(3 * x).repeat(1, 2, *[1] * (x.ndim - 2)) + 2, "b": x.abs()}
+
+
+@pytest.mark.parametrize(
+    ("shape", "patch", "overlap", "sw_batch"),
+    [
+        ((50, 33, 21), (16, 8, 12), 0.75, 2),  # a plane in up to four rows: the carry holds three rows' sums
+        ((17, 40, 9), (16, 16, 16), 0.0, 1),  # no overlap: nothing carried; padding along the last axis
+        ((45, 19, 33), (16, 16, 16), 0.6, 1),  # blocks along the last axis
+        ((60, 41), (16, 16), 0.5, 2),  # 2-D
+        ((10, 12, 9), (16, 16, 16), 0.25, 1),  # one padded window
+        ((81, 20, 18), (32, 16, 16), 0.25, 1),  # last row 1 plane after the one before: overlap 31 of 32
+    ],
+)
+def test_block_blending_matches_monai_and_covers_every_voxel_once(shape, patch, overlap, sw_batch):
+    arr = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    grid = window_grid(shape, patch, overlap)
+    source = WindowSource(arr, grid, lambda v: v.astype(np.float32), float(arr.min()))
+    got = {"a": np.full((2, *shape), np.nan, np.float32), "b": np.full((1, *shape), np.nan, np.float32)}
+    visits = np.zeros(shape, np.int64)
+    for region, stats in blended_chunks(_toy_predictor, source, sw_batch):
+        visits[region] += 1
+        for name, value in stats.items():
+            got[name][(slice(None), *region)] = value.numpy()
+    x = torch.from_numpy(arr)[None, None]
+    ref = sliding_window_inference(x, patch, sw_batch, _toy_predictor, overlap, "gaussian", cval=float(arr.min()))
+    assert np.array_equal(visits, np.ones(shape, np.int64))
+    for name, value in got.items():
+        np.testing.assert_allclose(value, ref[name][0].numpy(), rtol=2e-6, atol=0)
+
+
+def test_window_weight_sum_is_the_accumulated_count_map():
+    grid, weights = window_grid((45, 30, 20), (16, 16, 16), 0.4), importance_map((16, 16, 16))
+    count = torch.zeros(grid.padded)
+    for start in grid.starts:  # MONAI's order, MONAI's additions
+        count[tuple(slice(s, s + p) for s, p in zip(start, grid.patch, strict=True))] += weights
+    assert torch.equal(window_weight_sum(grid, weights, tuple(slice(0, n) for n in grid.padded)), count)
+    box = (slice(7, 31), slice(12, 13), slice(3, 20))
+    assert torch.equal(window_weight_sum(grid, weights, box), count[box])
+    assert len(grid.starts) == len(list(product(*grid.axis_starts)))
+
+
+def test_ct_sums_are_held_for_one_block_and_the_rows_overlap():
+    """512 x 512 x 300 with 128^3 windows at overlap 0.25: 128 x 128 x 300 block, 32 x 512 x 300 carry
+    (an eighth of the volume together, against a quarter for a 128-plane slab; nothing allocated here)."""
+    acc = BlockAccumulator(window_grid((512, 512, 300), (128, 128, 128), 0.25), importance_map((8, 8, 8)))
+    assert acc.block_shape == (128, 128, 300) and acc.carry_shape == (32, 512, 300)
+    assert not acc.block and not acc.carry
