@@ -116,8 +116,9 @@ class BlockAccumulator:
         if min(sizes) <= 0:
             return
         planes = max(1, CHUNK_VOXELS * sizes[a] // int(np.prod(sizes)))
-        for first in range(box[a].start, box[a].stop, planes):
-            box[a] = slice(first, min(first + planes, box[a].stop))
+        rows = box[a]
+        for first in range(rows.start, rows.stop, planes):
+            box[a] = slice(first, min(first + planes, rows.stop))
             count = window_weight_sum(g, self.weights, tuple(box))
             local = (slice(None), *_moved(box, self._origin()))
             yield _moved(box, g.pad_before), {name: t[local] / count for name, t in self.block.items()}

@@ -13,6 +13,7 @@ from napari_uqseg.core.calibrated_uncertainty import prediction_uncertainty_summ
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.uncertainty import uncertainty_maps
 from napari_uqseg.core.volume import Volume
+from napari_uqseg.engine import blend_accumulator
 from napari_uqseg.engine.blend_accumulator import BlockAccumulator
 from napari_uqseg.engine.data import normalise, zscore_stats
 from napari_uqseg.engine.inference import predict_volume, window_statistics_over_volume
@@ -140,7 +141,8 @@ def _toy_predictor(x: torch.Tensor) -> dict[str, torch.Tensor]:
         ((81, 20, 18), (32, 16, 16), 0.25, 1),  # last row 1 plane after the one before: overlap 31 of 32
     ],
 )
-def test_block_blending_matches_monai_and_covers_every_voxel_once(shape, patch, overlap, sw_batch):
+def test_block_blending_matches_monai_and_covers_every_voxel_once(shape, patch, overlap, sw_batch, monkeypatch):
+    monkeypatch.setattr(blend_accumulator, "CHUNK_VOXELS", 500)  # several chunks per finished block
     arr = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     grid = window_grid(shape, patch, overlap)
     source = WindowSource(arr, grid, lambda v: v.astype(np.float32), float(arr.min()))
