@@ -116,7 +116,8 @@ def build_untrained(
 def measure_memory(spec: dict[str, Any]) -> dict[str, Any]:
     """Peak memory and time of one ``predict_volume`` (this process must be fresh for a clean figure).
 
-    ``spec``: ``device``, ``shape``, and either ``model_dir`` or ``method``/``channels``/``patch``/``options``.
+    ``spec``: ``device``, ``shape``, and either ``model_dir`` or ``method``/``channels``/``patch``/``options``;
+    optionally ``predict``, keyword options of ``predict_volume`` (e.g. ``{"probability_classes": [1, 2]}``).
     Returns ``seconds``, ``rss_start_mb``, ``rss_peak_mb``, ``increment_mb`` (and ``vram_peak_mb`` on CUDA).
     """
     device = resolve_device(spec["device"])
@@ -128,7 +129,7 @@ def measure_memory(spec: dict[str, Any]) -> dict[str, Any]:
     volume = bench_volume(tuple(spec["shape"]))
     with PeakMemory(device) as peak:
         start = time.perf_counter()
-        predict_volume(method, volume)
+        predict_volume(method, volume, **spec.get("predict", {}))
         seconds = time.perf_counter() - start
     mb = 2.0**20
     out = {"seconds": seconds, "rss_start_mb": peak.start / mb, "rss_peak_mb": peak.peak / mb}

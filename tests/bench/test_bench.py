@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_uqseg.bench.memory import PeakMemory
+from napari_uqseg.bench.memory import PeakMemory, measure_memory
 from napari_uqseg.bench.method_costs import bench_settings, run_bench
 from napari_uqseg.bench.report import evaluate_targets, format_table, markdown_section
 from napari_uqseg.cli import main
@@ -34,6 +34,14 @@ def test_peak_memory_sees_a_large_allocation():
         block = np.ones(200 * 2**20 // 8)  # 200 MiB, touched
         del block
     assert peak.increment >= 190 * 2**20
+
+
+def test_memory_worker_passes_prediction_options():
+    spec = {"device": "cpu", "shape": [9, 8, 8], "method": "deterministic", "channels": [4, 8], "patch": [8, 8, 8]}
+    out = measure_memory({**spec, "predict": {"probability_classes": [1, 2], "precision": "float32"}})
+    assert out["rss_peak_mb"] >= out["rss_start_mb"] > 0
+    with pytest.raises(InputError, match="probability_classes"):
+        measure_memory({**spec, "predict": {"probability_classes": [5]}})
 
 
 def test_quick_bench_produces_every_field():
