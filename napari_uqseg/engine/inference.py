@@ -110,8 +110,9 @@ def predict_volume(
     """Mask, mean probabilities and uncertainty maps for one raw (un-normalised) volume.
 
     The windows and their blending are MONAI's Gaussian sliding window; the blended statistics are held
-    for one slab of windows at a time and turned into outputs as each slab is finished
-    (``engine.slab_blend``, ``engine.prediction_writer``), so peak memory is the outputs plus a slab.
+    for one block of windows and the overlap between rows of windows, and turned into outputs as each part
+    of the volume is finished (``engine.slab_blend``, ``engine.blend_accumulator``,
+    ``engine.prediction_writer``), so peak memory is the outputs plus a block and the rows' overlap.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """A prediction's outputs assembled chunk by chunk from blended window statistics (numpy).
 
-Each chunk of blended statistics (a few planes, see ``engine.slab_blend``) becomes its part of the mask,
+Each chunk of blended statistics (a box of a few planes, see ``engine.slab_blend``) becomes its part of the mask,
 the kept class probabilities and the uncertainty maps, written into preallocated arrays at
 ``output_dtype``; the volume sums behind the structure-volume scales are added up on the way. Nothing
 full-size is made besides the outputs themselves.
