@@ -22,8 +22,10 @@ from napari_uqseg.core.finetune_verdict import HELD_BACK_FRACTION, MAX_REGRESSIO
 from napari_uqseg.core.metrics import dice_per_class
 from napari_uqseg.core.options import options_from_dict
 from napari_uqseg.core.progress import Progress, no_progress
+from napari_uqseg.core.recalibration import MIN_CALIBRATION_CASES
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.data import Case, normalise
+from napari_uqseg.engine.finetune_calibration import recalibrate, store_entries
 from napari_uqseg.engine.finetune_data import replay_cases, training_record, validation_cases
 from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.member_check import check_members
@@ -67,6 +69,10 @@ class FinetuneOptions:
         Original validation cases scored before and after (0: all).
     max_regression : float
         Largest validation mean-Dice drop a version recommended for promotion may show.
+    recalibrate : bool
+        Refit the new version's volume intervals and conformal masks (``engine.finetune_calibration``).
+    min_calibration_cases : int
+        Fewest held-back corrections + validation cases to recalibrate on (fewer: no calibration).
     """
 
     iterations: int = 100
@@ -79,6 +85,8 @@ class FinetuneOptions:
     replay_cases: int = 16
     regression_cases: int = 0
     max_regression: float = MAX_REGRESSION
+    recalibrate: bool = True
+    min_calibration_cases: int = MIN_CALIBRATION_CASES
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FinetuneOptions:
@@ -91,6 +99,8 @@ class FinetuneOptions:
             raise InputError("finetune params", "need 0 <= held_back_fraction < 1, 0 <= replay_fraction < 1")
         if opts.replay_cases < 0 or opts.regression_cases < 0:
             raise InputError("finetune params", "replay_cases and regression_cases must be >= 0")
+        if not isinstance(opts.recalibrate, bool) or opts.min_calibration_cases < 2:
+            raise InputError("finetune params", "recalibrate must be true or false, min_calibration_cases >= 2")
         return opts
 
 
@@ -217,7 +227,8 @@ def finetune(
         held back), ``trained_before``/``trained_after`` on the corrections trained on (a training score),
         ``regression`` ``{"before", "after", "cases"}`` on the original validation cases, ``recommendation``
         (``core.finetune_verdict.recommend``), ``held_back`` and ``trained_on`` ids, ``replay`` (cases and
-        fraction, or why none), ``history``, ``resumed_from_step``, ``seconds``.
+        fraction, or why none), ``uq_calibration`` (``core.recalibration.recalibration_note``: refitted on
+        held-back + validation cases, or why not), ``history``, ``resumed_from_step``, ``seconds``.
     """
     if not cases:
         raise InputError("corrections", "a fine-tune needs at least one corrected case")
@@ -246,10 +257,14 @@ def finetune(
     history = method.fit(data, cfg, progress, work_dir)
     after = _scores(method, groups)
     report = _before_after_report(before, after, val_cases, val_note, options)
+    entries, calibration = recalibrate(
+        method, method.uq_calibration, held, val_cases, options.min_calibration_cases, options.recalibrate, progress
+    )
     report.update(
         held_back=held_ids,
         trained_on=train_ids,
         replay={"cases": [c.case_id for c in replay], "fraction": options.replay_fraction, "note": replay_note},
+        uq_calibration=calibration,
     )
     summary = {
         "config": {"train": cfg.to_dict(), "method": card.options},
@@ -262,4 +277,5 @@ def finetune(
         summary["member_check"] = check_members(method, train_cases, dict(card.labels))
     method.to("cpu")
     save_model(method, out_dir, dict(card.labels), summary)
+    store_entries(out_dir, entries)  # after save_model, which replaces the whole folder
     return {**report, "history": history, "resumed_from_step": resumed_from, "seconds": time.perf_counter() - start}

@@ -27,6 +27,7 @@ from napari_uqseg.client.backend import Backend
 from napari_uqseg.client.errors import describe_error
 from napari_uqseg.client.job_wait import JobWatch
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.recalibration import recalibration_text
 from napari_uqseg.core.records import JobStatus
 from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.volume import Volume
@@ -352,11 +353,12 @@ def metric_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def recommendation_text(result: dict[str, Any]) -> str:
-    """The plain promote / don't recommendation of a fine-tune result (``""`` when it has none)."""
+    """The plain promote / don't recommendation of a fine-tune result and its calibration line (``""``: none)."""
     verdict = result.get("recommendation") or {}
     if not verdict:
         return ""
-    return f"Recommendation: {verdict.get('reason', 'promote' if verdict.get('promote') else 'do not promote')}"
+    text = f"Recommendation: {verdict.get('reason', 'promote' if verdict.get('promote') else 'do not promote')}"
+    return "\n".join(filter(None, [text, recalibration_text(result.get("uq_calibration"))]))
 
 
 def before_after_png(result: dict[str, Any]) -> bytes | None:

@@ -103,6 +103,7 @@ def run_finetune(store: DataDir, job: dict[str, Any], device: str, progress: Led
         "held_back": report["held_back"],
         "finetuned_on": report["trained_on"],
         "replay": report["replay"],
+        "uq_calibration": report["uq_calibration"],  # refitted on held-back + validation cases, or why not
     }
     result = {
         "model": model,

@@ -51,3 +51,17 @@ def test_panel_says_do_not_promote_when_validation_falls(driver):
     assert metric_rows(result)[1][2] == "0.850"
     widget.jobs._clear_result()
     assert widget.jobs.recommendation.isHidden() and widget.jobs.metrics.rowCount() == 0
+
+
+def test_panel_says_whether_the_new_version_was_recalibrated(driver):
+    from napari_uqseg.core.recalibration import recalibration_note
+
+    _, widget = driver.open(sample=False)
+    result = {**_result(0.869), "uq_calibration": recalibration_note(["c7", "c9"], ["v1", "v2"], ["none"])}
+    widget.jobs._job_ended((JobStatus("j3", "finetune", "succeeded", 1.0, "done", result=result), None))
+    lines = widget.jobs.recommendation.text().split("\n")
+    assert lines[0].startswith("Recommendation: promote") and len(lines) == 2
+    assert lines[1].startswith("Not calibrated: only 2 held-back corrections + 2 validation cases; a calibration needs")
+    result["uq_calibration"] = recalibration_note(["c7", "c9"], [f"v{i}" for i in range(8)], ["none"])
+    widget.jobs._job_ended((JobStatus("j4", "finetune", "succeeded", 1.0, "done", result=result), None))
+    assert widget.jobs.recommendation.text().endswith("on 2 held-back corrections + 8 validation cases (TTA: none).")

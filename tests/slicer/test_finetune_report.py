@@ -42,3 +42,17 @@ def test_job_status_line():
     assert job_status_text(done) == "finetune j1: succeeded done held-back Dice (1) 0.700 -> 0.760"
     failed = JobStatus("j2", "train", "failed", 0.1, "", error="out of memory")
     assert job_status_text(failed) == "train j2: failed out of memory"
+
+
+def test_finetune_report_says_whether_the_version_was_recalibrated():
+    from napari_uqseg.core.recalibration import recalibration_note
+
+    held = {"before": {"dice": {"c7": 0.7}, "mean_dice": 0.7}, "after": {"dice": {"c7": 0.76}, "mean_dice": 0.76}}
+    few = finetune_report({**held, "uq_calibration": recalibration_note(["c7"], ["v1"], ["none", "flips"])})
+    assert few.startswith("held-back Dice (1) 0.700 -> 0.760; Not calibrated: only 1 held-back correction + 1 ")
+    assert "needs at least 9" in few
+    enough = recalibration_note(["c7"], [f"v{i}" for i in range(9)], ["flips", "none"])
+    assert finetune_report({"uq_calibration": enough}) == (
+        "Conformal calibration refitted for this version on 1 held-back correction + 9 validation cases "
+        "(TTA: flips, none)."
+    )

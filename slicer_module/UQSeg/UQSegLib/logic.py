@@ -18,6 +18,7 @@ import numpy as np
 from napari_uqseg.client import Backend, JobWatch, PredictionResult
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress, no_progress
+from napari_uqseg.core.recalibration import recalibration_text
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
 from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.volume import Volume, check_image_array, check_label_array
@@ -342,7 +343,8 @@ def finetune_report(result: dict[str, Any]) -> str:
     verdict = result.get("recommendation") or {}
     if verdict:
         parts.append(str(verdict.get("reason", "promote" if verdict.get("promote") else "don't promote")))
-    return "; ".join(parts)
+    parts.append(recalibration_text(result.get("uq_calibration")))  # refitted, or why the version has none
+    return "; ".join(p for p in parts if p)
 
 
 def job_status_text(status: JobStatus) -> str:
