@@ -23,6 +23,7 @@ from napari_uqseg.core.json_files import read_json
 from napari_uqseg.core.nifti_io import atomic_write_bytes
 from napari_uqseg.core.review import foreground_roi
 from napari_uqseg.core.review_ranking import ReviewRanking
+from napari_uqseg.core.volume_intervals import format_interval
 
 WORKLIST_JSON = "worklist.json"
 WORKLIST_CSV = "worklist.csv"
@@ -56,6 +57,10 @@ class WorklistRow:
         Mean uncertainty outside the dilated predicted foreground (raised everywhere on unfamiliar images).
     flags : list of str
         ``"likely failure"``, ``"unlike the training data"`` (filled by :func:`study_flags`).
+    volume_intervals_ml : dict
+        Class name -> ``{level ("0.9"): [low, high]}`` conformal volume intervals in millilitres, for the
+        classes the model's calibration covers (empty without one); ``high`` is ``None`` when unbounded
+        (too few calibration cases for that level).
     image : str
         Path of the image that was predicted.
     outputs : str
@@ -72,6 +77,7 @@ class WorklistRow:
     outputs: str
     maps: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    volume_intervals_ml: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _finite_or_none(v) for k, v in asdict(self).items()}
@@ -90,6 +96,7 @@ class WorklistRow:
                 outputs=str(d.get("outputs", d["case"])),
                 maps=[str(m) for m in d.get("maps", [])],
                 flags=[str(f) for f in d.get("flags", [])],
+                volume_intervals_ml=_intervals(d.get("volume_intervals_ml") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError("worklist row", f"malformed row {str(d)[:80]!r} ({exc})") from exc
@@ -97,6 +104,41 @@ class WorklistRow:
 
 def _float(value: Any) -> float:
     return float("nan") if value is None else float(value)
+
+
+def _bound(value: Any) -> float | None:
+    """A finite interval end as float; ``None`` for an unbounded (infinite or missing) one."""
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
+def _intervals(by_class: dict[str, Any]) -> dict[str, dict[str, list[float | None]]]:
+    return {str(c): {str(k): [_bound(b) for b in v] for k, v in dict(lv).items()} for c, lv in by_class.items()}
+
+
+def volume_intervals(volumes: dict[str, Any] | None, labels: dict[str, str]) -> dict[str, dict[str, list]]:
+    """Class name -> ``{level: [low, high]}`` in mL from a prediction's ``info["volumes"]``
+    (``core.volume_intervals.describe_volumes``); classes without calibrated intervals are left out."""
+    found = {}
+    for c, entry in (volumes or {}).get("classes", {}).items():
+        if entry.get("intervals"):
+            found[labels.get(str(c), f"class {c}")] = entry["intervals"]
+    return _intervals(found)
+
+
+def volume_summary(
+    volumes_ml: dict[str, float], intervals_ml: dict[str, dict[str, list]] | None = None, level: str = "0.9"
+) -> str:
+    """Each structure's volume with its ``level`` interval, e.g. ``"anterior 1.52 mL (90 %: 1.31-1.74)"``.
+
+    ``volumes_ml`` and ``intervals_ml`` as in :class:`WorklistRow` (mL); a structure without a calibrated
+    interval shows its volume alone.
+    """
+    parts = []
+    for name, volume in volumes_ml.items():
+        bounds = (intervals_ml or {}).get(name, {}).get(level)
+        pct = f"{float(level) * 100:g} %"
+        parts.append(f"{name} {volume:.2f} mL" + (f" ({pct}: {format_interval(bounds)})" if bounds else ""))
+    return "; ".join(parts)
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -135,6 +177,7 @@ def case_row(
     affine: np.ndarray,
     labels: dict[str, str],
     maps: list[str] | None = None,
+    volumes: dict[str, Any] | None = None,
 ) -> WorklistRow:
     """The worklist row of one predicted case (flags are added later, per study).
 
@@ -152,10 +195,12 @@ def case_row(
         Class index (as str) -> name; index 0 (background) is not reported.
     maps : list of str, optional
         Uncertainty maps written for the case.
+    volumes : dict, optional
+        The prediction's ``info["volumes"]``: its calibrated intervals become ``volume_intervals_ml``.
     """
     counts = np.bincount(np.asarray(mask, dtype=np.int64).ravel(), minlength=max(int(k) for k in labels) + 1)
     per_voxel = voxel_ml(affine)
-    volumes = {name: float(counts[int(k)] * per_voxel) for k, name in labels.items() if int(k) != 0}
+    volumes_ml = {name: float(counts[int(k)] * per_voxel) for k, name in labels.items() if int(k) != 0}
     outside = ~foreground_roi(mask) if np.any(mask) else np.zeros(np.shape(mask), dtype=bool)
     background = float(np.asarray(uncertainty)[outside].mean()) if outside.any() else float("nan")
     regions = [
@@ -163,7 +208,9 @@ def case_row(
         for r in ranking.regions[:TOP_REGIONS]
     ]
     reason = case_reason(ranking)
-    return WorklistRow(case, ranking.case_score, reason, volumes, regions, background, image, outputs, list(maps or []))
+    row = WorklistRow(case, ranking.case_score, reason, volumes_ml, regions, background, image, outputs)
+    row.maps, row.volume_intervals_ml = list(maps or []), volume_intervals(volumes, labels)
+    return row
 
 
 def robust_z(values: np.ndarray) -> np.ndarray:
@@ -207,15 +254,24 @@ def sort_rows(rows: list[WorklistRow]) -> list[WorklistRow]:
 
 
 def csv_text(rows: list[WorklistRow]) -> str:
-    """The worklist as CSV: rank, case, score, reason, one ``volume_ml_<class>`` column per class, regions, flags."""
+    """The worklist as CSV: rank, case, score, reason, one ``volume_ml_<class>`` column per class, regions, flags.
+
+    Classes with calibrated intervals add ``volume_ml_<class>_90_low`` / ``_90_high`` (mL; empty when unbounded
+    or uncalibrated).
+    """
     classes = sorted({name for r in rows for name in r.volumes_ml})
+    bounded = sorted({name for r in rows for name in r.volume_intervals_ml})
+    ends = [f"volume_ml_{c}_90_{end}" for c in bounded for end in ("low", "high")]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["rank", "case", "score", "reason", *[f"volume_ml_{c}" for c in classes], "top_regions", "flags"])
+    header = ["rank", "case", "score", "reason", *[f"volume_ml_{c}" for c in classes], *ends, "top_regions", "flags"]
+    writer.writerow(header)
     for rank, r in enumerate(rows, start=1):
         regions = "; ".join(f"#{g['id']} {g['voxels']} vox @ slice {g['slice']}" for g in r.top_regions)
         volumes = [f"{r.volumes_ml.get(c, float('nan')):.3f}" for c in classes]
-        writer.writerow([rank, r.case, f"{r.score:.5f}", r.reason, *volumes, regions, "; ".join(r.flags)])
+        intervals = [r.volume_intervals_ml.get(c, {}).get("0.9") or [None, None] for c in bounded]
+        bounds = ["" if b is None else f"{b:.3f}" for pair in intervals for b in pair]
+        writer.writerow([rank, r.case, f"{r.score:.5f}", r.reason, *volumes, *bounds, regions, "; ".join(r.flags)])
     return buffer.getvalue()
 
 

@@ -175,6 +175,7 @@ class CasePredictor:
             prediction.affine,
             self.labels,
             list(prediction.maps),
+            prediction.info.get("volumes"),
         )
         data = row.to_dict()
         atomic_write_bytes(record_path(self.out_dir, case.case), json.dumps(data, indent=1).encode())

@@ -16,6 +16,7 @@ from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel
 from napari_uqseg.core.conformal_masks import conformal_masks
 from napari_uqseg.core.volume_intervals import volume_text
 from napari_uqseg.core.wire import LEVELS, TTA_MODES
+from napari_uqseg.core.worklist import volume_intervals, volume_summary
 from napari_uqseg.napari_ui.layers import layer_kwargs
 
 if TYPE_CHECKING:
@@ -44,6 +45,16 @@ def summary_lines(result: PredictionResult) -> list[str]:
     masks = info.get("conformal_masks")
     lines.append(masks["text"] if masks else "No conformal contours: this model version is not calibrated.")
     return lines
+
+
+def case_note(result: PredictionResult) -> str:
+    """The case list's line for a prediction: each structure's volume with its 90 % interval (mL) if calibrated."""
+    info = result.prediction.info
+    labels = {str(k): str(v) for k, v in info.get("labels", {}).items()}
+    volumes = info.get("volumes") or {}
+    names = {c: labels.get(c, f"class {c}") for c in volumes.get("classes", {})}
+    volumes_ml = {names[c]: float(entry["volume"]) for c, entry in volumes.get("classes", {}).items()}
+    return volume_summary(volumes_ml, volume_intervals(volumes, labels))
 
 
 def add_contour_layers(viewer: napari.Viewer, image_name: str, result: PredictionResult) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from napari_uqseg.client.errors import describe_error
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.records import MethodInfo, ModelSummary
 from napari_uqseg.core.review_ranking import Region
-from napari_uqseg.napari_ui.calibrated_panel import CalibratedPanel
+from napari_uqseg.napari_ui.calibrated_panel import CalibratedPanel, case_note
 from napari_uqseg.napari_ui.connection import ConnectionPanel, set_status
 from napari_uqseg.napari_ui.jobs_panel import CorrectionSource, JobsPanel
 from napari_uqseg.napari_ui.layers import (
@@ -325,7 +325,9 @@ class SegmentWidget(QWidget):
         names = [self.image_combo.itemText(i) for i in range(self.image_combo.count())]
         scores = {n: self.cases[n].result.review.case_score if n in self.cases else float("nan") for n in names}
         scores = {**self.worklist.scores(), **scores} if hasattr(self, "worklist") else scores
-        self.review.set_cases(scores, self.current, self.worklist.notes() if hasattr(self, "worklist") else None)
+        notes = {n: case_note(c.result) for n, c in self.cases.items()}  # volumes with intervals (mL)
+        notes = {**notes, **self.worklist.notes()} if hasattr(self, "worklist") else notes
+        self.review.set_cases(scores, self.current, notes)
 
     def _case(self) -> CaseState | None:
         return self.cases.get(self.current) if self.current else None

@@ -19,6 +19,7 @@ from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.client.worklist_source import LocalWorklist, RemoteWorklist, WorklistSource
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.volume import Volume
+from napari_uqseg.core.worklist import volume_summary
 from napari_uqseg.napari_ui.connection import set_status
 from napari_uqseg.napari_ui.layers import layer_kwargs
 from napari_uqseg.napari_ui.workers import run_task
@@ -103,8 +104,12 @@ class WorklistCases(QWidget):
         return {r.case: r.score for r in self.source.rows} if self.source else {}
 
     def notes(self) -> dict[str, str]:
-        """Case id -> flags in words (empty for unflagged cases)."""
-        return {r.case: ", ".join(r.flags) for r in self.source.rows if r.flags} if self.source else {}
+        """Case id -> flags, then each structure's volume with its 90 % interval where calibrated (mL), in words."""
+        rows = self.source.rows if self.source else []
+        return {
+            r.case: " | ".join(filter(None, [", ".join(r.flags), volume_summary(r.volumes_ml, r.volume_intervals_ml)]))
+            for r in rows
+        }
 
     def has(self, case: str) -> bool:
         return self.source is not None and any(r.case == case for r in self.source.rows)

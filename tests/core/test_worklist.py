@@ -95,3 +95,34 @@ def test_a_bad_worklist_is_a_clear_error(tmp_path):
     (tmp_path / "worklist.json").write_text('{"cases": [{"score": 1}]}')
     with pytest.raises(InputError, match="malformed row"):
         read_worklist(tmp_path)
+
+
+def test_case_row_keeps_calibrated_volume_intervals_and_writes_them(tmp_path):
+    from napari_uqseg.core.volume_intervals import describe_volumes
+    from napari_uqseg.core.worklist import volume_summary
+
+    mask = np.zeros((10, 10, 10), np.uint8)
+    mask[2:5, 2:5, 2:5] = 1  # 27 voxels of 1 mm^3
+    mask[6:8, 6:8, 6:8] = 2  # 8 voxels
+    u = np.full(mask.shape, 0.05)
+    scales = {"bernoulli": np.array([0.0, 3.0, 2.0])}
+    # class 1: q = 2 at 90 % -> 27 -+ 6 voxels; class 2 has too few cases for 90 %: unbounded above
+    calibration = {"source": "bernoulli", "classes": {"1": {"0.9": 2.0}, "2": {"0.9": math.inf}}}
+    volumes = describe_volumes(mask, scales, 0.001, calibration)
+    r = case_row("c1", "/img.nii.gz", "c1", build_review(u, mask), mask, u, np.eye(4), LABELS, volumes=volumes)
+    assert r.volume_intervals_ml["anterior"]["0.9"] == pytest.approx([0.021, 0.033])
+    assert r.volume_intervals_ml["posterior"]["0.9"][1] is None  # unbounded is None, not Infinity
+    text = volume_summary(r.volumes_ml, r.volume_intervals_ml)
+    assert text.startswith("anterior 0.03 mL (90 %: 0.02-0.03); posterior 0.01 mL (90 %: ")
+    assert "unbounded (too few calibration cases)" in text
+    assert volume_summary({"anterior": 1.5}) == "anterior 1.50 mL"  # uncalibrated: the volume alone
+
+    write_worklist([r, row("c2", 0.1)], tmp_path)
+    back = {x.case: x for x in read_worklist(tmp_path)}
+    assert back["c1"].volume_intervals_ml == r.volume_intervals_ml and back["c2"].volume_intervals_ml == {}
+    table = list(csv.DictReader(io.StringIO((tmp_path / "worklist.csv").read_text())))
+    by_case = {t["case"]: t for t in table}
+    assert (
+        by_case["c1"]["volume_ml_anterior_90_low"] == "0.021" and by_case["c1"]["volume_ml_anterior_90_high"] == "0.033"
+    )
+    assert by_case["c1"]["volume_ml_posterior_90_high"] == "" and by_case["c2"]["volume_ml_anterior_90_low"] == ""

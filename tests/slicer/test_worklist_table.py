@@ -54,3 +54,16 @@ def test_clicking_a_case_loads_its_image_segments_and_heatmap(study, fake_slicer
 def test_a_case_not_in_the_worklist_is_a_clear_error(study):
     with pytest.raises(InputError, match="not in the worklist"):
         worklist_table.open_case(LocalWorklist(study), "nobody")
+
+
+def test_table_shows_volumes_with_intervals_of_a_calibrated_model(tiny_models, tmp_path, study):
+    data = write_synthetic_dataset(tmp_path / "data", n_cases=2)
+    triage(tiny_models["tiny_det"], data, tmp_path / "study", workers=1)  # tiny_det is calibrated
+    source = LocalWorklist(tmp_path / "study")
+    column = worklist_table.WORKLIST_COLUMNS.index("Volumes, 90% interval [mL]")
+    for cells, row in zip(worklist_table.table_rows(source.rows), source.rows, strict=True):
+        for name, volume in row.volumes_ml.items():
+            lo, hi = row.volume_intervals_ml[name]["0.9"]
+            assert f"{name} {volume:.2f} mL (90 %: {lo:.2f}-{hi:.2f})" in cells[column]
+    uncalibrated = worklist_table.table_rows(LocalWorklist(study).rows)  # tiny_mcd: not calibrated
+    assert all(" mL" in r[column] and "90 %" not in r[column] for r in uncalibrated)

@@ -10,16 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 from napari_uqseg.client.worklist_source import WorklistSource
-from napari_uqseg.core.worklist import WorklistRow
+from napari_uqseg.core.worklist import WorklistRow, volume_summary
 
 from .geometry import kji_from_volume
 from .logic import SegmentationResult, result_in_kji
 
-WORKLIST_COLUMNS = ("#", "Case", "Score", "Flags", "Volume (mL)", "Why")
+WORKLIST_COLUMNS = ("#", "Case", "Score", "Flags", "Volume (mL)", "Volumes, 90% interval [mL]", "Why")
 
 
 def table_rows(rows: list[WorklistRow]) -> list[tuple[str, ...]]:
-    """Display text per row, in worklist order (rank, case, score, flags, total volume, reason)."""
+    """Display text per row, in worklist order (rank, case, score, flags, total volume, each structure's volume
+    with its 90 % conformal interval where the model is calibrated, reason); volumes in mL."""
     return [
         (
             str(rank),
@@ -27,6 +28,7 @@ def table_rows(rows: list[WorklistRow]) -> list[tuple[str, ...]]:
             f"{r.score:.4f}",
             ", ".join(r.flags),
             f"{sum(r.volumes_ml.values()):.2f}",
+            volume_summary(r.volumes_ml, r.volume_intervals_ml),
             r.reason,
         )
         for rank, r in enumerate(rows, start=1)
