@@ -26,6 +26,7 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+from UQSegWidgets.calibrated import CalibratedSection
 from UQSegWidgets.jobs import JobSection
 from UQSegWidgets.models import ModelSection
 from UQSegWidgets.review import ReviewSection
@@ -118,6 +119,7 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.modelSection = ModelSection(self)
         self.reviewSection = ReviewSection(self)
         self.jobSection = JobSection(self)
+        self.calibratedSection = CalibratedSection(self)  # TTA choice, volumes with intervals, contours' guarantee
         self.worklistSection = WorklistSection(self)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
@@ -237,8 +239,9 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             node = self._parameterNode.inputVolume
             image, matrix = mrml_adapter.image_of(node)  # read MRML here, on the main thread
             model, version = self.ui.modelComboBox.currentText, self.ui.versionComboBox.currentData
+            options = self.calibratedSection.predictOptions()
             work = lambda progress: self.logic.session.predict(  # noqa: E731
-                image, matrix, model, version, progress=progress, source=node.GetName()
+                image, matrix, model, version, options, progress=progress, source=node.GetName()
             )
             self.run(_("Segmenting"), work, lambda result: self.onSegmented(result, node), cancellable=True)
 
@@ -252,6 +255,7 @@ class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.mapComboBox.setCurrentText(self.logic.view.review.ranking.map_name)
             self.ui.mapComboBox.blockSignals(False)
             self.reviewSection.fillReviewTable()
+            self.calibratedSection.fill(result)
             self.ui.progressBar.setValue(100)
             seconds = sum(result.timings.values())
             self.ui.statusLabel.setText(

@@ -75,3 +75,76 @@ def test_scene_gets_outline_contours_and_volume_tags(fake_slicer, results):
     assert segment.tags["UQSeg.90% interval [mL]"] == volume_table_rows(calibrated.calibrated, {1: "class_1"})[0][3]
     view.show(plain, node)  # an uncalibrated result removes the earlier contours
     assert view.contour_node.GetSegmentation().GetNumberOfSegments() == 0
+
+
+def test_predict_options_and_summary_text(results):
+    from UQSegLib.calibrated import predict_options, summary_text
+
+    from napari_uqseg.core.errors import InputError
+
+    assert predict_options("none") == predict_options(None) == {}
+    assert predict_options("flips") == {"tta": "flips"}
+    with pytest.raises(InputError, match="unknown mode 'mirror'"):
+        predict_options("mirror")
+    calibrated, plain, _ = results
+    assert summary_text(calibrated.calibrated).startswith(
+        "TTA: flips. Outer contour: on average it misses at most 30 %"
+    )
+    assert "not calibrated" in summary_text(plain.calibrated) and "uqseg conformal" in summary_text(plain.calibrated)
+    assert "Segment to see" in summary_text(None)
+
+
+@pytest.fixture()
+def section_class(monkeypatch):
+    """``UQSegWidgets.calibrated.CalibratedSection`` imported against the fake ``qt`` (removed afterwards)."""
+    import importlib
+    import sys
+
+    import fake_qt
+
+    fake_qt.install(monkeypatch)
+    monkeypatch.delitem(sys.modules, "UQSegWidgets.calibrated", raising=False)
+    yield importlib.import_module("UQSegWidgets.calibrated").CalibratedSection
+    sys.modules.pop("UQSegWidgets.calibrated", None)
+
+
+def test_section_offers_every_tta_mode_and_shows_the_volume_table(section_class, results):
+    import types
+
+    from fake_qt import PanelLayout
+
+    from napari_uqseg.core.wire import TTA_MODES
+
+    widget = types.SimpleNamespace(layout=PanelLayout())
+    section = section_class(widget)
+    assert widget.layout.widgets[-1] == "stretch" and widget.layout.widgets[0].title == "Volumes and contours"
+    combo = section.ttaComboBox
+    assert [data for _, data in combo.items] == list(TTA_MODES)  # the modes the server knows, "none" first
+    assert section.predictOptions() == {}
+    combo.setCurrentIndex(combo.findData("flips"))
+    assert section.predictOptions() == {"tta": "flips"}  # what onSegment passes to session.predict
+
+    calibrated, plain, _ = results
+    section.fill(calibrated)
+    table = section.table
+    assert table.headers == list(TABLE_COLUMNS)
+    shown = [tuple(table.item(r, c).text() for c in range(table.columnCount)) for r in range(table.rowCount)]
+    assert shown == volume_table_rows(calibrated.calibrated, calibrated.class_names) and len(shown) == 2
+    assert all("-" in cell and cell != "not calibrated" for row in shown for cell in row[2:])
+    assert "misses at most 30 %" in section.riskLabel.text
+    section.fill(plain)  # an uncalibrated result replaces the rows and says so
+    assert table.rowCount == 2 and table.item(0, 3).text() == "not calibrated"
+    assert "not calibrated" in section.riskLabel.text
+
+
+def test_module_passes_the_tta_choice_and_fills_the_section():
+    import ast
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[2] / "slicer_module" / "UQSeg" / "UQSeg.py").read_text()
+    widget = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "UQSegWidget")
+    body = {f.name: ast.unparse(f) for f in widget.body if isinstance(f, ast.FunctionDef)}
+    assert "self.calibratedSection = CalibratedSection(self)" in body["setup"]
+    assert "options = self.calibratedSection.predictOptions()" in body["onSegment"]
+    assert "predict(image, matrix, model, version, options," in body["onSegment"]
+    assert "self.calibratedSection.fill(result)" in body["onSegmented"]

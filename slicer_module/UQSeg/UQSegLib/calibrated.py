@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from napari_uqseg.core.conformal_masks import conformal_masks
+from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.core.volume_intervals import format_interval
-from napari_uqseg.core.wire import LEVELS
+from napari_uqseg.core.wire import LEVELS, TTA_MODES
 
 from .geometry import kji_from_volume
 
@@ -79,3 +80,23 @@ def volume_table_rows(outputs: CalibratedOutputs, class_names: dict[int, str]) -
             cells.append(format_interval(intervals.get(level)))
         rows.append((class_names.get(int(c), f"class_{c}"), f"{entry['volume']:.2f}", *cells))
     return rows
+
+
+def predict_options(tta: str | None) -> dict[str, Any]:
+    """Prediction options for the TTA mode chosen in the panel (``{}`` for none); an unknown mode is an error."""
+    mode = tta or "none"
+    if mode not in TTA_MODES:
+        raise InputError("test-time augmentation", f"unknown mode {mode!r}; known: {list(TTA_MODES)}")
+    return {} if mode == "none" else {"tta": mode}
+
+
+def summary_text(outputs: CalibratedOutputs | None) -> str:
+    """The panel's line under the volume table: TTA used, and the contours' guarantee or why there is none."""
+    if outputs is None:
+        return "Segment to see each structure's volume (mL) with its calibrated interval."
+    if outputs.risk_text:
+        return f"TTA: {outputs.tta}. {outputs.risk_text}"
+    return (
+        f"TTA: {outputs.tta}. This model version is not calibrated for it: volumes without intervals and no "
+        "conformal contours (`uqseg conformal` calibrates it)."
+    )

@@ -1,7 +1,8 @@
 """The sections of the UQSeg panel, each thin Qt glue over ``UQSegLib`` (which holds the logic, tested outside Slicer).
 
 ``models`` (model and version choice, get a model, promote/rollback), ``review`` (review table, region
-states, submit), ``jobs`` (fine-tune and train jobs, polled by a timer) and ``worklist`` (a triage's cases).
+states, submit), ``jobs`` (fine-tune and train jobs, polled by a timer), ``calibrated`` (TTA choice, volumes
+with calibrated intervals, the contours' guarantee) and ``worklist`` (a triage's cases).
 Each takes the ``UQSegWidget`` and uses its ``ui``, ``logic`` and ``run`` (the worker thread). These modules
 import ``qt`` and ``slicer``, never ``napari_uqseg`` at module level: the client may not be installed yet.
 """
