@@ -95,6 +95,8 @@ def test_worklist_of_a_server_triage_job_opens_a_case(driver, qtbot, uqseg_serve
     widget.worklist.open_job(job.id)
     assert len(listed_cases(widget)) == 3, widget.worklist.status.text()
     source = widget.worklist.source
+    assert all(r.volume_intervals_ml for r in source.rows)  # tiny_det is calibrated: its intervals travel over HTTP
+    assert all("(90 %: " in widget.review.cases.item(i).text() for i in range(3))
     pick = source.rows[1]
     click_case(widget, qtbot, pick.case)
     qtbot.waitUntil(lambda: pick.case in widget.cases, timeout=LONG)
