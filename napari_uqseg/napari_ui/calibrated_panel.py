@@ -52,8 +52,7 @@ def case_note(result: PredictionResult) -> str:
     info = result.prediction.info
     labels = {str(k): str(v) for k, v in info.get("labels", {}).items()}
     volumes = info.get("volumes") or {}
-    names = {c: labels.get(c, f"class {c}") for c in volumes.get("classes", {})}
-    volumes_ml = {names[c]: float(entry["volume"]) for c, entry in volumes.get("classes", {}).items()}
+    volumes_ml = {labels.get(c, f"class {c}"): float(e["volume"]) for c, e in volumes.get("classes", {}).items()}
     return volume_summary(volumes_ml, volume_intervals(volumes, labels))
 
 
