@@ -3,8 +3,11 @@
 A ``uqseg serve`` subprocess serves the model. For each arm (how the reader works) the reader takes the site's
 cases k at a time: the served version predicts each one, the reader reviews regions in the arm's order
 (``core.review_effort``) within a budget of ROI voxels and replaces the prediction by the ground truth there,
-and submits the correction; after k cases the server fine-tunes (a job) and the next cases are predicted by
-the new version. Every version is scored on the site's unseen cases and on the in-distribution test cases.
+and submits the correction with the voxels it reviewed (a partial reader's regions; none for the whole case,
+which counts as wholly reviewed), so the fine-tune trains a partial correction on its reviewed voxels only
+(``FinetuneOptions.loss_mask``, default ``"reviewed"``; ``"all"`` in the options measures the old way); after k
+cases the server fine-tunes (a job) and the next cases are predicted by the new version. Every version is
+scored on the site's unseen cases and on the in-distribution test cases.
 Arms (partial corrections at the same voxel budget): ``uncertainty`` (the queue's regions in its order),
 ``random`` and ``oracle`` (same-sized pieces of the ROI in random order / by true error voxels); and ``whole``
 (the whole case corrected).
@@ -32,6 +35,8 @@ from napari_uqseg.core.volume import Volume
 
 ARMS = ("uncertainty", "random", "oracle", "whole")
 MODEL = "loop"
+#: what a round keeps of its fine-tune job's result
+JOB_FIGURES = ("recommendation", "regression", "seconds", "finetuned_on", "loss_mask")
 
 
 @dataclass
@@ -137,6 +142,7 @@ def read_case(backend: Backend, version: str, case: SiteCase, arm: str, config: 
     mask = result.prediction.mask.array
     roi = foreground_roi(mask)
     errors = (mask != case.truth) & roi
+    reviewed_mask = None  # the whole case reviewed
     if arm == "whole":
         label, reviewed, chosen = case.truth.astype(np.uint8), int(roi.sum()), 0
     else:
@@ -152,17 +158,22 @@ def read_case(backend: Backend, version: str, case: SiteCase, arm: str, config: 
         order = region_order(regions, errors, arm, config.seed)
         picked = regions_within_budget(regions, order, config.budget * int(roi.sum()))
         label = corrected_label(mask, case.truth.astype(np.uint8), regions, picked)
-        reviewed, chosen = int(np.isin(regions, picked).sum()), int(picked.size)
+        reviewed_mask = np.isin(regions, picked)  # the voxels the reader checked and fixed
+        reviewed, chosen = int(reviewed_mask.sum()), int(picked.size)
         if arm == "uncertainty":
             for region_id in picked.tolist():
                 review.set_state(int(region_id), "done")
     fixed = int(((label == case.truth) & (mask != case.truth)).sum())
-    cid = backend.submit_correction(result.id, Volume(label, case.image.affine), result.review)
+    if reviewed_mask is not None and not reviewed_mask.any():
+        raise RuntimeError(f"{case.case_id}: no region fits a budget of {config.budget:.0%} of the ROI voxels")
+    sent = None if reviewed_mask is None else Volume(reviewed_mask, case.image.affine)
+    cid = backend.submit_correction(result.id, Volume(label, case.image.affine), result.review, reviewed=sent)
     return {
         "case": case.case_id,
         "correction": cid,
         "regions": chosen,
         "reviewed_voxels": reviewed,
+        "reviewed_mask_sent": sent is not None,
         "roi_voxels": int(roi.sum()),
         "errors": int((mask != case.truth).sum()),
         "errors_fixed": fixed,
@@ -197,7 +208,7 @@ def run_arm(
                 "version": version,
                 "corrected_cases": (r + 1) * config.k,
                 "reads": reads,
-                "job": {k: status.result.get(k) for k in ("recommendation", "regression", "seconds", "finetuned_on")},
+                "job": {k: status.result.get(k) for k in JOB_FIGURES},
                 "dice": {name: float(np.mean(list(s.values()))) for name, s in scores.items()},
                 "per_case": scores,
             }

@@ -74,10 +74,13 @@ class Backend(ABC):
         label: Volume,
         review: ReviewRanking | None = None,
         client_key: str | None = None,
+        reviewed: Volume | None = None,
     ) -> str:
         """Store a corrected label map for a prediction's image; returns the correction id once on disk.
 
         ``client_key`` makes the call idempotent (a retry after a timeout stores nothing twice).
+        ``reviewed``: bool mask of the voxels a person reviewed (``core.reviewed.reviewed_mask``); the
+        fine-tune trains on those only. ``None``: the whole case was reviewed.
         """
 
     @abstractmethod

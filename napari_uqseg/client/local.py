@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from napari_uqseg.client.backend import Backend, PredictionResult
 from napari_uqseg.client.errors import BadRequest, NotFoundError
-from napari_uqseg.client.payloads import label_payload, review_from_wire
+from napari_uqseg.client.payloads import label_payload, review_from_wire, reviewed_payload
 from napari_uqseg.core import errors as core_errors
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import nifti_bytes
@@ -130,11 +130,12 @@ class LocalBackend(Backend):
         label: Volume,
         review: ReviewRanking | None = None,
         client_key: str | None = None,
+        reviewed: Volume | None = None,
     ) -> str:
         payload = review.to_dict() if review is not None else {}
-        return _typed(lambda: self.service.submit_correction(prediction_id, label_payload(label), client_key, payload))[
-            0
-        ]
+        mask = None if reviewed is None else reviewed_payload(reviewed)
+        submit = self.service.submit_correction
+        return _typed(lambda: submit(prediction_id, label_payload(label), client_key, payload, reviewed=mask))[0]
 
     def start_job(self, kind: str, model: str, params: dict[str, Any] | None = None) -> JobStatus:
         return _typed(lambda: self.service.start_job(kind, model, params or {}))

@@ -12,6 +12,7 @@ from napari_uqseg.client.backend import PredictionResult
 from napari_uqseg.core.nifti_io import float_map_from_bytes, nifti_bytes, volume_from_bytes
 from napari_uqseg.core.records import Prediction
 from napari_uqseg.core.review_ranking import ReviewRanking
+from napari_uqseg.core.reviewed import check_reviewed_mask
 from napari_uqseg.core.volume import Volume, check_image_array, check_label_array
 
 
@@ -25,6 +26,12 @@ def label_payload(label: Volume) -> str:
     """Base64 text of a validated uint8 label map as gzip NIfTI (corrections travel inside JSON)."""
     array = check_label_array(label.array, "label")
     return base64.b64encode(nifti_bytes(Volume(array, label.affine), dtype=np.uint8)).decode("ascii")
+
+
+def reviewed_payload(reviewed: Volume) -> str:
+    """Base64 text of a reviewed mask (``core.reviewed``) as gzip NIfTI 0/1 uint8, checked on its own grid."""
+    mask = check_reviewed_mask(reviewed.array, reviewed.shape)
+    return base64.b64encode(nifti_bytes(Volume(mask.astype(np.uint8), reviewed.affine), dtype=np.uint8)).decode("ascii")
 
 
 def review_from_wire(d: dict[str, Any]) -> ReviewRanking:

@@ -25,7 +25,7 @@ from napari_uqseg.client.errors import (
     error_from_response,
 )
 from napari_uqseg.client.pacs import PacsMethods
-from napari_uqseg.client.payloads import image_payload, label_payload, prediction_from_wire
+from napari_uqseg.client.payloads import image_payload, label_payload, prediction_from_wire, reviewed_payload
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
 from napari_uqseg.core.review_ranking import ReviewRanking
@@ -260,6 +260,7 @@ class RemoteBackend(PacsMethods, Backend):
         label: Volume,
         review: ReviewRanking | None = None,
         client_key: str | None = None,
+        reviewed: Volume | None = None,
     ) -> str:
         key = client_key or uuid.uuid4().hex
         body = {
@@ -268,6 +269,8 @@ class RemoteBackend(PacsMethods, Backend):
             "client_key": key,
             "review": review.to_dict() if review is not None else {},
         }
+        if reviewed is not None:  # only when there is one: a whole-case correction reads as before
+            body["reviewed"] = reviewed_payload(reviewed)
         try:
             return self._json("POST", "/v1/corrections", json=body)["id"]
         except (BackendTimeout, ConnectionFailed):

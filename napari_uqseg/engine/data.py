@@ -15,10 +15,16 @@ from napari_uqseg.core.json_files import read_json
 from napari_uqseg.core.nifti_io import load_image, load_label
 from napari_uqseg.core.options import look_up_option
 
+#: label value of voxels no one reviewed in a partial correction: they are not trained on (``engine.masked_loss``)
+IGNORE_LABEL = 255
+
 
 @dataclass
 class Case:
-    """One labelled volume: normalised image ``(I, J, K)`` float32, labels uint8, the original affine."""
+    """One labelled volume: normalised image ``(I, J, K)`` float32, labels uint8, the original affine.
+
+    Label :data:`IGNORE_LABEL` marks voxels without a known class (not reviewed); the loss leaves them out.
+    """
 
     case_id: str
     image: np.ndarray
@@ -174,7 +180,7 @@ class PatchSampler:
         self.foreground_fraction = foreground_fraction
         self.rng = np.random.default_rng(seed)
         self.augment = augment
-        self._fg = [np.argwhere(c.label > 0) for c in cases]
+        self._fg = [np.argwhere((c.label > 0) & (c.label != IGNORE_LABEL)) for c in cases]
 
     def _one(self, index: int, foreground: bool) -> tuple[np.ndarray, np.ndarray]:
         case = self.cases[index]

@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.finetune_verdict import HELD_BACK_FRACTION, MAX_REGRESSION, recommend, split_held_back
 from napari_uqseg.core.metrics import dice_per_class
-from napari_uqseg.core.options import options_from_dict
+from napari_uqseg.core.options import look_up_option, options_from_dict
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.recalibration import MIN_CALIBRATION_CASES
 from napari_uqseg.core.volume import Volume
-from napari_uqseg.engine.data import Case, normalise
+from napari_uqseg.engine.data import IGNORE_LABEL, Case, normalise
 from napari_uqseg.engine.finetune_calibration import recalibrate, store_entries
 from napari_uqseg.engine.finetune_data import replay_cases, training_record, validation_cases
 from napari_uqseg.engine.inference import predict_volume
@@ -33,14 +34,21 @@ from napari_uqseg.engine.methods.base import TrainingData, UQMethod
 from napari_uqseg.engine.model_folder import load_model, read_card, save_model
 from napari_uqseg.engine.training import TrainConfig
 
+#: values of ``FinetuneOptions.loss_mask``
+LOSS_MASKS = ("reviewed", "all")
+
 
 @dataclass
 class CorrectedCase:
-    """One corrected volume: raw image ``(I, J, K)`` and the user's label map on the same grid."""
+    """One corrected volume: raw image ``(I, J, K)`` and the user's label map on the same grid.
+
+    ``reviewed`` (bool, same grid) marks the voxels a person reviewed; ``None``: the whole case was.
+    """
 
     case_id: str
     image: Volume
     label: Volume
+    reviewed: Volume | None = None
 
 
 @dataclass
@@ -73,6 +81,10 @@ class FinetuneOptions:
         Refit the new version's volume intervals and conformal masks (``engine.finetune_calibration``).
     min_calibration_cases : int
         Fewest held-back corrections + validation cases to recalibrate on (fewer: no calibration).
+    loss_mask : str
+        ``"reviewed"`` (default): a correction that carries a reviewed mask is trained on its reviewed voxels
+        only (the rest of its label is the model's unchecked prediction); ``"all"``: on every voxel.
+        Corrections without a mask and replayed training cases are always trained on every voxel.
     """
 
     iterations: int = 100
@@ -87,6 +99,7 @@ class FinetuneOptions:
     max_regression: float = MAX_REGRESSION
     recalibrate: bool = True
     min_calibration_cases: int = MIN_CALIBRATION_CASES
+    loss_mask: str = "reviewed"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FinetuneOptions:
@@ -101,6 +114,7 @@ class FinetuneOptions:
             raise InputError("finetune params", "replay_cases and regression_cases must be >= 0")
         if not isinstance(opts.recalibrate, bool) or opts.min_calibration_cases < 2:
             raise InputError("finetune params", "recalibrate must be true or false, min_calibration_cases >= 2")
+        look_up_option("finetune params", opts.loss_mask, LOSS_MASKS, "loss_mask")
         return opts
 
 
@@ -168,6 +182,23 @@ def _training_cases(method: UQMethod, cases: list[CorrectedCase]) -> list[Case]:
     return out
 
 
+def reviewed_only(case: Case, reviewed: np.ndarray) -> Case:
+    """``case`` with its voxels outside ``reviewed`` (bool, the label's shape) labelled ``IGNORE_LABEL``."""
+    reviewed = np.asarray(reviewed, dtype=bool)
+    if reviewed.shape != case.label.shape:
+        raise InputError(case.case_id, f"reviewed mask shape {reviewed.shape} differs from label {case.label.shape}")
+    label = np.where(reviewed, case.label, np.uint8(IGNORE_LABEL)).astype(np.uint8)
+    return Case(case.case_id, case.image, label, case.affine, case.image_path, case.label_path)
+
+
+def _loss_masked(train_cases: list[Case], cases: list[CorrectedCase], loss_mask: str) -> tuple[list[Case], list[str]]:
+    """The cases to fit (reviewed voxels only where a correction has a mask and ``loss_mask == "reviewed"``)
+    and the ids so masked."""
+    reviewed = {c.case_id: c.reviewed for c in cases if c.reviewed is not None and loss_mask == "reviewed"}
+    fitted = [reviewed_only(c, reviewed[c.case_id].array) if c.case_id in reviewed else c for c in train_cases]
+    return fitted, [c.case_id for c in train_cases if c.case_id in reviewed]
+
+
 def _scores(method: UQMethod, groups: dict[str, list[CorrectedCase]]) -> dict[str, dict[str, Any]]:
     """:func:`evaluate_cases` per named group (``{}`` for an empty group)."""
     return {name: evaluate_cases(method, cases) if cases else {} for name, cases in groups.items()}
@@ -228,7 +259,8 @@ def finetune(
         ``regression`` ``{"before", "after", "cases"}`` on the original validation cases, ``recommendation``
         (``core.finetune_verdict.recommend``), ``held_back`` and ``trained_on`` ids, ``replay`` (cases and
         fraction, or why none), ``uq_calibration`` (``core.recalibration.recalibration_note``: refitted on
-        held-back + validation cases, or why not), ``history``, ``resumed_from_step``, ``seconds``.
+        held-back + validation cases, or why not), ``loss_mask`` (``mode`` and the ids trained on
+        their reviewed voxels only, ``reviewed_only``), ``history``, ``resumed_from_step``, ``seconds``.
     """
     if not cases:
         raise InputError("corrections", "a fine-tune needs at least one corrected case")
@@ -253,18 +285,21 @@ def finetune(
     before = _scores(method, groups)
     resumed_from = resume_point(work_dir)
     cfg = finetune_config(model_dir, options)
-    data = TrainingData(train_cases, [], method.net_config.num_classes, replay, options.replay_fraction)
+    fitted, masked = _loss_masked(train_cases, cases, options.loss_mask)
+    data = TrainingData(fitted, [], method.net_config.num_classes, replay, options.replay_fraction)
     history = method.fit(data, cfg, progress, work_dir)
     after = _scores(method, groups)
     report = _before_after_report(before, after, val_cases, val_note, options)
+    whole = [c for c in held if c.reviewed is None]  # a partial correction is no ground truth to calibrate on
     entries, calibration = recalibrate(
-        method, method.uq_calibration, held, val_cases, options.min_calibration_cases, options.recalibrate, progress
+        method, method.uq_calibration, whole, val_cases, options.min_calibration_cases, options.recalibrate, progress
     )
     report.update(
         held_back=held_ids,
         trained_on=train_ids,
         replay={"cases": [c.case_id for c in replay], "fraction": options.replay_fraction, "note": replay_note},
         uq_calibration=calibration,
+        loss_mask={"mode": options.loss_mask, "reviewed_only": masked},
     )
     summary = {
         "config": {"train": cfg.to_dict(), "method": card.options},

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from monai.losses import DiceCELoss
 from torch import nn
 
 from napari_uqseg.core.errors import InputError
@@ -17,6 +16,7 @@ from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.engine.augment import RECIPES
 from napari_uqseg.engine.checkpoint import atomic_torch_save
 from napari_uqseg.engine.data import PatchSampler
+from napari_uqseg.engine.masked_loss import MaskedDiceCELoss
 from napari_uqseg.engine.plateau import STOP_RULES, PlateauRule, snapshot
 
 
@@ -115,8 +115,9 @@ class TrainConfig:
 
 
 def segmentation_loss() -> nn.Module:
-    """Dice + cross-entropy on logits ``(B, C, *S)`` and labels ``(B, 1, *S)`` (nnU-Net's loss)."""
-    return DiceCELoss(to_onehot_y=True, softmax=True)
+    """Dice + cross-entropy on logits ``(B, C, *S)`` and labels ``(B, 1, *S)`` (nnU-Net's loss); voxels
+    labelled ``engine.data.IGNORE_LABEL`` (not reviewed in a partial correction) are left out."""
+    return MaskedDiceCELoss()
 
 
 def make_optimizer(params, cfg: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:

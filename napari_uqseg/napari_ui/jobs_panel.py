@@ -40,19 +40,25 @@ POLL_INTERVAL_S = 0.5
 
 @dataclass
 class CorrectionSource:
-    """What a correction is made of: the current case's edited mask, its prediction and its review state."""
+    """What a correction is made of: the current case's edited mask, its prediction and its review state.
+
+    ``reviewed``: the voxels the reader reviewed (``core.reviewed.reviewed_mask``); ``None``: the whole case.
+    """
 
     prediction_id: str
     label: Volume
     review: ReviewRanking
     model: str
     version: str
+    reviewed: Volume | None = None
 
 
 def correction_key(source: CorrectionSource) -> str:
     """Idempotency key: the same edited mask for the same prediction is stored once, however often it is sent."""
     digest = hashlib.sha256(source.prediction_id.encode())
     digest.update(np.ascontiguousarray(source.label.array).tobytes())
+    if source.reviewed is not None:  # more regions reviewed later: another correction, not a conflicting retry
+        digest.update(np.packbits(np.asarray(source.reviewed.array, dtype=bool)).tobytes())
     return digest.hexdigest()[:32]
 
 
@@ -154,7 +160,9 @@ class JobsPanel(QGroupBox):
         key = correction_key(source)
 
         def work(progress: Any) -> str:
-            return backend.submit_correction(source.prediction_id, source.label, source.review, client_key=key)
+            return backend.submit_correction(
+                source.prediction_id, source.label, source.review, client_key=key, reviewed=source.reviewed
+            )
 
         def returned(correction_id: str) -> None:
             if correction_id not in self.submitted:

@@ -27,6 +27,8 @@ from napari_uqseg.client.errors import describe_error
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.records import MethodInfo, ModelSummary
 from napari_uqseg.core.review_ranking import Region
+from napari_uqseg.core.reviewed import reviewed_mask
+from napari_uqseg.core.volume import Volume
 from napari_uqseg.napari_ui.calibrated_panel import CalibratedPanel, case_note
 from napari_uqseg.napari_ui.connection import ConnectionPanel, set_status
 from napari_uqseg.napari_ui.jobs_panel import CorrectionSource, JobsPanel
@@ -370,7 +372,10 @@ class SegmentWidget(QWidget):
         if case.layers.mask not in self.viewer.layers:
             raise InputError(case.layers.mask.name, "the mask layer was deleted; predict again")
         label = layer_to_volume(case.layers.mask)
-        return CorrectionSource(case.result.id, label, case.cursor.ranking, case.result.model, case.result.version)
+        reviewed = reviewed_mask(case.cursor.ranking, label.array, case.result.prediction.mask.array)
+        reviewed_volume = None if reviewed is None else Volume(reviewed, label.affine)
+        result = case.result
+        return CorrectionSource(result.id, label, case.cursor.ranking, result.model, result.version, reviewed_volume)
 
     def _version_switched(self, model: str, version: str) -> None:
         """Reload the model list (the new version is in it now) and select the new version."""

@@ -1,4 +1,5 @@
-"""Validation of a submitted corrected label map, and the payload hash that makes ``client_key`` retries safe."""
+"""Validation of a submitted corrected label map (and its reviewed mask), and the payload hash that makes
+``client_key`` retries safe."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import volume_from_bytes
+from napari_uqseg.core.reviewed import check_reviewed_mask
 from napari_uqseg.core.volume import Volume, check_label_array
 
 
@@ -32,12 +34,7 @@ def decode_label(label: bytes | str, prediction: dict[str, Any], image: Volume) 
         Bad base64 or NIfTI, more voxels than the image, non-integer, negative, empty, out-of-class or
         > 255 labels, another shape or affine.
     """
-    if isinstance(label, str):
-        try:
-            label = base64.b64decode(label, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InputError("label", "not valid base64") from exc
-    img = volume_from_bytes(label, "label", max_voxels=int(np.prod(image.shape)))
+    img = _nifti(label, "label", image)
     array = np.asanyarray(img.dataobj)
     while array.ndim > 3 and array.shape[-1] == 1:
         array = array[..., 0]
@@ -51,9 +48,37 @@ def decode_label(label: bytes | str, prediction: dict[str, Any], image: Volume) 
     return array
 
 
-def payload_sha(image_sha: str, label: np.ndarray) -> str:
-    """sha256 of what a correction says (its image and label voxels): equal for a faithful retry."""
+def _nifti(payload: bytes | str, name: str, image: Volume):
+    """The NIfTI image of ``payload`` (bytes or base64 text), at most as many voxels as ``image``."""
+    if isinstance(payload, str):
+        try:
+            payload = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InputError(name, "not valid base64") from exc
+    return volume_from_bytes(payload, name, max_voxels=int(np.prod(image.shape)))
+
+
+def decode_reviewed(reviewed: bytes | str, image: Volume) -> np.ndarray:
+    """The reviewed mask sent with a correction as bool ``(I, J, K)`` on the grid of ``image``.
+
+    Raises
+    ------
+    InputError
+        Bad base64 or NIfTI, another shape or affine, values other than 0/1, or no reviewed voxel.
+    """
+    img = _nifti(reviewed, "reviewed", image)
+    array = check_reviewed_mask(np.asanyarray(img.dataobj), image.shape)
+    if not np.allclose(img.affine, image.affine, atol=1e-3):
+        raise InputError("reviewed", "affine differs from the image affine")
+    return array
+
+
+def payload_sha(image_sha: str, label: np.ndarray, reviewed: np.ndarray | None = None) -> str:
+    """sha256 of what a correction says (its image, label voxels and reviewed mask): equal for a faithful retry."""
     digest = hashlib.sha256(image_sha.encode())
     digest.update(str(label.shape).encode())
     digest.update(np.ascontiguousarray(label, dtype=np.uint8).tobytes())
+    if reviewed is not None:  # without a mask the hash is what it was before masks existed
+        digest.update(b"reviewed")
+        digest.update(np.packbits(np.ascontiguousarray(reviewed, dtype=bool)).tobytes())
     return digest.hexdigest()

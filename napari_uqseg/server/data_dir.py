@@ -6,6 +6,7 @@ Layout (every name below is server-made or validated against ``core.wire`` patte
     data_dir/images/<sha256>                    uploaded NIfTI bytes, as received
     data_dir/predictions/<id>/<output>.nii.gz   mask, probabilities, one file per uncertainty map
     data_dir/corrections/<id>.nii.gz            corrected label maps
+    data_dir/corrections/<id>.reviewed.nii.gz   their reviewed masks (corrections that have one)
     data_dir/models/<name>/<version>/           model folders (engine.model_folder), never overwritten
     data_dir/jobs/<id>/                         work dir (checkpoints), log, staged model
     data_dir/datasets/<name>/                   MSD-layout datasets for ``train`` jobs (put there by the admin)
@@ -179,6 +180,24 @@ class DataDir:
     def correction(self, cid: str) -> Volume:
         img = volume_from_bytes(self.correction_path(cid).read_bytes(), f"correction {cid}")
         return Volume(check_label_array(np.asanyarray(img.dataobj), f"correction {cid}"), img.affine)
+
+    def reviewed_path(self, cid: str) -> Path:
+        """The reviewed mask of a correction that has one (``corrections/<id>.reviewed.nii.gz``)."""
+        return self.correction_path(cid).with_name(f"{cid}.reviewed.nii.gz")
+
+    def write_reviewed(self, cid: str, reviewed: Volume) -> None:
+        """Atomically write a correction's reviewed mask (0/1 uint8; fsync'd before the ledger row names it)."""
+        data = nifti_bytes(Volume(np.asarray(reviewed.array, dtype=np.uint8), reviewed.affine), dtype=np.uint8)
+        self.ensure_free(len(data))
+        atomic_write_bytes(self.reviewed_path(cid), data, mode=PRIVATE_FILE)
+
+    def reviewed(self, cid: str) -> Volume:
+        """A correction's reviewed mask as bool (``NotFoundError`` if its file is gone)."""
+        path = self.reviewed_path(cid)
+        if not path.is_file():
+            raise NotFoundError("correction", f"correction {cid} has a reviewed mask, but {path} is missing")
+        img = volume_from_bytes(path.read_bytes(), f"reviewed mask of {cid}")
+        return Volume(np.asanyarray(img.dataobj) > 0, img.affine)
 
     # -- model versions -------------------------------------------------------------------------
     def model_dir(self, name: str, version: str) -> Path:

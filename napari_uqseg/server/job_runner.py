@@ -71,13 +71,22 @@ class LedgerProgress:
 
 
 def corrected_cases(store: DataDir, model: str, ids: list[str] | None) -> list[Any]:
-    """The model's corrections (all, or ``ids``) as ``CorrectedCase`` (raw image + corrected label)."""
+    """The model's corrections (all, or ``ids``) as ``CorrectedCase`` (raw image, corrected label and, where
+    the correction has one, its reviewed mask)."""
     from napari_uqseg.engine.finetune import CorrectedCase
 
     rows = store.ledger.corrections(model, ids)
     if not rows:
         raise InputError("corrections", f"model {model!r} has no submitted corrections")
-    return [CorrectedCase(r["id"], store.image(r["image"]), store.correction(r["id"])) for r in rows]
+    return [
+        CorrectedCase(
+            r["id"],
+            store.image(r["image"]),
+            store.correction(r["id"]),
+            None if r.get("reviewed_voxels") is None else store.reviewed(r["id"]),
+        )
+        for r in rows
+    ]
 
 
 def _version_param(store: DataDir, model: str, params: dict[str, Any]) -> str:
@@ -104,6 +113,7 @@ def run_finetune(store: DataDir, job: dict[str, Any], device: str, progress: Led
         "finetuned_on": report["trained_on"],
         "replay": report["replay"],
         "uq_calibration": report["uq_calibration"],  # refitted on held-back + validation cases, or why not
+        "loss_mask": report["loss_mask"],
     }
     result = {
         "model": model,

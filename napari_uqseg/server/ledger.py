@@ -136,8 +136,11 @@ class Ledger:
         review: dict,
         payload_sha: str = "",
         actor: str = "",
+        reviewed_voxels: int | None = None,
     ) -> tuple[str, bool]:
         """Insert a correction row unless ``client_key`` is taken; returns ``(id, created)``, in one transaction.
+
+        ``reviewed_voxels``: size of the correction's reviewed mask (its file is written first); ``None``: none.
 
         Raises
         ------
@@ -153,7 +156,7 @@ class Ledger:
                     return str(row["id"]), False
             db.execute(
                 "INSERT INTO corrections (id, client_key, prediction_id, image, model, version, review, created, "
-                "payload_sha, actor) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "payload_sha, actor, reviewed_voxels) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     cid,
                     client_key,
@@ -165,6 +168,7 @@ class Ledger:
                     time.time(),
                     payload_sha,
                     actor,
+                    reviewed_voxels,
                 ),
             )
             audit(db, actor, "correction", cid, {"prediction": prediction["id"], "model": prediction["model"]})

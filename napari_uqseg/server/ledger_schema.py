@@ -1,7 +1,8 @@
 """Ledger tables added after the first release, and the columns added to older tables (in place, idempotent).
 
 ``actor`` columns name the user who did a thing (``server.users``); ``payload_sha`` makes a correction's
-``client_key`` retry comparable with the first submission.
+``client_key`` retry comparable with the first submission; ``reviewed_voxels`` counts the voxels of a
+correction's reviewed mask (``core.reviewed``; NULL when it has none: the whole case was reviewed).
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ CREATE TABLE IF NOT EXISTS audit (
 
 #: table -> (column, SQL type and default) added to ledgers made by earlier versions
 ADDED_COLUMNS = {
-    "corrections": (("payload_sha", "TEXT NOT NULL DEFAULT ''"), ("actor", "TEXT NOT NULL DEFAULT ''")),
+    "corrections": (
+        ("payload_sha", "TEXT NOT NULL DEFAULT ''"),
+        ("actor", "TEXT NOT NULL DEFAULT ''"),
+        ("reviewed_voxels", "INTEGER"),  # NULL: the whole case was reviewed (no reviewed mask)
+    ),
     "jobs": (("actor", "TEXT NOT NULL DEFAULT ''"),),
     "serving_history": (("actor", "TEXT NOT NULL DEFAULT ''"),),
     "versions": (("actor", "TEXT NOT NULL DEFAULT ''"),),

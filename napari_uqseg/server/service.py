@@ -18,7 +18,7 @@ from napari_uqseg.core.wire import (
     VERSION_PATTERN,
     check_id,
 )
-from napari_uqseg.server.corrections import decode_label, payload_sha
+from napari_uqseg.server.corrections import decode_label, decode_reviewed, payload_sha
 from napari_uqseg.server.data_dir import DataDir
 from napari_uqseg.server.device_lease import DeviceLease, LeasePolicy
 from napari_uqseg.server.device_worker import DeviceWorker
@@ -223,8 +223,12 @@ class Service:
         client_key: str | None = None,
         review: dict | None = None,
         actor: str = "",
+        reviewed: bytes | str | None = None,
     ) -> tuple[str, bool]:
         """Validate and durably store a corrected label map; returns ``(correction id, created)``.
+
+        ``reviewed`` (optional, NIfTI bytes or base64 like ``label``): 0/1 mask of the voxels a person
+        reviewed (``core.reviewed``); stored beside the label, and the fine-tune trains on those voxels only.
 
         ``label`` is NIfTI bytes (or their base64 text, as JSON carries it). The file is fsync'd and the
         ledger row committed (synchronous=FULL) before this returns: an acknowledged correction survives
@@ -239,17 +243,25 @@ class Service:
         review = review or {}
         if not isinstance(review, dict):
             raise InputError("review", "must be a JSON object (ReviewRanking.to_dict())")
+        mask = None if reviewed is None else decode_reviewed(reviewed, image)
         cid = new_id()
-        self.store.write_correction(cid, Volume(array, image.affine))
         try:
-            sha = payload_sha(prediction["image"], array)
-            stored, created = self.store.ledger.add_correction(cid, client_key, prediction, review, sha, actor)
+            self.store.write_correction(cid, Volume(array, image.affine))
+            if mask is not None:
+                self.store.write_reviewed(cid, Volume(mask, image.affine))
+            sha = payload_sha(prediction["image"], array, mask)
+            count = None if mask is None else int(mask.sum())
+            stored, created = self.store.ledger.add_correction(cid, client_key, prediction, review, sha, actor, count)
         except BaseException:
-            self.store.correction_path(cid).unlink(missing_ok=True)  # no row names it: no orphan file
+            self._drop_correction_files(cid)  # no row names them: no orphan files
             raise
         if not created:
-            self.store.correction_path(cid).unlink(missing_ok=True)  # a retry: the first one is kept
+            self._drop_correction_files(cid)  # a retry: the first one is kept
         return stored, created
+
+    def _drop_correction_files(self, cid: str) -> None:
+        self.store.correction_path(cid).unlink(missing_ok=True)
+        self.store.reviewed_path(cid).unlink(missing_ok=True)
 
     # -- model versions -------------------------------------------------------------------------
     def promote(self, model: str, version: str, actor: str = "") -> ModelSummary:

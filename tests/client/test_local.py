@@ -57,3 +57,17 @@ def test_local_typed_errors(local):
         local.job("f" * 32)
     with pytest.raises(BadRequest):
         local.start_job("mine", "tiny_det")
+
+
+def test_local_correction_keeps_its_reviewed_mask(local):
+    from napari_uqseg.core.volume import Volume
+    from napari_uqseg.server.job_runner import corrected_cases
+
+    image, label = synthetic_case((24, 24, 24), seed=74)
+    result = local.predict(image, "tiny_det")
+    reviewed = np.zeros(image.shape, bool)
+    reviewed[4:12, 2:20, 6:9] = True
+    cid = local.submit_correction(result.id, label, result.review, reviewed=Volume(reviewed, image.affine))
+    whole = local.submit_correction(result.id, label, result.review)
+    cases = {c.case_id: c for c in corrected_cases(local.service.store, "tiny_det", [cid, whole])}
+    assert np.array_equal(cases[cid].reviewed.array, reviewed) and cases[whole].reviewed is None

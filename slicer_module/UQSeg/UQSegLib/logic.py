@@ -21,6 +21,7 @@ from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.recalibration import recalibration_text
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
 from napari_uqseg.core.review_ranking import ReviewRanking
+from napari_uqseg.core.reviewed import reviewed_mask
 from napari_uqseg.core.volume import Volume, check_image_array, check_label_array
 
 from .calibrated import CalibratedOutputs, calibrated_outputs
@@ -232,6 +233,8 @@ class UQSegSession:
     ) -> str:
         """Send the edited label map (with the review states) for ``result``; returns the correction id.
 
+        With regions marked done, the correction carries the voxels reviewed (their boxes and every edited
+        voxel, ``core.reviewed.reviewed_mask``) and the fine-tune trains on those only; else the whole case.
         The default ``client_key`` hashes the prediction id, the label voxels and the review states, so pressing
         Submit twice (or a retry after a timeout) stores one correction.
 
@@ -244,12 +247,14 @@ class UQSegSession:
         kji_from_volume(label, result.ijk_to_ras, result.mask_kji.shape, "corrected segmentation")  # grid check
         label = Volume(check_label_array(label.array, "corrected segmentation"), label.affine)
         review = review or result.ranking
+        reviewed = reviewed_mask(review, label.array, result.mask_volume().array)
+        reviewed_volume = None if reviewed is None else Volume(reviewed, label.affine)
         if client_key is None:
             digest = hashlib.sha256(result.prediction_id.encode())
             digest.update(np.ascontiguousarray(label.array).tobytes())
             digest.update(json.dumps(review.to_dict(), sort_keys=True).encode())
             client_key = digest.hexdigest()[:32]
-        return self.backend.submit_correction(result.prediction_id, label, review, client_key)
+        return self.backend.submit_correction(result.prediction_id, label, review, client_key, reviewed_volume)
 
     def start_finetune(self, model: str, params: dict[str, Any] | None = None) -> JobStatus:
         """Start fine-tuning ``model`` on the submitted corrections (a new version; the served one stays)."""
