@@ -83,8 +83,26 @@ def merge_loops(loops: list[dict]) -> dict:
             raise SystemExit("loop runs on different splits cannot be merged")
         for arm, rounds in loop["arms"].items():
             name = arm if iterations == first_iterations else f"{arm} ({iterations} it.)"
+            if any((r["job"].get("loss_mask") or {}).get("reviewed_only") for r in rounds):
+                name += " [reviewed-voxel loss]"  # partial corrections trained on their reviewed voxels only
             merged["arms"][name] = rounds
     return merged
+
+
+def whole_case_shares(loop: dict) -> str:
+    """Each arm's last-round gain on the unseen site cases as a share of the whole-case arm's gain (same steps)."""
+    base = loop["baseline"]["site_unseen"]
+    gains = {arm: rounds[-1]["dice"]["site_unseen"] - base for arm, rounds in loop["arms"].items()}
+    lines = []
+    for arm, gain in gains.items():
+        whole = next((g for a, g in gains.items() if a.startswith("whole") and _steps(a) == _steps(arm)), None)
+        if whole and not arm.startswith("whole"):
+            lines.append(f"{arm}: {gain:+.4f} = {100 * gain / whole:.0f} % of the whole-case gain ({whole:+.4f})")
+    return "\n".join(lines)
+
+
+def _steps(arm: str) -> str:
+    return arm.split("(")[1].split(")")[0] if "(" in arm else ""
 
 
 def main() -> None:
@@ -99,6 +117,7 @@ def main() -> None:
     if args.loop:
         loop = merge_loops([json.loads(Path(p).read_text()) for p in args.loop])
         print(loop_table(loop))
+        print(whole_case_shares(loop))
         if args.merged:
             Path(args.merged).write_text(json.dumps(loop, indent=1))
         if args.png:

@@ -7,6 +7,7 @@ import pytest
 
 from napari_uqseg.napari_ui.layers import HEATMAP_COLORMAP, layer_affine, viewer_camera
 from napari_uqseg.napari_ui.settings import load_settings
+from napari_uqseg.server.data_dir import DataDir
 from napari_uqseg.testing.server import free_port
 
 pytestmark = pytest.mark.gui
@@ -89,6 +90,11 @@ def test_remote_predict_review_correct_finetune(driver, qtbot, uqseg_server):
     qtbot.waitUntil(lambda: widget.jobs.submit_worker is None, timeout=LONG)
     assert "stored" in widget.jobs.submit_status.text(), widget.jobs.submit_status.text()
     assert len(widget.jobs.submitted) == 1
+    # it carries what was reviewed: the done region's box and the painted voxels (core.reviewed)
+    reviewed = DataDir(uqseg_server.data_dir).reviewed(widget.jobs.submitted[0]).array
+    expected = mask.data != case.result.prediction.mask.array
+    expected[tuple(slice(a, b) for a, b in cursor.ranking.region(2).bbox)] = True
+    np.testing.assert_array_equal(reviewed, expected)
 
     # fine-tune: start, see progress, cancel
     widget.jobs.iterations.setValue(2000)

@@ -139,6 +139,24 @@ def test_correction_round_trip_keeps_grid_and_review_state(session, result, case
         session.submit_correction(result, label, shifted)
 
 
+def test_correction_with_regions_done_carries_the_reviewed_voxels(session, result, case, uqseg_server):
+    _, matrix = case
+    review = CaseReview(result)
+    first = review.rows()[0].region_id
+    review.set_state(first, "done")
+    try:
+        label = edited_label(result.mask_kji)
+        cid = session.submit_correction(result, label, matrix, review.ranking)
+        box = tuple(slice(a, b) for a, b in review.ranking.region(first).bbox)
+    finally:
+        review.set_state(first, "todo")  # the module's result is shared with the other tests
+    stored = nib.load(uqseg_server.data_dir / "corrections" / f"{cid}.reviewed.nii.gz")
+    expected = label.transpose(2, 1, 0) != result.mask_kji.transpose(2, 1, 0)  # the painted voxels (IJK)
+    expected[box] = True  # and the done region's box
+    np.testing.assert_array_equal(np.asarray(stored.dataobj) > 0, expected)
+    np.testing.assert_allclose(stored.affine, matrix, atol=1e-4)
+
+
 def wait_finished(session: UQSegSession, job_id: str, timeout: float = 240.0):
     """Poll as the module's timer does: one non-blocking ``step()`` per tick."""
     watch = session.watch_job(job_id)
