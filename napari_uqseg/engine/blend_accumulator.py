@@ -107,6 +107,8 @@ class BlockAccumulator:
             self._shift(stop)
 
     def _hand_out(self, stop: int) -> Iterator[tuple[tuple[slice, ...], dict[str, torch.Tensor]]]:
+        """Blended means of the volume's voxels before ``stop`` along ``b`` and before the next row along ``a``,
+        in chunks of at most :data:`CHUNK_VOXELS` (at least one plane along ``a``)."""
         g, a, b = self.grid, self.grid.axis, self.grid.inner
         next_row = g.next_start(a, self.row)
         box = [slice(before, before + n) for before, n in zip(g.pad_before, g.shape, strict=True)]
