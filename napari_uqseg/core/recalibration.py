@@ -96,3 +96,13 @@ def recalibration_text(note: dict[str, Any] | None) -> str:
         "(the parent's calibration does not carry over: it was fitted on the parent's probabilities). "
         "Calibrate it with `uqseg conformal` on labelled cases it never trained on."
     )
+
+
+def version_calibration_tag(metrics: dict[str, Any]) -> str:
+    """``" (not calibrated)"`` for a fine-tuned version whose recalibration did not happen, else ``""``.
+
+    ``metrics`` is the version's metrics (``ModelVersion.metrics``); versions without a note (trained or
+    imported ones, calibrated or not by ``uqseg conformal``) get no tag.
+    """
+    note = (metrics or {}).get("uq_calibration") or {}
+    return " (not calibrated)" if note.get("status") == "not calibrated" else ""

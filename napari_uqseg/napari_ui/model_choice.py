@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from napari_uqseg.core.recalibration import version_calibration_tag
 from napari_uqseg.core.records import MethodInfo, ModelSummary
 from napari_uqseg.napari_ui.layers import map_title
 
@@ -22,9 +23,14 @@ def methods_of(model: ModelSummary) -> list[str]:
 
 
 def version_items(model: ModelSummary, method: str) -> list[tuple[str, str]]:
-    """``(text, version)`` of each version of ``method``, newest first; the serving one says so."""
+    """``(text, version)`` of each version of ``method``, newest first; the serving one says so, and so does a
+    fine-tuned one that could not be recalibrated (``core.recalibration``)."""
     return [
-        (f"{v.version} (serving)" if v.version == model.serving else v.version, v.version)
+        (
+            (f"{v.version} (serving)" if v.version == model.serving else v.version)
+            + version_calibration_tag(v.metrics),
+            v.version,
+        )
         for v in reversed(model.versions)
         if v.method == method
     ]

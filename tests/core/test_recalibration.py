@@ -39,3 +39,11 @@ def test_note_too_few_says_what_is_missing():
     assert "no intervals" in note["text"] and "does not carry over" in note["text"]
     off = recalibration_note(["c1"] * 5, ["v"] * 5, ["none"], enabled=False)
     assert off["status"] == "not calibrated" and "asked not to recalibrate" in off["text"]
+
+
+def test_version_tag_only_for_a_fine_tune_that_could_not_recalibrate():
+    from napari_uqseg.core.recalibration import version_calibration_tag
+
+    assert version_calibration_tag({"uq_calibration": recalibration_note(["c"], [], ["none"])}) == " (not calibrated)"
+    assert version_calibration_tag({"uq_calibration": recalibration_note(["c"] * 9, [], ["none"])}) == ""
+    assert version_calibration_tag({}) == ""  # trained or imported versions carry no note

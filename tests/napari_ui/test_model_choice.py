@@ -32,3 +32,20 @@ def test_method_cost_line():
     assert line.startswith("8 forward passes per prediction; maps: ") and line.count(",") == 0  # one map
     single = method_cost(MethodInfo("deterministic", "one pass", 1.0, ("entropy", "max_prob")), "deterministic")
     assert single.startswith("1 forward pass per prediction; maps: ") and single.count(",") == 1
+
+
+def test_a_version_left_uncalibrated_by_its_fine_tune_says_so():
+    from napari_uqseg.core.recalibration import recalibration_note
+
+    few = {"uq_calibration": recalibration_note(["c1"], ["v1"], ["none"])}
+    enough = {"uq_calibration": recalibration_note(["c1"], [f"v{i}" for i in range(9)], ["none"])}
+    model = ModelSummary(
+        "hippo",
+        "v1",
+        (
+            ModelVersion("v1", "mc_dropout", ""),
+            ModelVersion("v2", "mc_dropout", "", "v1", few),
+            ModelVersion("v3", "mc_dropout", "", "v1", enough),
+        ),
+    )
+    assert version_items(model, "mc_dropout") == [("v3", "v3"), ("v2 (not calibrated)", "v2"), ("v1 (serving)", "v1")]

@@ -57,8 +57,11 @@ class ModelSection:
         self.ui.versionComboBox.clear()
         model = self.models.get(self.ui.modelComboBox.currentText)
         for version in model.versions if model else ():
+            from napari_uqseg.core.recalibration import version_calibration_tag  # models come from the client
+
             served = _(" (served)") if version.version == model.serving else ""
-            self.ui.versionComboBox.addItem(f"{version.version} · {version.method}{served}", version.version)
+            tag = version_calibration_tag(version.metrics)  # a fine-tune that could not recalibrate
+            self.ui.versionComboBox.addItem(f"{version.version} · {version.method}{served}{tag}", version.version)
         if model:
             self.ui.versionComboBox.setCurrentIndex(self.ui.versionComboBox.findData(model.serving))
         self.widget.updateButtons()
