@@ -45,19 +45,24 @@ def mask_from_bytes(data: bytes) -> Volume:
     return Volume(np.asarray(img.dataobj).astype(np.uint8), img.affine)
 
 
+def decode_output(name: str, data: bytes) -> Volume:
+    """One downloaded output: the mask as uint8, any other as float32 (probabilities stay ``(I, J, K, C)``)."""
+    return mask_from_bytes(data) if name == "mask" else float_map_from_bytes(data, f"{name} output")
+
+
 def prediction_from_wire(summary: dict[str, Any], outputs: dict[str, bytes]) -> PredictionResult:
     """Assemble a ``PredictionResult`` from the prediction JSON and its downloaded NIfTI outputs.
 
     ``outputs["probabilities"]`` is ``(I, J, K, C)`` in NIfTI order; the result holds ``(C, I, J, K)``.
     """
-    mask = mask_from_bytes(outputs["mask"])
-    probs = float_map_from_bytes(outputs["probabilities"], "probabilities output")
+    return prediction_from_volumes(summary, {name: decode_output(name, data) for name, data in outputs.items()})
+
+
+def prediction_from_volumes(summary: dict[str, Any], volumes: dict[str, Volume]) -> PredictionResult:
+    """``prediction_from_wire`` for outputs already decoded (:func:`decode_output`) or pasted to full size."""
+    mask, probs = volumes["mask"], volumes["probabilities"]
     probabilities = Volume(np.ascontiguousarray(np.moveaxis(probs.array, -1, 0)), probs.affine)
-    maps = {
-        name: float_map_from_bytes(data, f"{name} output")
-        for name, data in outputs.items()
-        if name not in ("mask", "probabilities")
-    }
+    maps = {name: volume for name, volume in volumes.items() if name not in ("mask", "probabilities")}
     info = {
         **summary.get("info", {}),
         "model": summary["model"],

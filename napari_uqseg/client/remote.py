@@ -7,7 +7,6 @@ import os
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlparse
@@ -24,8 +23,9 @@ from napari_uqseg.client.errors import (
     ProtocolMismatch,
     error_from_response,
 )
+from napari_uqseg.client.output_download import download_prediction
 from napari_uqseg.client.pacs import PacsMethods
-from napari_uqseg.client.payloads import image_payload, label_payload, prediction_from_wire, reviewed_payload
+from napari_uqseg.client.payloads import image_payload, label_payload, reviewed_payload
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
 from napari_uqseg.core.review_ranking import ReviewRanking
@@ -75,6 +75,10 @@ class RemoteBackend(PacsMethods, Backend):
     allow_http : bool
         Allow plain ``http://`` to a non-loopback host (the token and images would cross the network in
         clear: only behind a trusted TLS-terminating tunnel). Also ``$UQSEG_ALLOW_HTTP=1``.
+    roi_margin : int or None
+        Fetch a prediction's outputs as its region of interest only (foreground and review-region boxes grown
+        by this many voxels, ``client.output_download``), pasted back to full size; ``None``: whole outputs.
+        The napari plugin and the Slicer module pass ``ROI_MARGIN``.
 
     Proxy variables (``HTTP_PROXY`` ...) are ignored for a loopback server: a local proxy must never see
     the token or the images.
@@ -95,8 +99,10 @@ class RemoteBackend(PacsMethods, Backend):
         compress: bool | None = None,
         check_protocol: bool = True,
         allow_http: bool = False,
+        roi_margin: int | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self.roi_margin = roi_margin
         if urlparse(self.url).scheme not in ("http", "https"):
             raise ConnectionFailed(f"{url!r}: the server address must start with http:// or https://", source="url")
         allow_http = allow_http or os.environ.get(ALLOW_HTTP_ENV) == "1"
@@ -230,10 +236,7 @@ class RemoteBackend(PacsMethods, Backend):
         summary = self._json("POST", "/v1/predictions", json=body)
         predicted = time.perf_counter()
         progress(2, 3, "downloading outputs")
-        names = list(summary["outputs"])
-        with ThreadPoolExecutor(max_workers=max(1, min(4, len(names)))) as pool:  # outputs in parallel
-            outputs = dict(zip(names, pool.map(lambda name: self.output(summary["id"], name), names), strict=True))
-        result = prediction_from_wire(summary, outputs)
+        result = self._download(summary)
         wire = {"sent_bytes": self.bytes_sent - sent, "received_bytes": self.bytes_received - received}
         result.prediction.info["wire"] = wire
         now = time.perf_counter()
@@ -248,10 +251,30 @@ class RemoteBackend(PacsMethods, Backend):
         progress(3, 3, "done")
         return result
 
-    def output(self, prediction_id: str, name: str, dtype: str = "uint8") -> bytes:
-        """NIfTI bytes of one output (``dtype="float32"`` if the prediction kept float32 outputs)."""
+    def fetch_prediction(self, prediction_id: str, box: str | None = None) -> PredictionResult:
+        """A stored prediction with its outputs (as the region of interest when ``roi_margin`` is set).
+
+        ``box="i0:i1,j0:j1,k0:k1"`` (voxels, stop exclusive): a box the viewer gives instead; outside it the
+        arrays hold the background value (``client.output_download``).
+        """
+        summary = self._json("GET", f"/v1/predictions/{_seg(prediction_id)}")
+        return self._download(summary, box)
+
+    def _download(self, summary: dict[str, Any], box: str | None = None) -> PredictionResult:
+        path = f"/v1/predictions/{_seg(summary['id'])}/outputs/"
+        return download_prediction(
+            lambda name, params: self._request("GET", path + _seg(name), params=params), summary, self.roi_margin, box
+        )
+
+    def output(self, prediction_id: str, name: str, dtype: str = "uint8", box: str | None = None) -> bytes:
+        """NIfTI bytes of one output (``dtype="float32"`` if the prediction kept float32 outputs).
+
+        ``box="i0:i1,j0:j1,k0:k1"`` (voxels, stop exclusive) asks for that box only: a crop whose affine places
+        it where it lies in the image.
+        """
+        params = {"dtype": dtype} if box is None else {"dtype": dtype, "box": box}
         return self._request(
-            "GET", f"/v1/predictions/{_seg(prediction_id)}/outputs/{_seg(name)}", params={"dtype": dtype}
+            "GET", f"/v1/predictions/{_seg(prediction_id)}/outputs/{_seg(name)}", params=params
         ).content
 
     def submit_correction(

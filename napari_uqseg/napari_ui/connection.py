@@ -41,9 +41,11 @@ def make_backend(settings: Settings) -> Backend:
     url = settings.url.strip()
     if not url.startswith(("http://", "https://")):
         raise InputError("server address", f"{url!r} must start with http:// or https://")
+    from napari_uqseg.client.output_download import ROI_MARGIN
     from napari_uqseg.client.remote import RemoteBackend
 
-    return RemoteBackend(url, token=settings.token or None)  # checks the protocol version on the way
+    # checks the protocol version on the way; outputs travel as the region of interest (docs/architecture.md)
+    return RemoteBackend(url, token=settings.token or None, roi_margin=ROI_MARGIN)
 
 
 def set_status(label: QLabel, text: str, error: bool = False) -> None:

@@ -19,17 +19,18 @@ FLOAT_SUFFIX = "_f32"
 def encode_outputs(prediction: Prediction, float32: bool) -> dict[str, bytes]:
     """NIfTI bytes per output: mask uint8, probabilities ``(I, J, K, C)`` and maps as uint8 x ``scl_slope``.
 
-    The outputs are compressed in parallel threads (gzip releases the GIL).
+    The outputs are compressed in parallel threads (zlib releases the GIL); the uint8 ones with run-length
+    deflate (``core.nifti_io.gzip_rle``), the float32 copies with ``compresslevel=1``.
     """
     affine = prediction.affine
     probs = Volume(np.moveaxis(prediction.probabilities.array, 0, -1), affine)  # NIfTI keeps channels last
     jobs = {
-        "mask": partial(nifti_bytes, prediction.mask, dtype=np.uint8),
-        "probabilities": partial(nifti_bytes, probs, scale=1 / LEVELS),
+        "mask": partial(nifti_bytes, prediction.mask, dtype=np.uint8, rle=True),
+        "probabilities": partial(nifti_bytes, probs, scale=1 / LEVELS, rle=True),
     }
     floats = {"probabilities": probs}
     for name, volume in prediction.maps.items():
-        jobs[name] = partial(nifti_bytes, volume, scale=map_scale(volume.array))
+        jobs[name] = partial(nifti_bytes, volume, scale=map_scale(volume.array), rle=True)
         floats[name] = volume
     if float32:
         for name, volume in floats.items():

@@ -8,6 +8,7 @@ from typing import Any
 
 import napari_uqseg
 from napari_uqseg.core.errors import InputError, NotFoundError
+from napari_uqseg.core.output_box import foreground_box
 from napari_uqseg.core.predict_options import PredictOptions
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary, Prediction
 from napari_uqseg.core.volume import Volume
@@ -184,6 +185,7 @@ class Service:
                 "shape": list(volume.shape),
                 "affine": volume.affine.tolist(),
                 "outputs": ["mask", "probabilities", *prediction.maps] if keep_outputs else [],
+                "foreground_box": foreground_box(prediction.mask.array),  # additive (issue 20): the ROI's core
                 "float32": opts.float32 and keep_outputs,
                 "review": review.to_dict(),
                 "timings": timings,

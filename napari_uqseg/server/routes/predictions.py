@@ -2,7 +2,8 @@
 
 ``POST /v1/predictions``                      ``{image, model, version?, options?}`` -> summary (201)
 ``GET  /v1/predictions/{pid}``                the summary again
-``GET  /v1/predictions/{pid}/outputs/{name}`` one output as gzip NIfTI (``?dtype=float32`` if it was kept)
+``GET  /v1/predictions/{pid}/outputs/{name}`` one output as gzip NIfTI (``?dtype=float32`` if it was kept;
+                                              ``?box=i0:i1,j0:j1,k0:k1``: that box only, ``server.output_crop``)
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import Field
 
+from napari_uqseg.server.output_crop import cropped_output
 from napari_uqseg.server.routes.requests import NIFTI_MEDIA, RequestBody, ServiceDep, json_model, ok
 
 router = APIRouter(prefix="/predictions", tags=["predictions"])
@@ -38,6 +40,9 @@ def prediction(pid: str, service: ServiceDep) -> JSONResponse:
 
 
 @router.get("/{pid}/outputs/{name}")
-def output(pid: str, name: str, service: ServiceDep, dtype: str = "uint8") -> FileResponse:
+def output(pid: str, name: str, service: ServiceDep, dtype: str = "uint8", box: str | None = None) -> Response:
     path = service.output(pid, name, dtype)
-    return FileResponse(path, media_type=NIFTI_MEDIA, headers={"X-UQSeg-Format": "nifti1+gzip"})
+    if box is None:
+        return FileResponse(path, media_type=NIFTI_MEDIA, headers={"X-UQSeg-Format": "nifti1+gzip"})
+    data, headers = cropped_output(path, name, box)
+    return Response(data, media_type=NIFTI_MEDIA, headers={"X-UQSeg-Format": "nifti1+gzip", **headers})

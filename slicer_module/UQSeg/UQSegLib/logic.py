@@ -154,12 +154,13 @@ class UQSegSession:
         UQSegError
             The client's typed errors: server down, bad token, protocol version mismatch.
         """
-        from napari_uqseg.client.remote import RemoteBackend  # imported late: module load must not need it
+        from napari_uqseg.client.output_download import ROI_MARGIN  # imported late: module load must not need it
+        from napari_uqseg.client.remote import RemoteBackend
 
         url = (url or "").strip()
         if not url:
             raise InputError("server URL", "is empty; enter e.g. http://127.0.0.1:8765")
-        session = cls(RemoteBackend(url, token=token or None, timeout=timeout), url)
+        session = cls(RemoteBackend(url, token=token or None, timeout=timeout, roi_margin=ROI_MARGIN), url)
         session.info()  # fail now, with the client's clear error, rather than at the first prediction
         return session
 
