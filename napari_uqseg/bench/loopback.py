@@ -16,12 +16,16 @@ import numpy as np
 from napari_uqseg.core.volume import Volume
 
 
+def ellipsoid_mask(shape: tuple[int, ...]) -> np.ndarray:
+    """The ellipsoid of :func:`ellipsoid_volume`: voxels within ``sqrt(0.4)`` of the centre in ``[-1, 1]^3``."""
+    grid = np.meshgrid(*[np.linspace(-1, 1, s, dtype=np.float32) for s in shape], indexing="ij")
+    return sum(g**2 for g in grid) < 0.4
+
+
 def ellipsoid_volume(shape: tuple[int, ...], seed: int = 0) -> Volume:
     """A noisy float32 test volume of ``shape`` with a bright ellipsoid (1 mm voxels)."""
     rng = np.random.default_rng(seed)
-    grid = np.meshgrid(*[np.linspace(-1, 1, s, dtype=np.float32) for s in shape], indexing="ij")
-    inside = sum(g**2 for g in grid) < 0.4
-    array = (inside * 100.0 + rng.normal(300, 30, shape)).astype(np.float32)
+    array = (ellipsoid_mask(shape) * 100.0 + rng.normal(300, 30, shape)).astype(np.float32)
     return Volume(array, np.eye(4))
 
 
@@ -61,14 +65,16 @@ def loopback_bench(
     dict
         ``remote_s``, ``local_s`` (medians, seconds), ``ratio`` (remote / local), ``remote_all_s``,
         ``local_all_s``, ``remote_phases`` (median s of the client's upload/request/download and the server's
-        inference/review/encode), ``wire`` (median body bytes sent and received per prediction), ``shape``,
-        ``device``, ``threads``.
+        inference/review/encode), ``wire`` (median body bytes sent and received per prediction), ``roi``
+        (bytes received for the last prediction's outputs whole, as the region of interest the viewers ask for,
+        and cropped to the ellipsoid's box grown by the same margin: ``roi_wire``), ``shape``, ``device``,
+        ``threads``.
     """
     volume = ellipsoid_volume(tuple(shape))
     warm = ellipsoid_volume(tuple(warmup_shape)) if warmup_shape else volume
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         timed = _alternate(volume, warm, Path(model_dir), Path(tmp), device, threads, repeats)
-    local_times, remote_times, phases, wire = timed
+    local_times, remote_times, phases, wire, roi = timed
     remote_s, local_s = statistics.median(remote_times), statistics.median(local_times)
     keys = ("upload", "request", "download", "inference", "review", "encode")
     return {
@@ -83,13 +89,47 @@ def loopback_bench(
         "local_all_s": local_times,
         "remote_phases": {k: statistics.median(p.get(k, 0.0) for p in phases) for k in keys},
         "wire": {k: statistics.median(w[k] for w in wire) for k in ("sent_bytes", "received_bytes")},
+        "roi": roi,
+    }
+
+
+def roi_wire(remote: Any, prediction_id: str, shape: tuple[int, ...]) -> dict[str, Any]:
+    """Bytes received fetching one prediction's outputs whole, as its region of interest, and in a viewer's box.
+
+    The region of interest is ``client.output_download.region_of_interest`` at ``ROI_MARGIN`` (what the napari
+    plugin and Slicer ask for; ``None`` when it covers the image); the viewer's box is the test volume's
+    ellipsoid grown by the same margin. Each fetch includes the summary's JSON (a few kB).
+    """
+    from napari_uqseg.client.output_download import ROI_MARGIN
+    from napari_uqseg.core.output_box import box_text, foreground_box, grow_box
+
+    def received(box: str | None = None, margin: int | None = None) -> tuple[int, Any]:
+        remote.roi_margin, before = margin, remote.bytes_received
+        result = remote.fetch_prediction(prediction_id, box=box)
+        return remote.bytes_received - before, result.prediction.info.get("roi", {}).get("box")
+
+    viewer = grow_box(foreground_box(ellipsoid_mask(shape)), ROI_MARGIN, shape)
+    whole, _ = received()
+    roi_bytes, roi_box = received(margin=ROI_MARGIN)
+    viewer_bytes, _ = received(box=box_text(viewer))
+    remote.roi_margin = None
+    voxels = float(np.prod(shape))
+    return {
+        "margin": ROI_MARGIN,
+        "whole_bytes": whole,
+        "roi_bytes": roi_bytes,
+        "roi_box": roi_box,
+        "viewer_box": [list(b) for b in viewer],
+        "viewer_box_fraction": float(np.prod([b - a for a, b in viewer])) / voxels,
+        "viewer_box_bytes": viewer_bytes,
     }
 
 
 def _alternate(
     volume: Volume, warm: Volume, model_dir: Path, tmp: Path, device: str, threads: int | None, repeats: int
-) -> tuple[list[float], list[float], list[dict[str, float]], list[dict[str, int]]]:
-    """Local and remote seconds per call (alternating, after a warm-up of each), the remote phases and bytes."""
+) -> tuple[list[float], list[float], list[dict[str, float]], list[dict[str, int]], dict[str, Any]]:
+    """Local and remote seconds per call (alternating, after a warm-up of each), the remote phases and bytes,
+    and the bytes of region-of-interest fetches of the last prediction (:func:`roi_wire`)."""
     from napari_uqseg.client.local import LocalBackend
     from napari_uqseg.client.remote import RemoteBackend
     from napari_uqseg.server.launcher import start_server
@@ -110,8 +150,9 @@ def _alternate(
             remote_times.append(time.perf_counter() - start)
             phases.append(result.timings)
             wire.append(result.prediction.info["wire"])
+        roi = roi_wire(remote, result.id, tuple(volume.shape))
         remote.close()
     finally:
         local.close()
         server.stop()
-    return local_times, remote_times, phases, wire
+    return local_times, remote_times, phases, wire, roi

@@ -98,7 +98,23 @@ def _remote_rows(runs: list[dict[str, Any]]) -> list[str]:
             f"{ph['upload']:.2f} / {ph['download']:.2f} | {w['sent_bytes'] / 2**20:.1f} MB / "
             f"{w['received_bytes'] / 2**20:.1f} MB |"
         )
-    return out
+    return out + [_roi_line(r) for r in runs if "roi" in r]
+
+
+def _roi_line(run: dict[str, Any]) -> str:
+    """Bytes received for one prediction's outputs: whole, region of interest, a viewer's box."""
+    roi, mb = run["roi"], 2**20
+    chosen = (
+        f"{roi['roi_bytes'] / mb:.2f} MB (box {roi['roi_box']})"
+        if roi["roi_box"]
+        else f"the whole image ({roi['roi_bytes'] / mb:.2f} MB: the foreground and review regions span it)"
+    )
+    return (
+        f"\nOutputs of one {'x'.join(map(str, run['shape']))} prediction received whole: "
+        f"{roi['whole_bytes'] / mb:.2f} MB; as the region of interest (margin {roi['margin']}): {chosen}; "
+        f"cropped to a viewer's box (the ellipsoid grown by {roi['margin']}, {roi['viewer_box_fraction']:.0%} of the "
+        f"voxels): {roi['viewer_box_bytes'] / mb:.2f} MB."
+    )
 
 
 #: issue 20's Done-when bounds

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -38,3 +38,12 @@ def encode_outputs(prediction: Prediction, float32: bool) -> dict[str, bytes]:
     with ThreadPoolExecutor(max_workers=min(4, len(jobs))) as pool:
         encoded = {name: pool.submit(job) for name, job in jobs.items()}
         return {name: future.result() for name, future in encoded.items()}
+
+
+def encode_in_background(prediction: Prediction, float32: bool) -> Future[dict[str, bytes]]:
+    """:func:`encode_outputs` started in its own thread, so it runs while the review ranking is computed."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode-outputs")
+    try:
+        return pool.submit(encode_outputs, prediction, float32)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one job

@@ -28,7 +28,7 @@ from napari_uqseg.server.job_runner import JOB_KINDS
 from napari_uqseg.server.json_values import json_safe
 from napari_uqseg.server.ledger import new_id
 from napari_uqseg.server.load_limits import LoadLimits, RequestCounter, check_prediction_cost, prediction_cost
-from napari_uqseg.server.prediction_outputs import FLOAT_SUFFIX, encode_outputs
+from napari_uqseg.server.prediction_outputs import FLOAT_SUFFIX, encode_in_background
 from napari_uqseg.server.saturation import admit_job, admit_prediction, saturation, wait_for_device
 from napari_uqseg.server.triage_job import case_file, worklist_document
 
@@ -166,14 +166,15 @@ class Service:
             raise NotFoundError("version", f"model {model!r} has no version {version!r}")
         volume = volume if volume is not None else self.store.image(image)
         prediction = self._on_device(self.store.model_dir(model, version), volume, opts)
+        encoding = encode_in_background(prediction, opts.float32) if keep_outputs else None  # beside the review
         t = time.perf_counter()
         review = opts.review_ranking(prediction)
         timings = {**prediction.timings, "review": time.perf_counter() - t}
         t = time.perf_counter()
         pid = new_id()
-        if keep_outputs:
-            self.store.write_outputs(pid, encode_outputs(prediction, opts.float32))
-        timings["encode"] = time.perf_counter() - t
+        if encoding is not None:
+            self.store.write_outputs(pid, encoding.result())
+        timings["encode"] = time.perf_counter() - t  # what is left of encoding and writing after the review
         timings["total"] = time.perf_counter() - start
         result = json_safe(
             {

@@ -199,3 +199,15 @@ def test_finetune_result_with_member_warnings_is_shown_as_a_warning(driver):
     plain = {"model": "tiny_mcd", "version": "v3", "before": {}, "after": {}}
     widget.jobs._job_ended((JobStatus("j2", "finetune", "succeeded", 1.0, "done", result=plain), None))
     assert widget.jobs.job_status.text() == "Fine-tune finished: new version v3 of tiny_mcd is ready."
+
+
+def test_remote_mode_fetches_outputs_as_the_region_of_interest(uqseg_server):
+    from napari_uqseg.client.output_download import ROI_MARGIN
+    from napari_uqseg.napari_ui.connection import make_backend
+    from napari_uqseg.napari_ui.settings import Settings
+
+    backend = make_backend(Settings(mode="remote", url=uqseg_server.url, token=uqseg_server.token))
+    try:
+        assert backend.roi_margin == ROI_MARGIN
+    finally:
+        backend.close()

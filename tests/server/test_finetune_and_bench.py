@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from napari_uqseg.bench.loopback import loopback_bench
+from napari_uqseg.bench.perf_report import perf_section
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.sample_data import synthetic_case
 from napari_uqseg.engine.finetune import CorrectedCase, FinetuneOptions, finetune, resume_point
@@ -50,6 +51,12 @@ def test_loopback_bench_reports_both_sides(tiny_models, tmp_path):
     assert result["ratio"] == pytest.approx(result["remote_s"] / result["local_s"])
     assert set(result["remote_phases"]) == {"upload", "request", "download", "inference", "review", "encode"}
     assert result["wire"]["sent_bytes"] > 32**3 and result["wire"]["received_bytes"] > 0
+    roi = result["roi"]  # the last prediction fetched whole, as its region of interest, and in the ellipsoid's box
+    assert 0 < roi["viewer_box_bytes"] < roi["whole_bytes"] and 0 < roi["viewer_box_fraction"] < 1
+    assert roi["roi_bytes"] <= roi["whole_bytes"] + 1024  # never more than whole (the summary JSON aside)
+    machine = dict.fromkeys(("date", "cpu", "cores", "ram_gb", "os", "torch", "monai"), "x")
+    results = {"machine": machine, "threads": 1, "command": "c", "remote": [{**result, "patch": [8, 8, 8]}]}
+    assert "cropped to a viewer's box" in perf_section(results, [], tmp_path / "b.md")
 
 
 def test_member_check_warnings_travel_with_the_version(tiny_models, tmp_path):

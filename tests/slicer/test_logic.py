@@ -52,6 +52,12 @@ def session(uqseg_server):
     s.close()
 
 
+def test_the_session_fetches_outputs_as_the_region_of_interest(session):
+    from napari_uqseg.client.output_download import ROI_MARGIN
+
+    assert session.backend.roi_margin == ROI_MARGIN
+
+
 @pytest.fixture(scope="module")
 def result(session, case):
     image_kji, matrix = case
