@@ -151,8 +151,8 @@ def nifti_bytes(
 def gzip_rle(raw: bytes) -> bytes:
     """gzip bytes made with run-length matches only (zlib ``Z_RLE``), readable by any gzip reader.
 
-    For uint8 levels (masks, quantised maps) it is as small as ``compresslevel=1`` and faster, up to 3.5x
-    on noisy maps (docs/benchmarks.md, "Transfer"); float32 images keep the default strategy.
+    For uint8 levels (masks, quantised maps) about as small as ``compresslevel=1`` and faster, the most on
+    noisy maps (docs/architecture.md, "Performance"); float32 images keep the default strategy.
     """
     packer = zlib.compressobj(1, zlib.DEFLATED, 31, 8, zlib.Z_RLE)  # wbits 31: gzip header and trailer
     return packer.compress(raw) + packer.flush()
