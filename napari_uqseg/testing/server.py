@@ -45,6 +45,15 @@ def uqseg_server(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPath
         handle.stop()
 
 
+@pytest.fixture(scope="module")
+def uqseg_backend(uqseg_server: ServerHandle):
+    """A ``RemoteBackend`` of the module's ``uqseg_server``, closed after the module."""
+    from napari_uqseg.client.remote import RemoteBackend
+
+    with RemoteBackend(uqseg_server.url, uqseg_server.token) as backend:
+        yield backend
+
+
 def upload_and_predict(
     http: Callable, seed: int, model: str = "tiny_det", uploaded: tuple[int, ...] = (201,)
 ) -> tuple[Volume, Volume, str, dict]:

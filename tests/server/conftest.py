@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-from napari_uqseg.testing.server import tiny_models, uqseg_server  # noqa: F401  (pytest fixtures)
+from napari_uqseg.testing.server import tiny_models, uqseg_backend, uqseg_server  # noqa: F401  (pytest fixtures)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from napari_uqseg.client.errors import BackendError
-from napari_uqseg.client.remote import RemoteBackend
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import nifti_bytes
 from napari_uqseg.core.sample_data import synthetic_case
@@ -19,20 +18,6 @@ from napari_uqseg.engine.data import IGNORE_LABEL
 from napari_uqseg.engine.finetune import CorrectedCase, FinetuneOptions, finetune
 from napari_uqseg.server.data_dir import DataDir
 from napari_uqseg.server.job_runner import corrected_cases
-from napari_uqseg.testing.server import start_server
-
-
-@pytest.fixture(scope="module")
-def server(tiny_models, tmp_path_factory):
-    handle = start_server(tmp_path_factory.mktemp("reviewed") / "data", tiny_models)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture(scope="module")
-def backend(server):
-    with RemoteBackend(server.url, server.token) as b:
-        yield b
 
 
 def _half(shape: tuple[int, ...]) -> np.ndarray:
@@ -41,36 +26,36 @@ def _half(shape: tuple[int, ...]) -> np.ndarray:
     return mask
 
 
-def test_reviewed_mask_round_trip_and_a_masked_finetune_job(backend, server):
+def test_reviewed_mask_round_trip_and_a_masked_finetune_job(uqseg_backend, uqseg_server):
     image, label = synthetic_case((24, 24, 24), seed=41)
-    result = backend.predict(image, "tiny_det")
+    result = uqseg_backend.predict(image, "tiny_det")
     reviewed = _half(image.shape)
-    partial = backend.submit_correction(
+    partial = uqseg_backend.submit_correction(
         result.id, label, result.review, client_key="rev-1", reviewed=Volume(reviewed, image.affine)
     )
-    same = backend.submit_correction(
+    same = uqseg_backend.submit_correction(
         result.id, label, result.review, client_key="rev-1", reviewed=Volume(reviewed, image.affine)
     )
     assert same == partial  # a faithful retry stores nothing twice
     with pytest.raises(BackendError) as conflict:  # the same key with another reviewed mask is another correction
-        backend.submit_correction(
+        uqseg_backend.submit_correction(
             result.id, label, result.review, client_key="rev-1", reviewed=Volume(~reviewed, image.affine)
         )
     assert conflict.value.status == 409
-    whole = backend.submit_correction(result.id, label, result.review, client_key="rev-2")
+    whole = uqseg_backend.submit_correction(result.id, label, result.review, client_key="rev-2")
 
-    store = DataDir(server.data_dir)  # a second reader of the server's SQLite ledger and files
+    store = DataDir(uqseg_server.data_dir)  # a second reader of the server's SQLite ledger and files
     rows = {r["id"]: r for r in store.ledger.corrections("tiny_det", [partial, whole])}
     assert rows[partial]["reviewed_voxels"] == int(reviewed.sum()) and rows[whole]["reviewed_voxels"] is None
     cases = {c.case_id: c for c in corrected_cases(store, "tiny_det", [partial, whole])}
     assert np.array_equal(cases[partial].reviewed.array, reviewed)
     np.testing.assert_allclose(cases[partial].reviewed.affine, image.affine, atol=1e-5)
     assert cases[whole].reviewed is None  # no mask: the whole case was reviewed
-    assert len(list((server.data_dir / "corrections").glob("*.reviewed.nii.gz"))) == 1  # the conflict left none
+    assert len(list((uqseg_server.data_dir / "corrections").glob("*.reviewed.nii.gz"))) == 1  # the conflict left none
 
     options = {"iterations": 2, "checkpoint_every": 1, "held_back_fraction": 0.0, "regression_cases": 1}
-    job = backend.start_job("finetune", "tiny_det", {"corrections": [partial, whole], "options": options})
-    status = backend.wait_job(job.id, timeout=300)
+    job = uqseg_backend.start_job("finetune", "tiny_det", {"corrections": [partial, whole], "options": options})
+    status = uqseg_backend.wait_job(job.id, timeout=300)
     assert status.state == "succeeded", status.error
     assert status.result["loss_mask"] == {"mode": "reviewed", "reviewed_only": [partial]}
 
@@ -79,11 +64,11 @@ def test_reviewed_mask_round_trip_and_a_masked_finetune_job(backend, server):
     ("change", "problem"),
     [("values", "only 0"), ("shape", "shape"), ("empty", "no voxel"), ("base64", "base64")],
 )
-def test_bad_reviewed_masks_are_refused_by_name(backend, server, change, problem):
+def test_bad_reviewed_masks_are_refused_by_name(uqseg_backend, uqseg_server, change, problem):
     import requests
 
     image, label = synthetic_case((24, 24, 24), seed=42)
-    result = backend.predict(image, "tiny_det")
+    result = uqseg_backend.predict(image, "tiny_det")
     mask = _half(image.shape).astype(np.uint8)
     if change == "values":
         mask *= 2
@@ -97,12 +82,12 @@ def test_bad_reviewed_masks_are_refused_by_name(backend, server, change, problem
         "label": base64.b64encode(nifti_bytes(label, dtype=np.uint8)).decode(),
         "reviewed": "not base64!" if change == "base64" else encoded,
     }
-    headers = {"Authorization": f"Bearer {server.token}"}
-    r = requests.post(f"{server.url}/v1/corrections", json=body, headers=headers, timeout=60)
+    headers = {"Authorization": f"Bearer {uqseg_server.token}"}
+    r = requests.post(f"{uqseg_server.url}/v1/corrections", json=body, headers=headers, timeout=60)
     assert r.status_code == 400 and problem in r.json()["error"]["message"], r.text
     assert r.json()["error"]["source"] == "reviewed"
     with pytest.raises(InputError, match="no voxel"):  # the client checks its own mask before sending
-        backend.submit_correction(result.id, label, reviewed=Volume(np.zeros(image.shape, bool), image.affine))
+        uqseg_backend.submit_correction(result.id, label, reviewed=Volume(np.zeros(image.shape, bool), image.affine))
 
 
 def test_finetune_trains_the_correction_on_its_reviewed_voxels_only(tiny_models, tmp_path, monkeypatch):
