@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_uqseg.bench.paired import paired_ratio
 from napari_uqseg.core.volume import Volume
 
 
@@ -63,7 +64,7 @@ def loopback_bench(
     Returns
     -------
     dict
-        ``remote_s``, ``local_s`` (medians, seconds), ``ratio`` (remote / local), ``remote_all_s``,
+        ``remote_s``, ``local_s`` (medians, seconds), ``ratio`` (median of the pairs' remote / local), ``remote_all_s``,
         ``local_all_s``, ``remote_phases`` (median s of the client's upload/request/download and the server's
         inference/review/encode), ``wire`` (median body bytes sent and received per prediction), ``roi``
         (bytes received for the last prediction's outputs whole, as the region of interest the viewers ask for,
@@ -84,7 +85,7 @@ def loopback_bench(
         "repeats": repeats,
         "remote_s": remote_s,
         "local_s": local_s,
-        "ratio": remote_s / local_s,
+        "ratio": paired_ratio(remote_times, local_times),
         "remote_all_s": remote_times,
         "local_all_s": local_times,
         "remote_phases": {k: statistics.median(p.get(k, 0.0) for p in phases) for k in keys},
