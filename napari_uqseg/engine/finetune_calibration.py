@@ -12,20 +12,11 @@ from typing import Any
 
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.recalibration import MIN_CALIBRATION_CASES, recalibration_note
-from napari_uqseg.engine.tta import TTAOptions, with_tta
+from napari_uqseg.engine.tta import tta_from_key, with_tta
 from napari_uqseg.engine.uq_calibration import calibration_records, fit_entry, save_entry
 
 #: outer/inner mask risk of a mode the parent had no calibration for
 DEFAULT_RISK = 0.05
-
-
-def tta_from_key(key: str) -> TTAOptions | None:
-    """The TTA options whose ``key`` is ``key`` (``"none"`` -> ``None``); the inverse of ``TTAOptions.key``."""
-    if key == "none":
-        return None
-    parts = key.split("+")
-    intensity = next((float(p.removeprefix("intensity")) for p in parts if p.startswith("intensity")), 0.0)
-    return TTAOptions(flips="flips" in parts, intensity=intensity)
 
 
 def modes_to_calibrate(parent_calibration: dict[str, Any] | None) -> dict[str, float]:

@@ -52,6 +52,15 @@ class TTAOptions:
         return "+".join(parts) or "none"
 
 
+def tta_from_key(key: str) -> TTAOptions | None:
+    """The TTA options whose ``key`` is ``key`` (``"none"`` -> ``None``); the inverse of :attr:`TTAOptions.key`."""
+    if key == "none":
+        return None
+    parts = key.split("+")
+    intensity = next((float(p.removeprefix("intensity")) for p in parts if p.startswith("intensity")), 0.0)
+    return TTAOptions(flips="flips" in parts, intensity=intensity)
+
+
 #: named modes the CLI, the server option and the viewers offer
 TTA_MODES: dict[str, TTAOptions | None] = {
     "none": None,

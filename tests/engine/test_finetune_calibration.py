@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from napari_uqseg.engine.finetune_calibration import DEFAULT_RISK, modes_to_calibrate, tta_from_key
-from napari_uqseg.engine.tta import TTA_MODES, TTAOptions
+from napari_uqseg.engine.finetune_calibration import DEFAULT_RISK, modes_to_calibrate
+from napari_uqseg.engine.tta import TTA_MODES, TTAOptions, tta_from_key
 
 
 @pytest.mark.parametrize("options", [*(o for o in TTA_MODES.values() if o), TTAOptions(False, 0.2)])
