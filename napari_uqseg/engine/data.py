@@ -19,6 +19,12 @@ from napari_uqseg.core.options import look_up_option
 IGNORE_LABEL = 255
 
 
+def known_foreground(label: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Voxels of a label map (numpy array or torch tensor) with a known foreground class: ``> 0``, not
+    :data:`IGNORE_LABEL`; same shape, bool."""
+    return (label > 0) & (label != IGNORE_LABEL)
+
+
 @dataclass
 class Case:
     """One labelled volume: normalised image ``(I, J, K)`` float32, labels uint8, the original affine.
@@ -180,7 +186,7 @@ class PatchSampler:
         self.foreground_fraction = foreground_fraction
         self.rng = np.random.default_rng(seed)
         self.augment = augment
-        self._fg = [np.argwhere((c.label > 0) & (c.label != IGNORE_LABEL)) for c in cases]
+        self._fg = [np.argwhere(known_foreground(c.label)) for c in cases]
 
     def _one(self, index: int, foreground: bool) -> tuple[np.ndarray, np.ndarray]:
         case = self.cases[index]

@@ -17,7 +17,7 @@ from torch import nn
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress
-from napari_uqseg.engine.data import IGNORE_LABEL
+from napari_uqseg.engine.data import known_foreground
 from napari_uqseg.engine.methods.base import TrainingData, UQMethod, register
 from napari_uqseg.engine.methods.deep_ensemble import DeepEnsemble
 from napari_uqseg.engine.statistics import single_sample_statistics
@@ -97,7 +97,7 @@ def roi_weights(
 ) -> torch.Tensor:
     """``(B, 1, *S)`` weights: 1 inside the ROI (see ``DudesOptions.roi``) of ``label > 0 or predicted > 0``,
     ``background`` elsewhere (unreviewed voxels, ``IGNORE_LABEL``, are not label foreground)."""
-    fg = (((label > 0) & (label != IGNORE_LABEL)) | (predicted > 0)).float()
+    fg = (known_foreground(label) | (predicted > 0)).float()
     if mode == "foreground_bbox":
         roi = torch.zeros_like(fg)
         for b in range(fg.shape[0]):
