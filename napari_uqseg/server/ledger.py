@@ -124,10 +124,6 @@ class Ledger:
         return {**dict(row), "summary": json.loads(row["summary"])}
 
     # -- corrections ----------------------------------------------------------------------------
-    def correction_by_key(self, client_key: str) -> dict[str, Any] | None:
-        row = self._connection().execute("SELECT * FROM corrections WHERE client_key=?", (client_key,)).fetchone()
-        return None if row is None else dict(row)
-
     def add_correction(
         self,
         cid: str,
@@ -179,11 +175,11 @@ class Ledger:
         rows = self._connection().execute("SELECT * FROM corrections WHERE model=? ORDER BY created", (model,))
         out = [dict(r) for r in rows]
         if ids is not None:
-            known = {r["id"] for r in out}
-            missing = sorted(set(ids) - known)
+            wanted = set(ids)
+            missing = sorted(wanted - {r["id"] for r in out})
             if missing:
                 raise NotFoundError("corrections", f"unknown correction id(s) for model {model}: {missing[:5]}")
-            out = [r for r in out if r["id"] in set(ids)]
+            out = [r for r in out if r["id"] in wanted]
         return out
 
     # -- model versions and serving -------------------------------------------------------------
