@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.metrics import foreground_bbox
 
 Box = tuple[tuple[int, int], ...]
 
@@ -27,14 +28,8 @@ OUTSIDE_HEADER = "X-UQSeg-Outside-Error"
 
 def foreground_box(mask: np.ndarray) -> Box | None:
     """The smallest box holding every non-zero voxel of ``mask`` (``(I, J, K)``); ``None`` when there is none."""
-    box = []
-    for axis in range(mask.ndim):
-        others = tuple(a for a in range(mask.ndim) if a != axis)
-        hits = np.flatnonzero(np.any(mask, axis=others))
-        if hits.size == 0:
-            return None
-        box.append((int(hits[0]), int(hits[-1]) + 1))
-    return tuple(box)
+    slices = foreground_bbox(mask)
+    return None if slices is None else tuple((s.start, s.stop) for s in slices)
 
 
 def union_box(boxes: Iterable[Sequence[Sequence[int]] | None]) -> Box | None:
