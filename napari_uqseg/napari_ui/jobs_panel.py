@@ -27,11 +27,11 @@ from napari_uqseg.client.backend import Backend
 from napari_uqseg.client.errors import describe_error
 from napari_uqseg.client.job_wait import JobWatch
 from napari_uqseg.core.errors import InputError
-from napari_uqseg.core.recalibration import recalibration_text
 from napari_uqseg.core.records import JobStatus
 from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.napari_ui.connection import set_status
+from napari_uqseg.napari_ui.finetune_result import before_after_png, metric_rows, recommendation_text
 from napari_uqseg.napari_ui.workers import run_generator, run_task
 
 #: seconds between job status polls
@@ -330,75 +330,3 @@ class JobsPanel(QGroupBox):
             item = self.figures.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, int | float) else "—"
-
-
-def _mean_row(name: str, figures: dict[str, Any]) -> tuple[str, str, str]:
-    before, after = dict(figures.get("before") or {}), dict(figures.get("after") or {})
-    n = len(after.get("dice", {}))
-    return (f"{name} mean Dice ({n})", _fmt(before.get("mean_dice")), _fmt(after.get("mean_dice")))
-
-
-def metric_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """``(metric, before, after)`` display rows of a fine-tune result.
-
-    First the held-back corrections (never trained on) and the original validation cases (regression),
-    then Dice per held-back case. Empty when the result has neither.
-    """
-    before, after = dict(result.get("before") or {}), dict(result.get("after") or {})
-    regression = dict(result.get("regression") or {})
-    rows = []
-    if after:
-        rows.append(_mean_row("held-back", {"before": before, "after": after}))
-    if regression.get("after"):
-        rows.append(_mean_row("validation", regression))
-    per_before, per_after = dict(before.get("dice", {})), dict(after.get("dice", {}))
-    rows += [(f"Dice {case} (held back)", _fmt(per_before.get(case)), _fmt(v)) for case, v in per_after.items()]
-    return rows
-
-
-def recommendation_text(result: dict[str, Any]) -> str:
-    """The plain promote / don't recommendation of a fine-tune result and its calibration line (``""``: none)."""
-    verdict = result.get("recommendation") or {}
-    if not verdict:
-        return ""
-    text = f"Recommendation: {verdict.get('reason', 'promote' if verdict.get('promote') else 'do not promote')}"
-    return "\n".join(filter(None, [text, recalibration_text(result.get("uq_calibration"))]))
-
-
-def before_after_png(result: dict[str, Any]) -> bytes | None:
-    """Bar chart (PNG bytes): Dice before and after fine-tuning of each held-back case and the validation mean.
-
-    ``None`` when the result has neither.
-    """
-    before, after = dict(result.get("before") or {}).get("dice", {}), dict(result.get("after") or {}).get("dice", {})
-    groups = [(c[:10], before[c], after[c]) for c in after if c in before]
-    regression = dict(result.get("regression") or {})
-    val_before, val_after = dict(regression.get("before") or {}), dict(regression.get("after") or {})
-    if val_after.get("mean_dice") is not None and val_before.get("mean_dice") is not None:
-        groups.append(("validation", val_before["mean_dice"], val_after["mean_dice"]))
-    if not groups:
-        return None
-    import io
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(4, 2.4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    x = np.arange(len(groups))
-    ax.bar(x - 0.2, [g[1] for g in groups], 0.4, label="before", color="#8c8c8c")
-    ax.bar(x + 0.2, [g[2] for g in groups], 0.4, label="after", color="#e8743b")
-    ax.set_xticks(x, [g[0] for g in groups], fontsize=7)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("Dice")
-    ax.set_title(f"Held back + validation: version {result.get('version', '')}", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
