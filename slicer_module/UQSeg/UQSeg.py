@@ -7,7 +7,6 @@ Slicer lives in ``UQSegLib`` (tested outside Slicer); MRML access goes through `
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from typing import Annotated
@@ -27,6 +26,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 from UQSegWidgets.calibrated import CalibratedSection
+from UQSegWidgets.client_install import ensureClient
 from UQSegWidgets.jobs import JobSection
 from UQSegWidgets.models import ModelSection
 from UQSegWidgets.review import ReviewSection
@@ -58,31 +58,6 @@ class UQSegParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     serverUrl: str = "http://127.0.0.1:8765"
     opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
-
-
-def ensureClient(requirementsPath: str) -> bool:
-    """Install the light napari-uqseg client into Slicer's Python if missing (main thread: pip makes Qt objects)."""
-    try:
-        importlib.import_module("napari_uqseg.client.backend")
-        return True
-    except ImportError:
-        pass
-    for name in ("slicer.packaging", "slicer.pydeps"):  # Slicer >= 5.12 / the 5.11 preview name
-        try:
-            helpers = importlib.import_module(name)
-        except ImportError:
-            continue
-        helpers.pip_ensure(helpers.load_requirements(requirementsPath), requester="UQSeg")
-        break
-    else:
-        if not slicer.util.confirmOkCancelDisplay(
-            _("UQSeg needs the light napari-uqseg client (no PyTorch). Install?")
-        ):
-            return False
-        slicer.util.pip_install(["-r", requirementsPath])
-    importlib.invalidate_caches()
-    importlib.import_module("napari_uqseg.client.backend")
-    return True
 
 
 class UQSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
