@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from napari_uqseg.core import calibration, metrics, ranking_metrics
-from napari_uqseg.core.report import CaseRow, clean_json, subsample_curve
+from napari_uqseg.core.json_values import clean_json
+from napari_uqseg.core.report import CaseRow, subsample_curve
 from napari_uqseg.core.review import case_score, review_recall
 
 #: maps bounded by log C (nats); UEO divides them by log C, other maps by their maximum in the case ROI

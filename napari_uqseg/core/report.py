@@ -20,7 +20,6 @@ NaN figures are stored as JSON ``null`` and read back as NaN.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from scipy import ndimage
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.json_files import read_json
+from napari_uqseg.core.json_values import clean_json
 from napari_uqseg.core.nifti_io import float_map_from_bytes, load_image, volume_from_bytes
 from napari_uqseg.core.volume import Volume
 
@@ -125,21 +125,6 @@ def subsample_curve(x: np.ndarray, y: np.ndarray, points: int = 200) -> dict[str
         index = np.unique(np.linspace(0, x.size - 1, points).round().astype(np.int64))
         x, y = x[index], y[index]
     return {"x": clean_json(x), "y": clean_json(y)}
-
-
-def clean_json(value: Any) -> Any:
-    """numpy values -> Python, NaN/inf -> None, tuples -> lists (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean_json(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return clean_json(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _float(value: Any) -> float:

@@ -19,6 +19,7 @@ import torch
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.evaluation_scores import DEFINITIONS, EvalSettings, aggregate, bins_json, score_case
+from napari_uqseg.core.json_values import clean_json
 from napari_uqseg.core.nifti_io import atomic_write_bytes, load_image, load_label, save_volume
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.report import (
@@ -27,7 +28,6 @@ from napari_uqseg.core.report import (
     FORMAT_VERSION,
     REPORT_FILE,
     CaseRow,
-    clean_json,
     error_map,
     worst_region,
 )

@@ -43,19 +43,20 @@ def decode_label(label: bytes | str, prediction: dict[str, Any], image: Volume) 
         raise InputError("label", f"label {int(array.max())} is above 255, the largest a correction can hold")
     if array.shape != image.shape:
         raise InputError("label", f"shape {array.shape} differs from the image shape {image.shape}")
-    if not np.allclose(img.affine, image.affine, atol=1e-3):
-        raise InputError("label", "affine differs from the image affine")
     return array
 
 
 def _nifti(payload: bytes | str, name: str, image: Volume):
-    """The NIfTI image of ``payload`` (bytes or base64 text), at most as many voxels as ``image``."""
+    """The NIfTI image of ``payload`` (bytes or base64 text), at most as many voxels as ``image`` and on its affine."""
     if isinstance(payload, str):
         try:
             payload = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise InputError(name, "not valid base64") from exc
-    return volume_from_bytes(payload, name, max_voxels=int(np.prod(image.shape)))
+    img = volume_from_bytes(payload, name, max_voxels=int(np.prod(image.shape)))
+    if not np.allclose(img.affine, image.affine, atol=1e-3):
+        raise InputError(name, "affine differs from the image affine")
+    return img
 
 
 def decode_reviewed(reviewed: bytes | str, image: Volume) -> np.ndarray:
@@ -67,10 +68,7 @@ def decode_reviewed(reviewed: bytes | str, image: Volume) -> np.ndarray:
         Bad base64 or NIfTI, another shape or affine, values other than 0/1, or no reviewed voxel.
     """
     img = _nifti(reviewed, "reviewed", image)
-    array = check_reviewed_mask(np.asanyarray(img.dataobj), image.shape)
-    if not np.allclose(img.affine, image.affine, atol=1e-3):
-        raise InputError("reviewed", "affine differs from the image affine")
-    return array
+    return check_reviewed_mask(np.asanyarray(img.dataobj), image.shape)
 
 
 def payload_sha(image_sha: str, label: np.ndarray, reviewed: np.ndarray | None = None) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 import napari_uqseg
 from napari_uqseg.core.errors import InputError, NotFoundError
+from napari_uqseg.core.json_values import clean_json
 from napari_uqseg.core.output_box import foreground_box
 from napari_uqseg.core.predict_options import PredictOptions
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary, Prediction
@@ -25,7 +26,6 @@ from napari_uqseg.server.device_lease import DeviceLease, LeasePolicy
 from napari_uqseg.server.device_worker import DeviceWorker
 from napari_uqseg.server.job_checks import check_job
 from napari_uqseg.server.job_runner import JOB_KINDS
-from napari_uqseg.server.json_values import json_safe
 from napari_uqseg.server.ledger import new_id
 from napari_uqseg.server.load_limits import LoadLimits, RequestCounter, check_prediction_cost, prediction_cost
 from napari_uqseg.server.prediction_outputs import FLOAT_SUFFIX, encode_in_background
@@ -176,7 +176,7 @@ class Service:
             self.store.write_outputs(pid, encoding.result())
         timings["encode"] = time.perf_counter() - t  # what is left of encoding and writing after the review
         timings["total"] = time.perf_counter() - start
-        result = json_safe(
+        result = clean_json(
             {
                 "id": pid,
                 "image": image,

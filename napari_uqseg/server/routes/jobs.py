@@ -23,9 +23,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from napari_uqseg.core.json_values import clean_json
 from napari_uqseg.core.records import JobStatus
 from napari_uqseg.server.access import MAINTAINER_JOBS, actor, require_maintainer
-from napari_uqseg.server.json_values import json_safe
 from napari_uqseg.server.routes.requests import NIFTI_MEDIA, RequestBody, ServiceDep, json_model, ok
 from napari_uqseg.server.service import Service
 
@@ -82,7 +82,7 @@ async def status_events(service: Service, jid: str) -> AsyncIterator[bytes]:
     while True:
         status = await run_in_threadpool(service.job, jid)
         if status != last:
-            yield f"event: status\ndata: {json.dumps(json_safe(status.to_dict()))}\n\n".encode()
+            yield f"event: status\ndata: {json.dumps(clean_json(status.to_dict()))}\n\n".encode()
             last = status
         if status.finished:
             return

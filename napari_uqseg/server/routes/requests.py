@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.json_values import clean_json
 from napari_uqseg.server.dicom_service import DicomService
-from napari_uqseg.server.json_values import json_safe
 from napari_uqseg.server.request_guard import MediaTypeError, is_json_type
 from napari_uqseg.server.service import Service
 
@@ -49,7 +49,7 @@ DicomDep = Annotated[DicomService, Depends(dicom_of)]
 
 def ok(content: Any, status: int = 200) -> JSONResponse:
     """A JSON answer; NaN and Infinity travel as ``null``."""
-    return JSONResponse(json_safe(content), status_code=status)
+    return JSONResponse(clean_json(content), status_code=status)
 
 
 async def json_body(request: Request) -> dict[str, Any]:
