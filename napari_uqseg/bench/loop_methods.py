@@ -5,7 +5,8 @@ test cases and the same test cases as the simulated site acquired them (``core.s
 Dice, every case score (``core.case_scores``), the largest review region and the error voxels found in the
 first regions in uncertainty order (the queue) and in random and oracle order of same-sized ROI pieces
 (``core.review_effort``), plus the errors found against reviewed ROI voxels.
-``summarise`` then picks the default case score on the validation cases only and reports it on the test cases.
+``summarise`` then picks the default case score, and the review map whose queue finds the most errors in its
+first regions, on the validation cases only, and reports both on the test cases.
 """
 
 from __future__ import annotations
@@ -47,39 +48,58 @@ def _recall_at(sizes: np.ndarray, found: np.ndarray, roi_voxels: int, total_erro
     return [float(np.interp(b * roi_voxels, x, y)) / total_errors for b in BUDGETS]
 
 
+def _queue_figures(regions: np.ndarray, errors: np.ndarray, roi_voxels: int, total: int) -> dict[str, Any]:
+    """Errors found in the first regions of one map's queue, in queue order and in the queue's best order."""
+    sizes = np.bincount(regions.ravel(), minlength=1)[1:]
+    ids = region_order(regions, errors, "uncertainty")
+    best = region_order(regions, errors, "oracle")  # the queue's own regions in their best order
+    return {
+        "largest_region": int(sizes.max(initial=0)),
+        "first5_uncertainty": float(errors_in_first(regions, errors, ids, FIRST_REGIONS)),
+        "first5_voxels_uncertainty": float(np.isin(regions, ids[:FIRST_REGIONS]).sum()),
+        "recall_uncertainty": _recall_at(*effort_curve(regions, errors, ids), roi_voxels, total),
+        "first5_queue_oracle": float(errors_in_first(regions, errors, best, FIRST_REGIONS)),
+    }
+
+
 def case_row(prediction: Any, truth: np.ndarray, num_classes: int, method: str) -> dict[str, Any]:
-    """Figures of one predicted case against its ground truth (see the module docstring)."""
+    """Figures of one predicted case against its ground truth (see the module docstring).
+
+    The top-level queue figures are for the default review map (``PredictOptions().review_map_of``);
+    ``review_maps`` holds the same figures for every map of the prediction, to choose the default on validation.
+    """
     mask, probs = prediction.mask.array, prediction.probabilities.array
     maps = {k: v.array for k, v in prediction.maps.items()}
-    key = PredictOptions().review_map_of(maps, method)
+    key = PredictOptions().review_map_of(maps, method, prediction.info.get("review_map"))
     ranking = build_review(maps[key], mask, probabilities=probs, maps=maps, method=method, map_name=key)
-    regions = region_label_image(maps[key], mask, probs)
     roi = foreground_roi(mask)
     errors = (mask != truth) & roi
-    total = int(errors.sum())
+    total, roi_voxels = int(errors.sum()), int(roi.sum())
+    by_map = {
+        name: _queue_figures(region_label_image(u, mask, probs), errors, roi_voxels, total) for name, u in maps.items()
+    }
     row: dict[str, Any] = {
         "dice": mean_dice(mask, truth, num_classes),
         "scores": ranking.case_scores,
         "regions": len(ranking.regions),
-        "largest_region": max((r.voxels for r in ranking.regions), default=0),
-        "roi_voxels": int(roi.sum()),
+        "roi_voxels": roi_voxels,
         "roi_errors": total,
+        "review_map": key,
+        **by_map[key],
+        "review_maps": by_map,
     }
     pieces = roi_pieces(roi, ranking.max_region_voxels)  # what a reader without the uncertainty reviews
-    for order in ORDERS:
+    for order in ("random", "oracle"):
         seeds = range(RANDOM_SEEDS) if order == "random" else [0]
-        where = regions if order == "uncertainty" else pieces
         first, voxels, curves = [], [], []
         for seed in seeds:
-            ids = region_order(where, errors, order, seed)
-            first.append(errors_in_first(where, errors, ids, FIRST_REGIONS))
-            voxels.append(int(np.isin(where, ids[:FIRST_REGIONS]).sum()))
-            curves.append(_recall_at(*effort_curve(where, errors, ids), row["roi_voxels"], total))
+            ids = region_order(pieces, errors, order, seed)
+            first.append(errors_in_first(pieces, errors, ids, FIRST_REGIONS))
+            voxels.append(int(np.isin(pieces, ids[:FIRST_REGIONS]).sum()))
+            curves.append(_recall_at(*effort_curve(pieces, errors, ids), roi_voxels, total))
         row[f"first5_{order}"] = float(np.mean(first))
         row[f"first5_voxels_{order}"] = float(np.mean(voxels))
         row[f"recall_{order}"] = np.mean(curves, axis=0).tolist()
-    best = region_order(regions, errors, "oracle")  # the queue's own regions in their best order
-    row["first5_queue_oracle"] = float(errors_in_first(regions, errors, best, FIRST_REGIONS))
     return row
 
 
@@ -152,4 +172,19 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
             **{f"recall_{o}": np.mean([r[f"recall_{o}"] for r in rows], axis=0).tolist() for o in ORDERS},
         }
     summary["site_dice_drop"] = summary["test"]["dice"] - summary["site_test"]["dice"]
+    summary["review_maps"] = {split: _map_table(result[split]) for split in ("val", "test", "site_test")}
+    val_maps = summary["review_maps"]["val"]
+    summary["best_review_map"] = max(val_maps, key=lambda n: val_maps[n]["first5_uncertainty"]) if val_maps else None
     return summary
+
+
+def _map_table(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per review map: mean errors found in the first five regions of its queue and reviewed voxels there."""
+    names = set.intersection(*(set(r["review_maps"]) for r in rows.values())) if rows else set()
+    return {
+        name: {
+            key: float(np.mean([r["review_maps"][name][key] for r in rows.values()]))
+            for key in ("first5_uncertainty", "first5_voxels_uncertainty", "first5_queue_oracle")
+        }
+        for name in sorted(names)
+    }

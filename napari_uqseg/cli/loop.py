@@ -27,6 +27,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--out", required=True, help="folder for methods.json and the errors-found PNGs")
     m.add_argument("--site", help="simulated site as NAME:SEV,... (default core.site.SIMULATED_SITE)")
     m.add_argument("--device", default="cpu")
+    m.add_argument(
+        "--store-review-map",
+        action="store_true",
+        help="make the map whose queue found most errors on the validation cases each model's default review map",
+    )
     m.set_defaults(run=run_methods)
     r = steps.add_parser("run", help="the loop through a real server")
     r.add_argument("--model", required=True, help="model folder served as version v1")
@@ -49,6 +54,7 @@ def run_methods(args: argparse.Namespace) -> int:
     from napari_uqseg.core.loop_plots import errors_found_png
     from napari_uqseg.core.site import SIMULATED_SITE, parse_site
     from napari_uqseg.engine.data import read_case_list
+    from napari_uqseg.engine.model_folder import store_review_map
 
     site = parse_site(args.site) if args.site else SIMULATED_SITE
     out = Path(args.out)
@@ -60,6 +66,8 @@ def run_methods(args: argparse.Namespace) -> int:
             result = evaluate_model(model, ids, site, progress, args.device)
         (out / f"{Path(model).name}.json").write_text(json.dumps(result, indent=1))
         summaries.append({"model": str(model), **summarise(result)})
+        if args.store_review_map and summaries[-1]["best_review_map"]:
+            store_review_map(model, summaries[-1]["best_review_map"])
         (out / "methods.json").write_text(json.dumps(summaries, indent=1))
     for split in ("test", "site_test"):
         errors_found_png(summaries, list(BUDGETS), split, out / f"errors_found_{split}.png")

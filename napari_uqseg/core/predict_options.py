@@ -32,7 +32,8 @@ class PredictOptions:
     Attributes
     ----------
     review_map : str or None
-        Uncertainty map that ranks the review regions; ``None``: the first of :data:`DEFAULT_REVIEW_MAPS`.
+        Uncertainty map that ranks the review regions; ``None``: the model's default, else the first of
+        :data:`DEFAULT_REVIEW_MAPS` (``review_map_of``).
     axis : int
         Axis (0, 1 or 2) along which slices are scored.
     overlap : float
@@ -98,8 +99,11 @@ class PredictOptions:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def review_map_of(self, maps: Mapping[str, Any], method: str) -> str:
+    def review_map_of(self, maps: Mapping[str, Any], method: str, model_default: str | None = None) -> str:
         """The map that ranks the review of a prediction with these ``maps`` (by ``method``).
+
+        The asked ``review_map``; else the model's own default (chosen on its validation cases, carried in
+        ``Prediction.info["review_map"]``) when the prediction has it; else the first of :data:`DEFAULT_REVIEW_MAPS`.
 
         Raises
         ------
@@ -107,7 +111,7 @@ class PredictOptions:
             The asked map is not one of ``maps`` (or the prediction has none of the defaults).
         """
         if self.review_map is None:
-            for name in DEFAULT_REVIEW_MAPS:
+            for name in (model_default, *DEFAULT_REVIEW_MAPS):
                 if name in maps:
                     return name
         if self.review_map not in maps:
@@ -118,7 +122,7 @@ class PredictOptions:
 
     def review_ranking(self, prediction: Prediction) -> ReviewRanking:
         """The review ranking of ``prediction`` under these options (``core.review.build_review``)."""
-        name = self.review_map_of(prediction.maps, prediction.method)
+        name = self.review_map_of(prediction.maps, prediction.method, prediction.info.get("review_map"))
         maps: dict[str, np.ndarray] = {key: volume.array for key, volume in prediction.maps.items()}
         return build_review(
             maps[name],

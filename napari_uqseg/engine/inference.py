@@ -153,6 +153,8 @@ def predict_volume(
     summary = summary_from_scales(writer.scales(), writer.mask, volume.affine, entry)
     elapsed = time.perf_counter() - start
     info = {"samples": n, "device": str(method.device), "tta": tta, **summary}
+    if getattr(method, "review_map", None):  # the model's own default review map (engine.model_folder)
+        info["review_map"] = method.review_map
     return Prediction(
         mask=Volume(writer.mask, volume.affine),
         probabilities=Volume(writer.probabilities, volume.affine),

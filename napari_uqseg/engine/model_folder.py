@@ -84,7 +84,7 @@ def save_model(method: UQMethod, model_dir: str | Path, labels: dict[str, str], 
         patch_size=list(method.patch_size),
         normalisation=method.normalisation,
         labels=labels,
-        extra={**method.extra_state(), "temperature": method.temperature},
+        extra={**method.extra_state(), "temperature": method.temperature, **_review_map_entry(method.review_map)},
         training=training,
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
@@ -98,6 +98,26 @@ def save_model(method: UQMethod, model_dir: str | Path, labels: dict[str, str], 
     else:
         os.replace(staging, model_dir)
     return model_dir
+
+
+def _review_map_entry(name: str | None) -> dict[str, str]:
+    return {} if name is None else {"review_map": name}  # cards without a chosen map stay as they were
+
+
+def store_review_map(model_dir: str | Path, name: str) -> None:
+    """Make ``name`` the model's default review map (chosen on its validation cases), in place.
+
+    Raises
+    ------
+    InputError
+        Not a model folder, or ``name`` is not one of the method's maps.
+    """
+    card = read_card(model_dir)
+    maps = method_class(card.method).maps
+    if name not in maps:
+        raise InputError("review_map", f"{name!r} is not a map of {card.method}; maps: {sorted(maps)}")
+    card.extra = {**card.extra, **_review_map_entry(name)}
+    atomic_write_bytes(Path(model_dir) / CARD_FILE, card.to_json().encode())
 
 
 def read_card(model_dir: str | Path) -> ModelCard:
@@ -162,6 +182,7 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> UQMethod:
     method.load_weights(model_dir)
     method.load_extra_state(card.extra)
     method.temperature = float(card.extra.get("temperature", 1.0))
+    method.review_map = card.extra.get("review_map")
     method.model_dir = model_dir
     method.uq_calibration = read_uq_calibration(model_dir)
     return method.to(device)

@@ -23,3 +23,11 @@ def test_methods_figures_on_a_tiny_model(tiny_models):
         # the queue's regions sorted by their true errors: no order of them finds more in its first five
         assert figures["first5_queue_oracle"] >= figures["first5_uncertainty"] - 1e-9
     assert "site_auroc" in next(iter(summary["test_scores"].values()))
+    # every map's queue is scored, and the review map is chosen on the validation cases
+    row = next(iter(result["test"].values()))
+    assert {"entropy", "mutual_information"} <= set(row["review_maps"])
+    assert row["review_maps"][row["review_map"]]["first5_uncertainty"] == row["first5_uncertainty"]
+    val_maps = summary["review_maps"]["val"]
+    assert summary["best_review_map"] == max(val_maps, key=lambda n: val_maps[n]["first5_uncertainty"])
+    for name, figures in summary["review_maps"]["test"].items():
+        assert figures["first5_queue_oracle"] >= figures["first5_uncertainty"] - 1e-9, name

@@ -73,6 +73,7 @@ class UQMethod(ABC):
         self.normalisation = "zscore"
         self.device = torch.device("cpu")
         self.temperature = 1.0  # post-hoc calibration of every sample's logits (engine.temperature)
+        self.review_map: str | None = None  # the map whose queue found most errors on validation (uqseg loop methods)
         self.nets = nn.ModuleDict()
         self.build()
 
