@@ -8,4 +8,5 @@ ruff check .
 ruff format --check .
 lint-imports
 npe2 validate napari-uqseg
-python -m pytest --xvfb-backend xvfb "$@"
+# one worker per core, each test file on one worker (module-scoped servers and models are built once)
+python -m pytest --xvfb-backend xvfb -n auto --dist loadfile "$@"
