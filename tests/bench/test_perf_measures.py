@@ -40,8 +40,9 @@ def test_plain_monai_floor_gives_the_same_labels():
     method = build_untrained("deterministic", **TINY)
     rng = np.random.default_rng(0)
     volume = Volume(rng.normal(100, 20, (30, 20, 12)).astype(np.float32), np.eye(4))
-    out = side_by_side(method, volume, repeats=1, precision="float32")
+    out = side_by_side(method, volume, repeats=2, precision="float32")  # the second pair runs MONAI first
     assert out["mask_agreement"] == 1.0 and out["ratio"] > 0 and out["precision"] == "float32"
+    assert len(out["ours_all_s"]) == len(out["monai_all_s"]) == 2
     assert plain_monai_mask(method, volume).shape == (30, 20, 12)
 
 
