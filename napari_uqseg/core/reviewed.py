@@ -1,8 +1,8 @@
 """Which voxels of a correction a person reviewed: the optional mask sent with a correction.
 
 A reader who corrects only the review queue's regions leaves the rest of the mask as the model predicted
-it, errors included. The correction then carries a reviewed mask (bool, on the image's grid) and the
-fine-tune trains on those voxels only (``engine.finetune``, option ``loss_mask``). A correction without
+it, errors included. The correction then carries a reviewed mask (bool, on the image's grid), and the
+fine-tune can train on those voxels only (``engine.finetune``, option ``loss_mask="reviewed"``). A correction without
 one means the whole case was reviewed (every correction stored before the mask existed).
 
 The viewers' rule (:func:`reviewed_mask`): the bounding boxes of the regions marked ``"done"`` (what the

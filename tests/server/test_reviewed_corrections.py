@@ -54,6 +54,7 @@ def test_reviewed_mask_round_trip_and_a_masked_finetune_job(uqseg_backend, uqseg
     assert len(list((uqseg_server.data_dir / "corrections").glob("*.reviewed.nii.gz"))) == 1  # the conflict left none
 
     options = {"iterations": 2, "checkpoint_every": 1, "held_back_fraction": 0.0, "regression_cases": 1}
+    options["loss_mask"] = "reviewed"
     job = uqseg_backend.start_job("finetune", "tiny_det", {"corrections": [partial, whole], "options": options})
     status = uqseg_backend.wait_job(job.id, timeout=300)
     assert status.state == "succeeded", status.error
@@ -102,7 +103,9 @@ def test_finetune_trains_the_correction_on_its_reviewed_voxels_only(tiny_models,
 
     monkeypatch.setattr(data_module.PatchSampler, "__init__", recording)
     cases = [CorrectedCase("partial", image, label, Volume(reviewed, image.affine))]
-    options = FinetuneOptions(iterations=2, checkpoint_every=2, batch_size=2, held_back_fraction=0.0)
+    options = FinetuneOptions(
+        iterations=2, checkpoint_every=2, batch_size=2, held_back_fraction=0.0, loss_mask="reviewed"
+    )
     report = finetune(tiny_models["tiny_det"], cases, tmp_path / "out", tmp_path / "work", options)
 
     fitted = labels_fitted["partial"]
