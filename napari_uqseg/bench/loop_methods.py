@@ -22,7 +22,7 @@ from napari_uqseg.core.nifti_io import load_image, load_label
 from napari_uqseg.core.predict_options import PredictOptions
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.ranking_metrics import auroc, spearman
-from napari_uqseg.core.review import build_review, foreground_roi, region_label_image
+from napari_uqseg.core.review import foreground_roi, region_label_image
 from napari_uqseg.core.review_effort import ORDERS, effort_curve, errors_in_first, region_order, roi_pieces
 from napari_uqseg.core.site import SIMULATED_SITE, apply_site
 from napari_uqseg.core.volume import Volume
@@ -62,16 +62,17 @@ def _queue_figures(regions: np.ndarray, errors: np.ndarray, roi_voxels: int, tot
     }
 
 
-def case_row(prediction: Any, truth: np.ndarray, num_classes: int, method: str) -> dict[str, Any]:
+def case_row(prediction: Any, truth: np.ndarray, num_classes: int) -> dict[str, Any]:
     """Figures of one predicted case against its ground truth (see the module docstring).
 
-    The top-level queue figures are for the default review map (``PredictOptions().review_map_of``);
-    ``review_maps`` holds the same figures for every map of the prediction, to choose the default on validation.
+    The top-level queue figures are for the default review map (``PredictOptions().review_ranking``, as every
+    prediction is ranked); ``review_maps`` holds the same figures for every map of the prediction, to choose the
+    default on validation.
     """
     mask, probs = prediction.mask.array, prediction.probabilities.array
     maps = {k: v.array for k, v in prediction.maps.items()}
-    key = PredictOptions().review_map_of(maps, method, prediction.info.get("review_map"))
-    ranking = build_review(maps[key], mask, probabilities=probs, maps=maps, method=method, map_name=key)
+    ranking = PredictOptions().review_ranking(prediction)
+    key = ranking.map_name
     roi = foreground_roi(mask)
     errors = (mask != truth) & roi
     total, roi_voxels = int(errors.sum()), int(roi.sum())
@@ -135,7 +136,7 @@ def evaluate_model(
             spacing = np.sqrt((image.affine[:3, :3] ** 2).sum(axis=0))
             image = Volume(apply_site(image.array, case_id, site, spacing), image.affine)
         prediction = predict_volume(method, image, output_dtype="float32")
-        out[split][case_id] = case_row(prediction, truth, num_classes, card.method)
+        out[split][case_id] = case_row(prediction, truth, num_classes)
     return out
 
 

@@ -52,16 +52,18 @@ def side_by_side(
     corner = Volume(volume.array[tuple(slice(0, p) for p in method.patch_size)], volume.affine)
     predict_volume(method, corner, overlap, precision=arithmetic)  # warm-up on one window: primitives, allocator
     plain_monai_mask(method, corner, overlap, arithmetic)
-    ours_s, monai_s = [], []
+    runs = {
+        "ours": lambda: predict_volume(method, volume, overlap, precision=arithmetic).mask.array,
+        "monai": lambda: plain_monai_mask(method, volume, overlap, arithmetic),
+    }
+    seconds: dict[str, list[float]] = {side: [] for side in runs}
+    masks: dict[str, np.ndarray] = {}
     for k in range(max(1, repeats)):
         for side in ("ours", "monai") if k % 2 == 0 else ("monai", "ours"):  # ABBA: neither side always goes first
             start = time.perf_counter()
-            if side == "ours":
-                ours = predict_volume(method, volume, overlap, precision=arithmetic)
-                ours_s.append(time.perf_counter() - start)
-            else:
-                plain = plain_monai_mask(method, volume, overlap, arithmetic)
-                monai_s.append(time.perf_counter() - start)
+            masks[side] = runs[side]()
+            seconds[side].append(time.perf_counter() - start)
+    ours_s, monai_s = seconds["ours"], seconds["monai"]
     return {
         "shape": list(volume.shape),
         "precision": arithmetic,
@@ -71,5 +73,5 @@ def side_by_side(
         "ratio": paired_ratio(ours_s, monai_s),
         "ours_all_s": ours_s,
         "monai_all_s": monai_s,
-        "mask_agreement": float(np.mean(ours.mask.array == plain)),
+        "mask_agreement": float(np.mean(masks["ours"] == masks["monai"])),
     }
