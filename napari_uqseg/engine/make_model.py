@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.json_files import read_json
 from napari_uqseg.core.options import check_known
@@ -47,14 +49,16 @@ def read_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
 def build_method(
     name: str, config: dict[str, dict[str, Any]], num_classes: int, in_channels: int = 1
 ) -> tuple[UQMethod, TrainConfig]:
-    """Instantiate a method with its network and training configuration."""
+    """Instantiate a method with its network (initial weights drawn from ``train.seed``) and training configuration."""
     net = UNetConfig.from_dict({**config.get("net", {}), "num_classes": num_classes, "in_channels": in_channels})
     cfg = TrainConfig.from_dict(config.get("train", {}))
     if len(cfg.patch_size) != net.spatial_dims or any(p % net.divisor for p in cfg.patch_size):
         raise InputError(
             "train.patch_size", f"{cfg.patch_size} must have {net.spatial_dims} sizes, each a multiple of {net.divisor}"
         )
-    method = method_class(name)(net, config.get("method", {}))
+    with torch.random.fork_rng(devices=[]):  # initial weights follow train.seed; the caller's RNG is left as it was
+        torch.manual_seed(cfg.seed)
+        method = method_class(name)(net, config.get("method", {}))
     method.patch_size = cfg.patch_size
     method.normalisation = cfg.normalisation
     return method, cfg
