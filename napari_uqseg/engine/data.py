@@ -241,14 +241,29 @@ def read_case_list(path: str | Path | None) -> list[str] | None:
 
 
 def split_dataset(
-    data_dir: str | Path, out_dir: str | Path, test_fraction: float = 0.2, seed: int = 0
+    data_dir: str | Path,
+    out_dir: str | Path,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    calibration_fraction: float = 0.0,
 ) -> dict[str, Path]:
-    """Write ``train.txt`` and ``test.txt`` case lists that keep scan pairs together."""
+    """Write ``train.txt``, ``test.txt`` and (``calibration_fraction > 0``) ``calibration.txt`` (scan pairs kept).
+
+    The test list depends on ``test_fraction`` and ``seed`` only. ``calibration_fraction`` (a share of all
+    cases) moves groups from the training list to the calibration list: cases the training neither fits nor
+    uses to choose its checkpoint, for ``uqseg conformal --cases calibration.txt``.
+    """
+    if not 0 <= calibration_fraction < 1 - test_fraction:
+        raise InputError("--calibration-fraction", f"must be in [0, {1 - test_fraction:g}), got {calibration_fraction}")
     ids = [c for c, _, _ in case_pairs(data_dir)]
     train, test = split_cases(ids, test_fraction, seed)
+    lists = {"train": train, "test": test}
+    if calibration_fraction > 0:
+        lists["train"], lists["calibration"] = split_cases(train, calibration_fraction / (1 - test_fraction), seed + 1)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"train": out_dir / "train.txt", "test": out_dir / "test.txt"}
-    paths["train"].write_text("\n".join(train) + "\n")
-    paths["test"].write_text("\n".join(test) + "\n")
+    paths = {}
+    for name, case_ids in lists.items():
+        paths[name] = out_dir / f"{name}.txt"
+        paths[name].write_text("\n".join(case_ids) + "\n")
     return paths
