@@ -18,6 +18,8 @@ TRAIN_METHODS = ("mc_dropout", "masksembles", "deterministic")
 #: a small network that trains on a CPU in minutes (the starter model's widths)
 TRAIN_NET = {"channels": [8, 16, 32, 64]}
 TRAIN_PATCH = [32, 32, 32]
+#: Adam steps the viewers' train panels offer by default
+TRAIN_ITERATIONS = 300
 
 
 def model_name_from(path: str | Path) -> str:

@@ -12,6 +12,8 @@ from typing import Any
 
 from napari_uqseg.core.errors import InputError
 
+#: default optimisation steps of a fine-tune (the engine, the server and both viewers)
+FINETUNE_ITERATIONS = 100
 #: default share of submitted corrections that a fine-tune never trains on
 HELD_BACK_FRACTION = 0.2
 #: largest drop of mean Dice on the original validation cases a promoted version may show

@@ -27,6 +27,7 @@ from napari_uqseg.client.backend import Backend
 from napari_uqseg.client.errors import describe_error
 from napari_uqseg.client.job_wait import JobWatch
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.finetune_verdict import FINETUNE_ITERATIONS
 from napari_uqseg.core.records import JobStatus
 from napari_uqseg.core.review_ranking import ReviewRanking
 from napari_uqseg.core.volume import Volume
@@ -105,7 +106,7 @@ class JobsPanel(QGroupBox):
         self.submit_status.setWordWrap(True)
         self.iterations = QSpinBox()
         self.iterations.setRange(1, 100_000)
-        self.iterations.setValue(200)
+        self.iterations.setValue(FINETUNE_ITERATIONS)
         self.finetune_button = QPushButton("Fine-tune")
         self.finetune_button.clicked.connect(self.start_finetune)
         self.cancel_button = QPushButton("Cancel")

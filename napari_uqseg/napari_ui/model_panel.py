@@ -31,6 +31,7 @@ from napari_uqseg.client.backend import Backend
 from napari_uqseg.client.errors import describe_error
 from napari_uqseg.client.job_wait import JobWatch
 from napari_uqseg.client.model_setup import (
+    TRAIN_ITERATIONS,
     TRAIN_METHODS,
     model_name_from,
     start_training,
@@ -70,7 +71,7 @@ class ModelPanel(QGroupBox):
         self.method.addItems(TRAIN_METHODS)
         self.iterations = QSpinBox()
         self.iterations.setRange(1, 100_000)
-        self.iterations.setValue(300)
+        self.iterations.setValue(TRAIN_ITERATIONS)
         self.name = QLineEdit("my-model")
         self.train_button = QPushButton("Train a model...")
         self.train_button.clicked.connect(self._pick_train)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_uqseg.client.model_setup import (
+    TRAIN_ITERATIONS,
     TRAIN_METHODS,
     model_name_from,
     start_training,
@@ -48,7 +49,7 @@ class ModelSetup:
         return self.session.backend.import_model(name or model_name_from(path), str(path))
 
     def train_from_folder(
-        self, folder: str, name: str, method: str = TRAIN_METHODS[0], iterations: int = 300
+        self, folder: str, name: str, method: str = TRAIN_METHODS[0], iterations: int = TRAIN_ITERATIONS
     ) -> JobStatus:
         """Start a train job on a labelled MSD-layout dataset folder; returns its first status."""
         return start_training(self.session.backend, name, folder, method, iterations)
@@ -60,7 +61,7 @@ class ModelSetup:
         ijk_to_ras: np.ndarray,
         name: str,
         method: str = TRAIN_METHODS[0],
-        iterations: int = 300,
+        iterations: int = TRAIN_ITERATIONS,
     ) -> JobStatus:
         """Start a train job on a volume node and its labelmap (``(K, J, I)`` arrays on one grid)."""
         image = volume_from_kji(image_kji, ijk_to_ras, "volume")
