@@ -83,7 +83,7 @@ def merge_loops(loops: list[dict]) -> dict:
             raise SystemExit("loop runs on different splits cannot be merged")
         for arm, rounds in loop["arms"].items():
             name = arm if iterations == first_iterations else f"{arm} ({iterations} it.)"
-            if any((r["job"].get("loss_mask") or {}).get("reviewed_only") for r in rounds):
+            if any((r["job"].get("loss_mask") or {}).get("partial") for r in rounds):
                 name += " [reviewed-voxel loss]"  # partial corrections trained on their reviewed voxels only
             merged["arms"][name] = rounds
     return merged

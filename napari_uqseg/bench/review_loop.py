@@ -4,8 +4,8 @@ A ``uqseg serve`` subprocess serves the model. For each arm (how the reader work
 cases k at a time: the served version predicts each one, the reader reviews regions in the arm's order
 (``core.review_effort``) within a budget of ROI voxels and replaces the prediction by the ground truth there,
 and submits the correction with the voxels it reviewed (a partial reader's regions; none for the whole case,
-which counts as wholly reviewed), so that ``"loss_mask": "reviewed"`` in the fine-tune options trains a partial
-correction on its reviewed voxels only (``FinetuneOptions.loss_mask``; the default trains every voxel); after k
+which counts as wholly reviewed), so that the fine-tune trains a partial correction on its reviewed voxels and
+the confident rest of its label (``FinetuneOptions.loss_mask``: ``"confident"``, ``"reviewed"`` or ``"all"``); after k
 cases the server fine-tunes (a job) and the next cases are predicted by the new version. Every version is
 scored on the site's unseen cases and on the in-distribution test cases.
 Arms (partial corrections at the same voxel budget): ``uncertainty`` (the queue's regions in its order),

@@ -45,11 +45,11 @@ def test_loop_through_a_real_server(tiny_models, tmp_path):
         assert partial["reviewed_mask_sent"]
         assert result["arms"][arm][0]["job"]["loss_mask"] == {
             "mode": "reviewed",
-            "reviewed_only": [partial["correction"]],
+            "partial": [partial["correction"]],
         }
     whole = result["arms"]["whole"][0]["reads"][0]
     assert whole["reviewed_voxels"] == whole["roi_voxels"] and whole["errors_fixed"] == whole["errors"]
-    assert not whole["reviewed_mask_sent"] and result["arms"]["whole"][0]["job"]["loss_mask"]["reviewed_only"] == []
+    assert not whole["reviewed_mask_sent"] and result["arms"]["whole"][0]["job"]["loss_mask"]["partial"] == []
     assert json.loads((tmp_path / "loop.json").read_text())["arms"].keys() == {"uncertainty", "random", "whole"}
     png = loop_dice_png(result, tmp_path / "loop_dice.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,8 +10,11 @@ from monai.losses import DiceCELoss
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.data import IGNORE_LABEL, Case, PatchSampler
-from napari_uqseg.engine.finetune import CorrectedCase, FinetuneOptions, _loss_masked, reviewed_only
+from napari_uqseg.engine.finetune import CorrectedCase, FinetuneOptions, _loss_masked, ignore_outside
+from napari_uqseg.engine.inference import predict_volume
+from napari_uqseg.engine.make_model import build_method
 from napari_uqseg.engine.masked_loss import masked_dice_ce
+from napari_uqseg.engine.methods.base import UQMethod
 from napari_uqseg.engine.training import segmentation_loss
 
 
@@ -68,23 +71,49 @@ def _corrected(reviewed: np.ndarray | None) -> tuple[Case, CorrectedCase]:
     return Case("c1", image, label, np.eye(4)), corrected
 
 
-def test_reviewed_mask_marks_the_rest_ignored_and_no_mask_keeps_every_voxel():
+@pytest.fixture(scope="module")
+def untrained() -> UQMethod:
+    """A tiny untrained two-class net: its probabilities vary over the volume, which is all these tests need."""
+    method, _ = build_method("deterministic", {"net": {"channels": [4, 8]}, "train": {"patch_size": [8, 8, 8]}}, 2)
+    return method
+
+
+def test_reviewed_mask_marks_the_rest_ignored_and_no_mask_keeps_every_voxel(untrained):
     reviewed = np.zeros((6, 6, 6), bool)
     reviewed[:3] = True
     case, corrected = _corrected(reviewed)
-    (fitted,), masked = _loss_masked([case], [corrected], "reviewed")
+    (fitted,), masked = _loss_masked(untrained, [case], [corrected], FinetuneOptions(loss_mask="reviewed"))
     assert masked == ["c1"]
     assert np.array_equal(fitted.label[:3], case.label[:3]) and (fitted.label[3:] == IGNORE_LABEL).all()
-    (same,), none = _loss_masked([case], [corrected], "all")  # the option turns the mask off
+    (same,), none = _loss_masked(untrained, [case], [corrected], FinetuneOptions(loss_mask="all"))  # no mask
     assert none == [] and same is case
     case, whole = _corrected(None)  # a correction without a mask: the whole case was reviewed
-    (same,), none = _loss_masked([case], [whole], "reviewed")
+    (same,), none = _loss_masked(untrained, [case], [whole], FinetuneOptions(loss_mask="confident"))
     assert none == [] and same is case and not (same.label == IGNORE_LABEL).any()
     with pytest.raises(InputError, match="reviewed mask shape"):
-        reviewed_only(case, reviewed[:5])
+        ignore_outside(case, reviewed[:5])
     with pytest.raises(InputError, match="loss_mask"):
         FinetuneOptions.from_dict({"loss_mask": "some"})
-    assert FinetuneOptions().loss_mask == "all"  # measured: masking hurt on the hippocampus loop (docs/loop.md)
+    assert FinetuneOptions().loss_mask == "confident"  # measured best on the hippocampus loop (docs/loop.md)
+    for cut in (0.0, 1.5):
+        with pytest.raises(InputError, match="pseudo_label_confidence"):
+            FinetuneOptions.from_dict({"pseudo_label_confidence": cut})
+
+
+def test_confident_mask_keeps_reviewed_voxels_and_the_model_confident_ones(untrained):
+    reviewed = np.zeros((6, 6, 6), bool)
+    reviewed[:2] = True
+    case, corrected = _corrected(reviewed)
+    top = predict_volume(untrained, corrected.image, output_dtype="float32").probabilities.array.max(axis=0)
+    cut = float(np.median(top[2:]))  # half of the unreviewed voxels are "confident"
+    options = FinetuneOptions(loss_mask="confident", pseudo_label_confidence=cut)
+    (fitted,), masked = _loss_masked(untrained, [case], [corrected], options)
+    kept = reviewed | (top >= cut)
+    assert masked == ["c1"] and 0 < (~kept).sum() < (~reviewed).sum()
+    assert np.array_equal(fitted.label[kept], case.label[kept]) and (fitted.label[~kept] == IGNORE_LABEL).all()
+    options = FinetuneOptions(loss_mask="confident", pseudo_label_confidence=1.0)  # a softmax never reaches 1
+    (fitted,), _ = _loss_masked(untrained, [case], [corrected], options)
+    assert np.array_equal(fitted.label == IGNORE_LABEL, ~reviewed)
 
 
 def test_patches_are_not_centred_on_unreviewed_voxels():

@@ -58,7 +58,7 @@ def test_reviewed_mask_round_trip_and_a_masked_finetune_job(uqseg_backend, uqseg
     job = uqseg_backend.start_job("finetune", "tiny_det", {"corrections": [partial, whole], "options": options})
     status = uqseg_backend.wait_job(job.id, timeout=300)
     assert status.state == "succeeded", status.error
-    assert status.result["loss_mask"] == {"mode": "reviewed", "reviewed_only": [partial]}
+    assert status.result["loss_mask"] == {"mode": "reviewed", "partial": [partial]}
 
 
 @pytest.mark.parametrize(
@@ -113,4 +113,4 @@ def test_finetune_trains_the_correction_on_its_reviewed_voxels_only(tiny_models,
     assert np.array_equal(fitted[reviewed], label.array[reviewed])
     replayed = [v for k, v in labels_fitted.items() if k != "partial"]
     assert replayed and not any((v == IGNORE_LABEL).any() for v in replayed)  # replay is never masked
-    assert report["loss_mask"] == {"mode": "reviewed", "reviewed_only": ["partial"]}
+    assert report["loss_mask"] == {"mode": "reviewed", "partial": ["partial"]}
