@@ -95,6 +95,9 @@ class FinetuneOptions:
         unchecked prediction included; ``"reviewed"``: the reviewed voxels only. Measured on the hippocampus
         loop in docs/loop.md. Corrections without a mask and replayed training cases are always trained on
         every voxel.
+    seed : int or None
+        Seed of the fine-tune's patch sampling and augmentation (``None``: the model's training seed); another
+        seed repeats a fine-tune to see how much of a difference is chance.
     pseudo_label_confidence : float
         The ``"confident"`` mask's cut on the largest class probability, in ``(0, 1]`` (0.99: the lowest of
         0.6-0.99 below which 80 % of the model's errors on its validation cases under the simulated site lie,
@@ -115,6 +118,7 @@ class FinetuneOptions:
     min_calibration_cases: int = MIN_CALIBRATION_CASES
     loss_mask: str = "confident"
     pseudo_label_confidence: float = 0.99
+    seed: int | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FinetuneOptions:
@@ -132,6 +136,8 @@ class FinetuneOptions:
         look_up_option("finetune params", opts.loss_mask, LOSS_MASKS, "loss_mask")
         if not 0 < opts.pseudo_label_confidence <= 1:
             raise InputError("finetune params", "pseudo_label_confidence must be in (0, 1]")
+        if opts.seed is not None and (isinstance(opts.seed, bool) or not isinstance(opts.seed, int)):
+            raise InputError("finetune params", f"seed must be an integer or null, got {opts.seed!r}")
         return opts
 
 
@@ -177,6 +183,7 @@ def finetune_config(model_dir: Path, options: FinetuneOptions) -> TrainConfig:
         "time_budget_s": options.time_budget_s,
         "val_fraction": 0.0,
         "batch_size": options.batch_size or cfg.batch_size,
+        "seed": cfg.seed if options.seed is None else options.seed,
     }
     return TrainConfig.from_dict({**cfg.to_dict(), **changes})
 

@@ -98,6 +98,8 @@ def test_reviewed_mask_marks_the_rest_ignored_and_no_mask_keeps_every_voxel(untr
     for cut in (0.0, 1.5):
         with pytest.raises(InputError, match="pseudo_label_confidence"):
             FinetuneOptions.from_dict({"pseudo_label_confidence": cut})
+    with pytest.raises(InputError, match="seed"):
+        FinetuneOptions.from_dict({"seed": "1"})
 
 
 def test_confident_mask_keeps_reviewed_voxels_and_the_model_confident_ones(untrained):

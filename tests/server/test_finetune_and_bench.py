@@ -8,7 +8,7 @@ from napari_uqseg.bench.loopback import loopback_bench
 from napari_uqseg.bench.perf_report import perf_section
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.sample_data import synthetic_case
-from napari_uqseg.engine.finetune import CorrectedCase, FinetuneOptions, finetune, resume_point
+from napari_uqseg.engine.finetune import CorrectedCase, FinetuneOptions, finetune, finetune_config, resume_point
 from napari_uqseg.engine.model_folder import read_card
 
 
@@ -16,6 +16,14 @@ from napari_uqseg.engine.model_folder import read_card
 def test_finetune_options_are_validated(bad):
     with pytest.raises(InputError):
         FinetuneOptions.from_dict(bad)
+
+
+def test_finetune_seed_defaults_to_the_training_seed(tiny_models):
+    trained_seed = read_card(tiny_models["tiny_det"]).training["config"]["train"]["seed"]
+    assert finetune_config(tiny_models["tiny_det"], FinetuneOptions()).seed == trained_seed
+    assert finetune_config(tiny_models["tiny_det"], FinetuneOptions.from_dict({"seed": trained_seed + 7})).seed == (
+        trained_seed + 7
+    )
 
 
 def test_finetune_writes_new_folder_with_before_after(tiny_models, tmp_path):
