@@ -89,3 +89,22 @@ def recommend(
         reason = f"promote: held-back Dice {gain:+.4f}, validation Dice {change:+.4f}"
     known = {"held_back_gain": gain, "regression_change": change}
     return {"promote": promote, "reason": reason, **{k: None if math.isnan(v) else v for k, v in known.items()}}
+
+
+#: how each ``loss_mask`` mode trained a partial correction, in words for the viewers
+_PARTIAL_TRAINING = {
+    "confident": "on the regions marked done plus the voxels the model was sure of",
+    "reviewed": "on the regions marked done only",
+}
+
+
+def partial_corrections_text(loss_mask: dict[str, Any] | None) -> str:
+    """What a fine-tune trained its partial corrections on, in plain words (``""`` when none was partial).
+
+    ``loss_mask`` is the job result's ``{"mode": ..., "partial": [correction ids]}``.
+    """
+    mode, partial = (loss_mask or {}).get("mode"), list((loss_mask or {}).get("partial") or [])
+    if not partial or mode not in _PARTIAL_TRAINING:
+        return ""
+    count = f"{len(partial)} partial correction{'s' if len(partial) != 1 else ''}"
+    return f"{count} trained {_PARTIAL_TRAINING[mode]}."

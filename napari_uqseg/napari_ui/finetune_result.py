@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_uqseg.core.finetune_verdict import partial_corrections_text
 from napari_uqseg.core.recalibration import recalibration_text
 
 
@@ -38,12 +39,14 @@ def metric_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def recommendation_text(result: dict[str, Any]) -> str:
-    """The plain promote / don't recommendation of a fine-tune result and its calibration line (``""``: none)."""
+    """The plain promote / don't recommendation of a fine-tune result, what its partial corrections were trained
+    on, and its calibration line (``""``: no recommendation)."""
     verdict = result.get("recommendation") or {}
     if not verdict:
         return ""
     text = f"Recommendation: {verdict.get('reason', 'promote' if verdict.get('promote') else 'do not promote')}"
-    return "\n".join(filter(None, [text, recalibration_text(result.get("uq_calibration"))]))
+    lines = [text, partial_corrections_text(result.get("loss_mask")), recalibration_text(result.get("uq_calibration"))]
+    return "\n".join(filter(None, lines))
 
 
 def before_after_png(result: dict[str, Any]) -> bytes | None:

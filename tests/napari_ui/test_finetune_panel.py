@@ -65,3 +65,12 @@ def test_panel_says_whether_the_new_version_was_recalibrated(driver):
     result["uq_calibration"] = recalibration_note(["c7", "c9"], [f"v{i}" for i in range(8)], ["none"])
     widget.jobs._job_ended((JobStatus("j4", "finetune", "succeeded", 1.0, "done", result=result), None))
     assert widget.jobs.recommendation.text().endswith("on 2 held-back corrections + 8 validation cases (TTA: none).")
+
+
+def test_panel_says_what_partial_corrections_were_trained_on(driver):
+    _, widget = driver.open(sample=False)
+    result = {**_result(0.869), "loss_mask": {"mode": "confident", "partial": ["c7"]}}
+    widget.jobs._job_ended((JobStatus("j5", "finetune", "succeeded", 1.0, "done", result=result), None))
+    assert widget.jobs.recommendation.text().split("\n")[1] == (
+        "1 partial correction trained on the regions marked done plus the voxels the model was sure of."
+    )

@@ -19,6 +19,11 @@ def test_finetune_report_line():
         "don't promote: validation Dice fell -0.0200 (limit -0.005)"
     )
     assert finetune_report({}) == ""
+    partial = {"mode": "confident", "partial": ["a1", "b2"]}
+    assert finetune_report({"loss_mask": partial}) == (
+        "2 partial corrections trained on the regions marked done plus the voxels the model was sure of."
+    )
+    assert finetune_report({"loss_mask": {"mode": "all", "partial": []}}) == ""
 
 
 def test_review_rows_carry_the_probably_wrong_voxels():

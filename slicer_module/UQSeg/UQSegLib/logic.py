@@ -17,6 +17,7 @@ import numpy as np
 
 from napari_uqseg.client import Backend, JobWatch, PredictionResult
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.core.finetune_verdict import partial_corrections_text
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.recalibration import recalibration_text
 from napari_uqseg.core.records import JobStatus, MethodInfo, ModelSummary
@@ -349,6 +350,7 @@ def finetune_report(result: dict[str, Any]) -> str:
     verdict = result.get("recommendation") or {}
     if verdict:
         parts.append(str(verdict.get("reason", "promote" if verdict.get("promote") else "don't promote")))
+    parts.append(partial_corrections_text(result.get("loss_mask")))
     parts.append(recalibration_text(result.get("uq_calibration")))  # refitted, or why the version has none
     return "; ".join(p for p in parts if p)
 
