@@ -3,10 +3,12 @@
 Usage::
 
     python scripts/results_conformal.py MODEL_DIR [MODEL_DIR ...] --test runs/hippo_split/test.txt \
-        [--shift noise:3] [--tta none flips] [--risk 0.05] [--cache runs/conformal_cache] [--out runs/conformal.json]
+        [--shift noise:3] [--tta none flips] [--risk 0.05] [--cache runs/conformal_cache] [--out runs/conformal.json] \
+        [--calibration runs/hippo_split_cal/calibration.txt]
 
 For each model folder (rows are named by the folder) and TTA mode: predict the validation cases its training
-held out (model.json ``val_cases``), fit the conformal calibration on them and store it in the folder
+held out (model.json ``val_cases``; or the ``--calibration`` list, cases the training never saw), fit the
+conformal calibration on them and store it in the folder
 (``uq_calibration.json``, as ``uqseg conformal`` does), then score it on the test cases and on their
 shifted copies. Per-case predictions are cached (``--cache``), so an interrupted run resumes. Prints the
 markdown tables of docs/results.md.
@@ -92,7 +94,7 @@ def binomial_band(n: int, p: float, mass: float = 0.95) -> tuple[float, float]:
 def run_model(model_dir: Path, args, log) -> dict:
     card = read_card(model_dir)
     data_dir = args.data or card.training["data"]["dir"]
-    val = card.training["data"]["val_cases"]
+    val = read_case_list(args.calibration) if args.calibration else card.training["data"]["val_cases"]
     test = read_case_list(args.test)
     method = load_model(model_dir, "cpu")
     results = {}
@@ -101,7 +103,8 @@ def run_model(model_dir: Path, args, log) -> dict:
         key = tta_key(wrapped)
         cache = Path(args.cache) / model_dir.name / key
         start = time.perf_counter()
-        cal = records(wrapped, data_dir, val, None, cache / "val", log, args.shard)
+        cal_cache = cache / ("calibration" if args.calibration else "val")
+        cal = records(wrapped, data_dir, val, None, cal_cache, log, args.shard)
         if args.shard != (0, 1):  # a shard only fills the cache; a run without --shard makes the table
             records(wrapped, data_dir, test, None, cache / "test", log, args.shard)
             for shift in args.shift:
@@ -165,6 +168,7 @@ def main() -> None:
     parser.add_argument("--shift", nargs="*", default=["noise:3"])
     parser.add_argument("--tta", nargs="+", default=["none", "flips"])
     parser.add_argument("--risk", type=float, default=0.05)
+    parser.add_argument("--calibration", help="case list to calibrate on (default: each model's validation cases)")
     parser.add_argument("--cache", default="runs/conformal_cache")
     parser.add_argument("--out", default="runs/conformal_results.json")
     parser.add_argument(
