@@ -17,6 +17,7 @@ markdown tables of docs/results.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import time
@@ -91,6 +92,11 @@ def binomial_band(n: int, p: float, mass: float = 0.95) -> tuple[float, float]:
     return lo / n, hi / n
 
 
+def cache_name(model_dir: Path) -> str:
+    """The model's cache folder: its name and a hash of its absolute path (two folders named alike never share)."""
+    return f"{model_dir.name}-{hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:8]}"
+
+
 def run_model(model_dir: Path, args, log) -> dict:
     card = read_card(model_dir)
     data_dir = args.data or card.training["data"]["dir"]
@@ -101,7 +107,7 @@ def run_model(model_dir: Path, args, log) -> dict:
     for mode in args.tta:
         wrapped = with_tta(method, mode)
         key = tta_key(wrapped)
-        cache = Path(args.cache) / model_dir.name / key
+        cache = Path(args.cache) / cache_name(model_dir) / key
         start = time.perf_counter()
         cal_cache = cache / ("calibration" if args.calibration else "val")
         cal = records(wrapped, data_dir, val, None, cal_cache, log, args.shard)
