@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("data")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    torch.manual_seed(0)  # MC-Dropout's draws: the same figures on every run
     method = load_model(args.model, "cpu")
     method.eval()
     per_model = read_json(args.per_model)
