@@ -73,6 +73,10 @@ def loop_table(loop: dict) -> str:
     return "\n".join(lines)
 
 
+#: how a loss mode reads in an arm's name
+LOSS_LABELS = {"reviewed": "reviewed-voxel", "confident": "confident-voxel"}
+
+
 def merge_loops(loops: list[dict]) -> dict:
     """One loop result from several runs on the same split (the first holds the baseline)."""
     merged = {**loops[0], "arms": {}}
@@ -83,8 +87,9 @@ def merge_loops(loops: list[dict]) -> dict:
             raise SystemExit("loop runs on different splits cannot be merged")
         for arm, rounds in loop["arms"].items():
             name = arm if iterations == first_iterations else f"{arm} ({iterations} it.)"
-            if any((r["job"].get("loss_mask") or {}).get("partial") for r in rounds):
-                name += " [reviewed-voxel loss]"  # partial corrections trained on their reviewed voxels only
+            masks = [r["job"].get("loss_mask") or {} for r in rounds]
+            if any(m.get("partial") for m in masks):  # partial corrections trained on part of their label
+                name += f" [{LOSS_LABELS.get(masks[0].get('mode'), 'masked')} loss]"
             merged["arms"][name] = rounds
     return merged
 

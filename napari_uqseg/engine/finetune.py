@@ -11,6 +11,7 @@ recommendation. ``work_dir`` holds ``fit_network``'s atomic checkpoints, so a ki
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from napari_uqseg.core.metrics import dice_per_class
 from napari_uqseg.core.options import look_up_option, options_from_dict
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.recalibration import MIN_CALIBRATION_CASES
+from napari_uqseg.core.records import Prediction
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.data import IGNORE_LABEL, Case, normalise
 from napari_uqseg.engine.finetune_calibration import recalibrate, store_entries
@@ -141,8 +143,15 @@ class FinetuneOptions:
         return opts
 
 
-def evaluate_cases(method: UQMethod, cases: list[CorrectedCase], progress: Progress = no_progress) -> dict[str, Any]:
+def evaluate_cases(
+    method: UQMethod,
+    cases: list[CorrectedCase],
+    progress: Progress = no_progress,
+    on_prediction: Callable[[CorrectedCase, Prediction], None] | None = None,
+) -> dict[str, Any]:
     """Foreground Dice of ``method``'s prediction against each corrected label.
+
+    ``on_prediction(case, prediction)`` sees each prediction (so a caller needing it does not predict again).
 
     Returns
     -------
@@ -154,6 +163,8 @@ def evaluate_cases(method: UQMethod, cases: list[CorrectedCase], progress: Progr
     for i, case in enumerate(cases):
         progress(i, len(cases), f"evaluating {case.case_id}")
         prediction = predict_volume(method, case.image, output_dtype="float32")
+        if on_prediction is not None:
+            on_prediction(case, prediction)
         dice = dice_per_class(prediction.mask.array, case.label.array, num_classes)
         per_case[case.case_id] = float(dice.mean())
         per_class[case.case_id] = [float(d) for d in dice]
@@ -215,36 +226,41 @@ def ignore_outside(case: Case, kept: np.ndarray) -> Case:
     return Case(case.case_id, case.image, label, case.affine, case.image_path, case.label_path)
 
 
-def confident_voxels(method: UQMethod, image: Volume, cut: float) -> np.ndarray:
-    """Bool ``(I, J, K)``: voxels where ``method``'s largest mean class probability on ``image`` is >= ``cut``."""
-    prediction = predict_volume(method, image, output_dtype="float32")
+def confident_voxels(prediction: Prediction, cut: float) -> np.ndarray:
+    """Bool ``(I, J, K)``: voxels where the prediction's largest mean class probability is >= ``cut``."""
     return prediction.probabilities.array.max(axis=0) >= cut
 
 
 def _loss_masked(
-    method: UQMethod, train_cases: list[Case], cases: list[CorrectedCase], options: FinetuneOptions
+    train_cases: list[Case], cases: list[CorrectedCase], mode: str, confident: dict[str, np.ndarray]
 ) -> tuple[list[Case], list[str]]:
-    """The cases to fit (a partial correction's label cut to what ``options.loss_mask`` trusts) and the ids so cut.
+    """The cases to fit (a partial correction's label cut to what ``mode`` trusts) and the ids so cut.
 
-    ``"reviewed"``: the reviewed voxels; ``"confident"``: those plus the voxels the model is confident about.
+    ``"reviewed"``: the reviewed voxels; ``"confident"``: those plus ``confident[case_id]`` (bool, the
+    parent's :func:`confident_voxels` on the correction's image).
     """
-    mode = options.loss_mask
     partial = {c.case_id: c for c in cases if c.reviewed is not None and mode != "all"}
     fitted = []
     for case in train_cases:
         if case.case_id in partial:
-            correction = partial[case.case_id]
-            kept = np.asarray(correction.reviewed.array, dtype=bool)
+            kept = np.asarray(partial[case.case_id].reviewed.array, dtype=bool)
             if mode == "confident":
-                kept = kept | confident_voxels(method, correction.image, options.pseudo_label_confidence)
+                kept = kept | confident[case.case_id]
             case = ignore_outside(case, kept)
         fitted.append(case)
     return fitted, [c.case_id for c in train_cases if c.case_id in partial]
 
 
-def _scores(method: UQMethod, groups: dict[str, list[CorrectedCase]]) -> dict[str, dict[str, Any]]:
+def _scores(
+    method: UQMethod,
+    groups: dict[str, list[CorrectedCase]],
+    on_prediction: Callable[[CorrectedCase, Prediction], None] | None = None,
+) -> dict[str, dict[str, Any]]:
     """:func:`evaluate_cases` per named group (``{}`` for an empty group)."""
-    return {name: evaluate_cases(method, cases) if cases else {} for name, cases in groups.items()}
+    return {
+        name: evaluate_cases(method, cases, on_prediction=on_prediction) if cases else {}
+        for name, cases in groups.items()
+    }
 
 
 def _before_after_report(
@@ -325,10 +341,16 @@ def finetune(
     val_cases = [CorrectedCase(*v) for v in val]
     start = time.perf_counter()
     groups = {"held": held, "trained": trained, "val": val_cases}
-    before = _scores(method, groups)
+    confident: dict[str, np.ndarray] = {}
+
+    def keep_confident(case: CorrectedCase, prediction: Prediction) -> None:  # the parent's pass, reused
+        if case.reviewed is not None and options.loss_mask == "confident":
+            confident[case.case_id] = confident_voxels(prediction, options.pseudo_label_confidence)
+
+    before = _scores(method, groups, keep_confident)
     resumed_from = resume_point(work_dir)
     cfg = finetune_config(model_dir, options)
-    fitted, masked = _loss_masked(method, train_cases, cases, options)
+    fitted, masked = _loss_masked(train_cases, cases, options.loss_mask, confident)
     data = TrainingData(fitted, [], method.net_config.num_classes, replay, options.replay_fraction)
     history = method.fit(data, cfg, progress, work_dir)
     after = _scores(method, groups)

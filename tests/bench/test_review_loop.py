@@ -23,7 +23,7 @@ def test_loop_through_a_real_server(tiny_models, tmp_path):
     data_dir = tiny_models["tiny_det"].parents[1] / "dataset"
     ids = [f"synth_{i:03d}" for i in range(1, 5)]
     options = {"iterations": 2, "checkpoint_every": 1, "held_back_fraction": 0.0, "regression_cases": 1}
-    options["loss_mask"] = "reviewed"  # the option under test; the default trains every voxel
+    options["loss_mask"] = "reviewed"  # the option under test (the default adds the model's confident voxels)
     config = LoopConfig(k=1, rounds=1, arms=("uncertainty", "random", "whole"), finetune=options, budget=0.2)
     result = run_loop(tiny_models["tiny_det"], data_dir, ids, tmp_path, config)
 

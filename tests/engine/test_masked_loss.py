@@ -10,7 +10,13 @@ from monai.losses import DiceCELoss
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine.data import IGNORE_LABEL, Case, PatchSampler
-from napari_uqseg.engine.finetune import CorrectedCase, FinetuneOptions, _loss_masked, ignore_outside
+from napari_uqseg.engine.finetune import (
+    CorrectedCase,
+    FinetuneOptions,
+    _loss_masked,
+    confident_voxels,
+    ignore_outside,
+)
 from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.make_model import build_method
 from napari_uqseg.engine.masked_loss import masked_dice_ce
@@ -78,17 +84,17 @@ def untrained() -> UQMethod:
     return method
 
 
-def test_reviewed_mask_marks_the_rest_ignored_and_no_mask_keeps_every_voxel(untrained):
+def test_reviewed_mask_marks_the_rest_ignored_and_no_mask_keeps_every_voxel():
     reviewed = np.zeros((6, 6, 6), bool)
     reviewed[:3] = True
     case, corrected = _corrected(reviewed)
-    (fitted,), masked = _loss_masked(untrained, [case], [corrected], FinetuneOptions(loss_mask="reviewed"))
+    (fitted,), masked = _loss_masked([case], [corrected], "reviewed", {})
     assert masked == ["c1"]
     assert np.array_equal(fitted.label[:3], case.label[:3]) and (fitted.label[3:] == IGNORE_LABEL).all()
-    (same,), none = _loss_masked(untrained, [case], [corrected], FinetuneOptions(loss_mask="all"))  # no mask
+    (same,), none = _loss_masked([case], [corrected], "all", {})  # no mask
     assert none == [] and same is case
     case, whole = _corrected(None)  # a correction without a mask: the whole case was reviewed
-    (same,), none = _loss_masked(untrained, [case], [whole], FinetuneOptions(loss_mask="confident"))
+    (same,), none = _loss_masked([case], [whole], "confident", {})
     assert none == [] and same is case and not (same.label == IGNORE_LABEL).any()
     with pytest.raises(InputError, match="reviewed mask shape"):
         ignore_outside(case, reviewed[:5])
@@ -106,15 +112,16 @@ def test_confident_mask_keeps_reviewed_voxels_and_the_model_confident_ones(untra
     reviewed = np.zeros((6, 6, 6), bool)
     reviewed[:2] = True
     case, corrected = _corrected(reviewed)
-    top = predict_volume(untrained, corrected.image, output_dtype="float32").probabilities.array.max(axis=0)
+    prediction = predict_volume(untrained, corrected.image, output_dtype="float32")
+    top = prediction.probabilities.array.max(axis=0)
     cut = float(np.median(top[2:]))  # half of the unreviewed voxels are "confident"
-    options = FinetuneOptions(loss_mask="confident", pseudo_label_confidence=cut)
-    (fitted,), masked = _loss_masked(untrained, [case], [corrected], options)
+    confident = {"c1": confident_voxels(prediction, cut)}
+    (fitted,), masked = _loss_masked([case], [corrected], "confident", confident)
     kept = reviewed | (top >= cut)
     assert masked == ["c1"] and 0 < (~kept).sum() < (~reviewed).sum()
     assert np.array_equal(fitted.label[kept], case.label[kept]) and (fitted.label[~kept] == IGNORE_LABEL).all()
-    options = FinetuneOptions(loss_mask="confident", pseudo_label_confidence=1.0)  # a softmax never reaches 1
-    (fitted,), _ = _loss_masked(untrained, [case], [corrected], options)
+    confident = {"c1": confident_voxels(prediction, 1.0)}  # a softmax never reaches 1
+    (fitted,), _ = _loss_masked([case], [corrected], "confident", confident)
     assert np.array_equal(fitted.label == IGNORE_LABEL, ~reviewed)
 
 

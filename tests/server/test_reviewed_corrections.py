@@ -16,6 +16,8 @@ from napari_uqseg.core.volume import Volume
 from napari_uqseg.engine import data as data_module
 from napari_uqseg.engine.data import IGNORE_LABEL
 from napari_uqseg.engine.finetune import CorrectedCase, FinetuneOptions, finetune
+from napari_uqseg.engine.inference import predict_volume
+from napari_uqseg.engine.model_folder import load_model
 from napari_uqseg.server.data_dir import DataDir
 from napari_uqseg.server.job_runner import corrected_cases
 
@@ -91,9 +93,8 @@ def test_bad_reviewed_masks_are_refused_by_name(uqseg_backend, uqseg_server, cha
         uqseg_backend.submit_correction(result.id, label, reviewed=Volume(np.zeros(image.shape, bool), image.affine))
 
 
-def test_finetune_trains_the_correction_on_its_reviewed_voxels_only(tiny_models, tmp_path, monkeypatch):
-    image, label = synthetic_case((24, 24, 24), seed=43)
-    reviewed = _half(image.shape)
+def _record_fitted_labels(monkeypatch) -> dict[str, np.ndarray]:
+    """The label of every case the fine-tune's patch sampler is built on, by case id (filled as it runs)."""
     labels_fitted: dict[str, np.ndarray] = {}
     original = data_module.PatchSampler.__init__
 
@@ -102,6 +103,13 @@ def test_finetune_trains_the_correction_on_its_reviewed_voxels_only(tiny_models,
         original(self, cases, *args, **kwargs)
 
     monkeypatch.setattr(data_module.PatchSampler, "__init__", recording)
+    return labels_fitted
+
+
+def test_finetune_trains_the_correction_on_its_reviewed_voxels_only(tiny_models, tmp_path, monkeypatch):
+    image, label = synthetic_case((24, 24, 24), seed=43)
+    reviewed = _half(image.shape)
+    labels_fitted = _record_fitted_labels(monkeypatch)
     cases = [CorrectedCase("partial", image, label, Volume(reviewed, image.affine))]
     options = FinetuneOptions(
         iterations=2, checkpoint_every=2, batch_size=2, held_back_fraction=0.0, loss_mask="reviewed"
@@ -114,3 +122,22 @@ def test_finetune_trains_the_correction_on_its_reviewed_voxels_only(tiny_models,
     replayed = [v for k, v in labels_fitted.items() if k != "partial"]
     assert replayed and not any((v == IGNORE_LABEL).any() for v in replayed)  # replay is never masked
     assert report["loss_mask"] == {"mode": "reviewed", "partial": ["partial"]}
+
+
+def test_confident_mask_adds_the_parents_confident_voxels_from_its_own_before_pass(tiny_models, tmp_path, monkeypatch):
+    image, label = synthetic_case((24, 24, 24), seed=44)
+    reviewed = _half(image.shape)
+    top = predict_volume(load_model(tiny_models["tiny_det"]), image, output_dtype="float32").probabilities.array.max(0)
+    cut = float(np.median(top[~reviewed]))  # half of the unreviewed voxels are confident
+    labels_fitted = _record_fitted_labels(monkeypatch)
+    cases = [CorrectedCase("partial", image, label, Volume(reviewed, image.affine))]
+    options = FinetuneOptions(
+        iterations=2, checkpoint_every=2, batch_size=2, held_back_fraction=0.0, pseudo_label_confidence=cut
+    )
+    report = finetune(tiny_models["tiny_det"], cases, tmp_path / "out", tmp_path / "work", options)
+
+    kept = reviewed | (top >= cut)
+    fitted = labels_fitted["partial"]
+    assert 0 < (~kept).sum() < (~reviewed).sum()
+    assert np.array_equal(fitted[kept], label.array[kept]) and (fitted[~kept] == IGNORE_LABEL).all()
+    assert report["loss_mask"] == {"mode": "confident", "partial": ["partial"]}
