@@ -1,6 +1,7 @@
 """Markdown tables for docs/loop.md from `uqseg loop methods` (methods.json) and `uqseg loop run` (loop.json).
 
-Usage: python scripts/loop_tables.py [--methods OUT/methods.json] [--loop OUT/loop.json ...] [--merged FILE --png FILE]
+Usage: python scripts/loop_tables.py [--methods OUT/methods.json ...] [--loop OUT/loop.json ...]
+       [--merged FILE --png FILE]
 
 Several loop.json files (arms run as separate processes, the first one with the baseline) are merged; arm names
 get the file's fine-tune iterations appended when they differ from the first file's.
@@ -39,15 +40,19 @@ def methods_tables(summaries: list[dict]) -> str:
             f"{t['largest_region']} / {st['largest_region']} | "
             f"{_first5(t)} | {_first5(st)} |"
         )
-    lines += ["", "| method | score | val Spearman | test Spearman | test AUROC site vs in-dist. | default |"]
-    lines.append("|---|---|---|---|---|---|")
+    lines += [
+        "",
+        "| method | score | val Spearman | val AUROC selection shift | test Spearman | test AUROC site vs in-dist. "
+        "| default |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for s in summaries:
         for name, val in s["val_scores"].items():
             test = s["test_scores"].get(name, {})
             mark = "**default**" if name == s["default_score"] else ""
             lines.append(
-                f"| {s['method']} | {name} | {_f(val['spearman'])} | {_f(test.get('spearman'))} | "
-                f"{_f(test.get('site_auroc'))} | {mark} |"
+                f"| {s['method']} | {name} | {_f(val['spearman'])} | {_f(val.get('site_auroc'))} | "
+                f"{_f(test.get('spearman'))} | {_f(test.get('site_auroc'))} | {mark} |"
             )
     return "\n".join(lines)
 
@@ -112,13 +117,13 @@ def _steps(arm: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--methods")
+    parser.add_argument("--methods", nargs="*", help="methods.json files, one table row per model in them")
     parser.add_argument("--loop", nargs="*")
     parser.add_argument("--merged", help="write the merged loop.json here")
     parser.add_argument("--png", help="write the Dice-vs-corrected-cases PNG here")
     args = parser.parse_args()
     if args.methods:
-        print(methods_tables(json.loads(Path(args.methods).read_text())))
+        print(methods_tables([s for p in args.methods for s in json.loads(Path(p).read_text())]))
     if args.loop:
         loop = merge_loops([json.loads(Path(p).read_text()) for p in args.loop])
         print(loop_table(loop))

@@ -28,9 +28,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--site", help="simulated site as NAME:SEV,... (default core.site.SIMULATED_SITE)")
     m.add_argument("--device", default="cpu")
     m.add_argument(
-        "--store-review-map",
+        "--selection-shift",
+        help="shift of the validation cases that the default case score must detect, as NAME:SEV,... "
+        "(default bench.loop_methods.SELECTION_SHIFT; keep it unlike --site)",
+    )
+    m.add_argument(
+        "--store-choices",
         action="store_true",
-        help="make the map whose queue found most errors on the validation cases each model's default review map",
+        help="store the defaults chosen on each model's validation cases in its card: the review map whose queue "
+        "found most errors and the case score (core.case_scores.choose_case_score)",
     )
     m.set_defaults(run=run_methods)
     r = steps.add_parser("run", help="the loop through a real server")
@@ -49,25 +55,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_methods(args: argparse.Namespace) -> int:
-    from napari_uqseg.bench.loop_methods import BUDGETS, evaluate_model, summarise
+    from napari_uqseg.bench.loop_methods import BUDGETS, SELECTION_SHIFT, evaluate_model, summarise
     from napari_uqseg.cli.progress_bar import progress_bar
     from napari_uqseg.core.loop_plots import errors_found_png
     from napari_uqseg.core.site import SIMULATED_SITE, parse_site
     from napari_uqseg.engine.data import read_case_list
-    from napari_uqseg.engine.model_folder import store_review_map
+    from napari_uqseg.engine.model_folder import store_choices
 
     site = parse_site(args.site) if args.site else SIMULATED_SITE
+    selection = parse_site(args.selection_shift) if args.selection_shift else SELECTION_SHIFT
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ids = read_case_list(args.cases)
     summaries = []
     for model in args.model:
         with progress_bar(f"loop methods {Path(model).name}") as progress:
-            result = evaluate_model(model, ids, site, progress, args.device)
+            result = evaluate_model(model, ids, site, progress, args.device, selection)
         (out / f"{Path(model).name}.json").write_text(json.dumps(result, indent=1))
         summaries.append({"model": str(model), **summarise(result)})
-        if args.store_review_map and summaries[-1]["best_review_map"]:
-            store_review_map(model, summaries[-1]["best_review_map"])
+        if args.store_choices:
+            store_choices(model, summaries[-1]["best_review_map"], summaries[-1]["default_score"])
         (out / "methods.json").write_text(json.dumps(summaries, indent=1))
     for split in ("test", "site_test"):
         errors_found_png(summaries, list(BUDGETS), split, out / f"errors_found_{split}.png")

@@ -11,9 +11,10 @@ Every score reads what the prediction says about its own segmentation (numpy onl
   volumes can disagree, relative to the volume (sampling methods only).
 - ``mutual_information_ratio``: ``sum(mutual information)`` in the ROI per predicted foreground voxel.
 
-The default per method was chosen on the validation cases each model's training held out, never on test
-cases (``uqseg loop methods``; figures in docs/loop.md). :func:`case_score_for` is the one entry
-point a worklist uses; ``core.review.build_review`` stores its value in ``ReviewRanking.case_score``.
+A model's default is chosen on the validation cases its training held out, never on test cases, and stored in
+its card (``uqseg loop methods --store-choices``; rule: :func:`choose_case_score`; figures in docs/loop.md).
+:func:`case_score_for` is the one entry point a worklist uses; ``core.review.build_review`` stores its value in
+``ReviewRanking.case_score``.
 """
 
 from __future__ import annotations
@@ -31,13 +32,18 @@ DESCRIPTIONS = {
     "mutual_information_ratio": "model disagreement per segmented voxel",
 }
 
-#: default case score per method: the highest Spearman(score, 1 - Dice) on the model's validation cases
-#: (``uqseg loop methods``; docs/loop.md, "Case score"). Only methods measured so far are listed.
+#: default case score per method, for a model without a stored choice (docs/loop.md, "Case score": the choice
+#: of every plateau model of this method on the hippocampus data)
 DEFAULT_CASE_SCORE = {
     "deterministic": "expected_error_ratio",
+    "mc_dropout": "expected_error_ratio",
+    "masksembles": "mean_uncertainty",
+    "checkpoint_ensemble": "mean_uncertainty",
 }
-#: for a method not in :data:`DEFAULT_CASE_SCORE` (not yet measured): defined for every method
+#: for a method not in :data:`DEFAULT_CASE_SCORE`: defined for every method
 FALLBACK_CASE_SCORE = "expected_dice"
+#: a default case score must tell shifted cases from clean ones at least this well (EVALUATION.md's target)
+MIN_SHIFT_AUROC = 0.8
 
 
 def _foreground_voxels(mask: np.ndarray) -> int:
@@ -118,12 +124,44 @@ def default_case_score(method: str | None) -> str:
     return DEFAULT_CASE_SCORE.get(method or "", FALLBACK_CASE_SCORE)
 
 
-def case_score_for(scores: dict[str, float], method: str | None) -> tuple[str, float]:
-    """``(name, value)`` of the method's default case score among ``scores`` (from :func:`case_scores`).
+def case_score_for(scores: dict[str, float], method: str | None, model_default: str | None = None) -> tuple[str, float]:
+    """``(name, value)`` of the default case score among ``scores`` (from :func:`case_scores`).
 
-    A method whose default needs a map it did not return falls back to ``expected_dice``.
+    The model's own choice (``model_default``, stored in its card) when ``scores`` has it, else the method's
+    default, else :data:`FALLBACK_CASE_SCORE`.
     """
-    name = default_case_score(method)
-    if name not in scores:
-        name = FALLBACK_CASE_SCORE
-    return name, float(scores[name])
+    for name in (model_default, default_case_score(method)):
+        if name in scores:
+            return name, float(scores[name])
+    return FALLBACK_CASE_SCORE, float(scores[FALLBACK_CASE_SCORE])
+
+
+def choose_case_score(spearman: dict[str, float], shift_auroc: dict[str, float]) -> str:
+    """The default case score from validation figures: the best ranker of failures among the shift detectors.
+
+    Parameters
+    ----------
+    spearman : dict of str to float
+        Score name -> Spearman(score, 1 - Dice) on the validation cases.
+    shift_auroc : dict of str to float
+        Score name -> AUROC of the score for telling the validation cases under a shift from the clean ones
+        (empty: not measured, the choice is by Spearman alone).
+
+    Returns
+    -------
+    str
+        The highest Spearman among the scores with AUROC >= :data:`MIN_SHIFT_AUROC`; if no score reaches it,
+        the highest AUROC (a worklist that misses a new site is worse than one that ranks failures at chance).
+    """
+
+    def finite(value: float | None) -> float:
+        return float(value) if value is not None and np.isfinite(value) else -2.0
+
+    if not spearman:
+        raise InputError("spearman", "no case score to choose from")
+    detectors = [n for n in spearman if finite(shift_auroc.get(n)) >= MIN_SHIFT_AUROC]
+    if not any(finite(v) >= 0.0 for v in shift_auroc.values()):
+        detectors = list(spearman)
+    if detectors:
+        return max(detectors, key=lambda n: finite(spearman[n]))
+    return max(spearman, key=lambda n: finite(shift_auroc.get(n)))

@@ -132,4 +132,5 @@ class PredictOptions:
             probabilities=prediction.probabilities.array,
             maps=maps,
             method=prediction.method,
+            model_case_score=prediction.info.get("case_score"),
         )

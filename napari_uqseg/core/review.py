@@ -250,6 +250,7 @@ def build_review(
     probabilities: np.ndarray | None = None,
     maps: dict[str, np.ndarray] | None = None,
     method: str | None = None,
+    model_case_score: str | None = None,
     dilation: int = 2,
     top_percent: float | None = None,
     threshold: float | None = None,
@@ -277,7 +278,9 @@ def build_review(
     maps : dict of str to np.ndarray, optional
         Every ``(*S)`` map of the prediction (for the scores built on ``class_std`` and mutual information).
     method : str, optional
-        Method that predicted; picks the default case score.
+        Method that predicted; picks the default case score unless ``model_case_score`` is given.
+    model_case_score : str, optional
+        The model's own default case score (chosen on its validation cases, stored in its card).
     dilation : int
         ROI dilation in voxels.
     threshold, quantile, min_voxels, max_regions, max_region_voxels
@@ -309,7 +312,7 @@ def build_review(
     )
     if probabilities is not None:
         scores = case_scores(probabilities, np.asarray(mask), {**(maps or {}), map_name: u}, roi, map_name)
-        ranking.case_score_name, ranking.case_score = case_score_for(scores, method)
+        ranking.case_score_name, ranking.case_score = case_score_for(scores, method, model_case_score)
         ranking.case_scores, ranking.rank_by = scores, "expected_errors"
     else:
         ranking.case_scores = {"mean_uncertainty": ranking.case_score}

@@ -153,8 +153,9 @@ def predict_volume(
     summary = summary_from_scales(writer.scales(), writer.mask, volume.affine, entry)
     elapsed = time.perf_counter() - start
     info = {"samples": n, "device": str(method.device), "tta": tta, **summary}
-    if getattr(method, "review_map", None):  # the model's own default review map (engine.model_folder)
-        info["review_map"] = method.review_map
+    for key in ("review_map", "case_score"):  # the model's own defaults, chosen on validation (engine.model_folder)
+        if getattr(method, key, None):
+            info[key] = getattr(method, key)
     return Prediction(
         mask=Volume(writer.mask, volume.affine),
         probabilities=Volume(writer.probabilities, volume.affine),

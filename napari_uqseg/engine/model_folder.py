@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_uqseg.core.calibrated_uncertainty import CALIBRATION_FILE
+from napari_uqseg.core.case_scores import DESCRIPTIONS
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import atomic_write_bytes
 from napari_uqseg.engine.methods.base import UQMethod, method_class, options_dict
@@ -84,7 +85,7 @@ def save_model(method: UQMethod, model_dir: str | Path, labels: dict[str, str], 
         patch_size=list(method.patch_size),
         normalisation=method.normalisation,
         labels=labels,
-        extra={**method.extra_state(), "temperature": method.temperature, **_review_map_entry(method.review_map)},
+        extra={**method.extra_state(), "temperature": method.temperature, **_choices(method)},
         training=training,
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
@@ -100,23 +101,34 @@ def save_model(method: UQMethod, model_dir: str | Path, labels: dict[str, str], 
     return model_dir
 
 
-def _review_map_entry(name: str | None) -> dict[str, str]:
-    return {} if name is None else {"review_map": name}  # cards without a chosen map stay as they were
+#: the defaults chosen on a model's validation cases (``uqseg loop methods --store-choices``), kept in ``extra``
+CHOICES = ("review_map", "case_score")
 
 
-def store_review_map(model_dir: str | Path, name: str) -> None:
-    """Make ``name`` the model's default review map (chosen on its validation cases), in place.
+def _choices(method: UQMethod) -> dict[str, str]:
+    # cards without a chosen default stay as they were; a fine-tuned version inherits its parent's
+    return {key: getattr(method, key) for key in CHOICES if getattr(method, key, None)}
+
+
+def store_choices(model_dir: str | Path, review_map: str | None = None, case_score: str | None = None) -> None:
+    """Make ``review_map`` and ``case_score`` the model's defaults (chosen on its validation cases), in place.
+
+    ``None`` leaves that default as it is.
 
     Raises
     ------
     InputError
-        Not a model folder, or ``name`` is not one of the method's maps.
+        Not a model folder, ``review_map`` is not one of the method's maps, or ``case_score`` is not a case
+        score (``core.case_scores.DESCRIPTIONS``).
     """
     card = read_card(model_dir)
     maps = method_class(card.method).maps
-    if name not in maps:
-        raise InputError("review_map", f"{name!r} is not a map of {card.method}; maps: {sorted(maps)}")
-    card.extra = {**card.extra, **_review_map_entry(name)}
+    if review_map is not None and review_map not in maps:
+        raise InputError("review_map", f"{review_map!r} is not a map of {card.method}; maps: {sorted(maps)}")
+    if case_score is not None and case_score not in DESCRIPTIONS:
+        raise InputError("case_score", f"{case_score!r} is not a case score; scores: {sorted(DESCRIPTIONS)}")
+    chosen = {"review_map": review_map, "case_score": case_score}
+    card.extra = {**card.extra, **{key: value for key, value in chosen.items() if value is not None}}
     atomic_write_bytes(Path(model_dir) / CARD_FILE, card.to_json().encode())
 
 
@@ -182,7 +194,8 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> UQMethod:
     method.load_weights(model_dir)
     method.load_extra_state(card.extra)
     method.temperature = float(card.extra.get("temperature", 1.0))
-    method.review_map = card.extra.get("review_map")
+    for key in CHOICES:
+        setattr(method, key, card.extra.get(key))
     method.model_dir = model_dir
     method.uq_calibration = read_uq_calibration(model_dir)
     return method.to(device)

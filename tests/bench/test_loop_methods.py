@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from napari_uqseg.bench.loop_methods import BUDGETS, evaluate_model, summarise
-from napari_uqseg.core.case_scores import DESCRIPTIONS
+from napari_uqseg.core.case_scores import DESCRIPTIONS, choose_case_score
 
 
 def test_methods_figures_on_a_tiny_model(tiny_models):
     result = evaluate_model(tiny_models["tiny_mcd"], ["synth_003", "synth_004"])
     assert result["method"] == "mc_dropout" and set(result["site_test"]) == {"synth_003", "synth_004"}
     assert result["val"], "the tiny model's card names its validation cases"
+    assert set(result["val_shift"]) == set(result["val"]) and result["selection_shift"] == [["noise", 3]]
     summary = summarise(result)
     assert summary["default_score"] in summary["val_scores"] and set(summary["val_scores"]) <= set(DESCRIPTIONS)
+    val = summary["val_scores"]  # the choice is the rule's, on validation figures only
+    assert summary["default_score"] == choose_case_score(
+        {n: v["spearman"] for n, v in val.items()}, {n: v["site_auroc"] for n, v in val.items()}
+    )
     assert "volume_spread" in summary["val_scores"]  # a sampling method has the spread score
     for split in ("test", "site_test"):
         figures = summary[split]

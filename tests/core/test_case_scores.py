@@ -11,6 +11,7 @@ from napari_uqseg.core.case_scores import (
     FALLBACK_CASE_SCORE,
     case_score_for,
     case_scores,
+    choose_case_score,
     expected_dice_score,
 )
 from napari_uqseg.core.errors import InputError
@@ -61,6 +62,27 @@ def test_default_per_method_and_fallback():
         assert case_score_for({**scores, name: 0.7}, method) == (name, 0.7)
     assert case_score_for(scores, "unknown_method") == (FALLBACK_CASE_SCORE, scores[FALLBACK_CASE_SCORE])
     assert case_score_for(scores, None)[0] == FALLBACK_CASE_SCORE
+
+
+def test_a_models_own_case_score_comes_before_its_methods_default():
+    scores = {"expected_dice": 0.1, "expected_error_ratio": 0.2, "mean_uncertainty": 0.3}
+    assert case_score_for(scores, "deterministic", "mean_uncertainty") == ("mean_uncertainty", 0.3)
+    # a stored choice the prediction cannot compute (a sampling score, no samples) falls back to the method's
+    assert case_score_for(scores, "deterministic", "volume_spread") == ("expected_error_ratio", 0.2)
+
+
+def test_the_chosen_case_score_ranks_failures_best_among_the_shift_detectors():
+    spearman = {"expected_dice": 0.30, "expected_error_ratio": 0.25, "mean_uncertainty": 0.40}
+    auroc = {"expected_dice": 0.95, "expected_error_ratio": 0.99, "mean_uncertainty": 0.31}
+    # the best ranker misses the shift: the best ranker among those that catch it
+    assert choose_case_score(spearman, auroc) == "expected_dice"
+    # none detects the shift: the best detector
+    assert choose_case_score(spearman, {"expected_dice": 0.6, "expected_error_ratio": 0.7}) == "expected_error_ratio"
+    # the shift not measured: Spearman alone; a NaN Spearman never wins
+    assert choose_case_score(spearman, {}) == "mean_uncertainty"
+    assert choose_case_score({**spearman, "mean_uncertainty": float("nan")}, {}) == "expected_dice"
+    with pytest.raises(InputError, match="no case score"):
+        choose_case_score({}, {})
 
 
 def test_build_review_case_score_is_the_entry_point():

@@ -74,6 +74,7 @@ class UQMethod(ABC):
         self.device = torch.device("cpu")
         self.temperature = 1.0  # post-hoc calibration of every sample's logits (engine.temperature)
         self.review_map: str | None = None  # the map whose queue found most errors on validation (uqseg loop methods)
+        self.case_score: str | None = None  # the worklist's score chosen on validation (core.case_scores)
         self.nets = nn.ModuleDict()
         self.build()
 
