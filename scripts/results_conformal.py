@@ -92,6 +92,16 @@ def binomial_band(n: int, p: float, mass: float = 0.95) -> tuple[float, float]:
     return lo / n, hi / n
 
 
+def relative_volume_error(cases: list[CaseUncertainty]) -> float:
+    """Mean ``|V_pred - V_true| / V_true`` over the (case, foreground class) pairs of ``cases``."""
+    errors = [
+        abs(float(p) - float(t)) / max(float(t), 1.0)
+        for r in cases
+        for t, p in zip(r.true_voxels[1:], r.predicted_voxels[1:], strict=True)
+    ]
+    return float(np.mean(errors)) if errors else float("nan")
+
+
 def cache_name(model_dir: Path) -> str:
     """The model's cache folder: its name and a hash of its absolute path (two folders named alike never share)."""
     return f"{model_dir.name}-{hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:8]}"
@@ -118,11 +128,13 @@ def run_model(model_dir: Path, args, log) -> dict:
             continue
         entry = fit_entry(cal, args.risk, tuple(float(x) for x in LEVELS))
         save_entry(model_dir, key, entry)
-        row = {"test": score_entry(entry, records(wrapped, data_dir, test, None, cache / "test", log))}
+        tested = records(wrapped, data_dir, test, None, cache / "test", log)
+        row = {"test": {**score_entry(entry, tested), "relative_volume_error": relative_volume_error(tested)}}
         for shift in args.shift:
             shifted = records(wrapped, data_dir, test, parse_shift(shift), cache / shift.replace(":", "_"), log)
-            row[shift] = score_entry(entry, shifted)
+            row[shift] = {**score_entry(entry, shifted), "relative_volume_error": relative_volume_error(shifted)}
         row["calibration_cases"] = len(cal)
+        row["calibration_relative_volume_error"] = relative_volume_error(cal)
         row["seconds"] = time.perf_counter() - start
         row["samples"] = wrapped.n_samples()
         results[key] = row
@@ -132,8 +144,9 @@ def run_model(model_dir: Path, args, log) -> dict:
 def markdown(results: dict, risk: float) -> str:
     lines = [
         "| method | TTA | cases | samples | cover 80 % | cover 90 % | cover 95 % | width 80/90/95 % (mL) "
-        f"| outer miss (target {risk:.0%}) | outer extra volume | inner wrong inclusion |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| outer miss (target {risk:.0%}) | outer extra volume | inner wrong inclusion "
+        "| mean rel. volume error: calibration / these cases |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, by_tta in results.items():
         for key, row in by_tta.items():
@@ -142,9 +155,11 @@ def markdown(results: dict, risk: float) -> str:
                     continue
                 cover = " | ".join(f"{s['coverage'][lv]:.0%} ({s['covered'][lv]}/{s['n']})" for lv in LEVELS)
                 widths = "/".join(f"{s['width_ml'][lv]:.3f}" for lv in LEVELS)
+                errors = f"{row.get('calibration_relative_volume_error', np.nan):.3f} / "
+                errors += f"{s.get('relative_volume_error', np.nan):.3f}"
                 lines.append(
                     f"| {name} | {key} | {split} | {row['samples']} | {cover} | {widths} | {s['outer_miss']:.1%} "
-                    f"| +{s['outer_extra']:.0%} | {s['inner_excess']:.1%} |"
+                    f"| +{s['outer_extra']:.0%} | {s['inner_excess']:.1%} | {errors} |"
                 )
     return "\n".join(lines)
 
