@@ -23,7 +23,12 @@ from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import atomic_write_bytes
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.volume import Volume
-from napari_uqseg.core.volume_intervals import DEFAULT_LEVELS, class_voxel_counts, fit_interval_quantiles
+from napari_uqseg.core.volume_intervals import (
+    DEFAULT_LEVELS,
+    MIN_SCALE_VOXELS,
+    class_voxel_counts,
+    fit_interval_quantiles,
+)
 from napari_uqseg.core.volume_intervals import interval_scores as volume_scores
 from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.model_folder import read_uq_calibration
@@ -76,6 +81,41 @@ def case_uncertainty(method: Any, case_id: str, image: Volume, label: np.ndarray
     )
 
 
+#: the samples' scale is kept unless its calibrated intervals are this many times wider than the Bernoulli ones
+SAMPLES_WIDTH_LIMIT = 2.0
+
+
+def mean_interval_width(
+    quantiles: dict[str, dict[str, float]], records: list[CaseUncertainty], source: str, level: float
+) -> float:
+    """Mean width in voxels of one source's calibrated ``level`` intervals over ``records`` and classes
+    (``quantiles``: class -> level key -> quantile)."""
+    widths = [
+        2.0 * by_level[f"{level:g}"] * max(float(r.scales[source][int(c)]), MIN_SCALE_VOXELS)
+        for c, by_level in quantiles.items()
+        for r in records
+    ]
+    return float(np.mean(widths)) if widths else float("inf")
+
+
+def choose_volume_source(
+    volume: dict[str, dict[str, dict[str, float]]], records: list[CaseUncertainty], level: float = 0.9
+) -> str:
+    """``samples`` where the prediction has samples, unless its scale is degenerate; else ``bernoulli``.
+
+    The samples' spread grows on cases the model finds harder, so its intervals keep their coverage better under
+    a shift (docs/results.md); but the spread of samples that hardly disagree (the checkpoints of one SGD run) is
+    a tiny, noisy scale that a large calibrated quantile turns into very wide intervals. ``samples`` is kept
+    unless its mean calibrated ``level`` interval over ``records`` is more than :data:`SAMPLES_WIDTH_LIMIT` times
+    the Bernoulli one (``volume``: source -> class -> level key -> quantile, as :func:`fit_entry` fits it).
+    """
+    if "samples" not in volume:
+        return "bernoulli"
+    samples = mean_interval_width(volume["samples"], records, "samples", level)
+    bernoulli = mean_interval_width(volume["bernoulli"], records, "bernoulli", level)
+    return "bernoulli" if samples > SAMPLES_WIDTH_LIMIT * bernoulli else "samples"
+
+
 def fit_entry(
     records: list[CaseUncertainty], risk: float = 0.05, levels: tuple[float, ...] = DEFAULT_LEVELS
 ) -> dict[str, Any]:
@@ -103,7 +143,7 @@ def fit_entry(
     }
     return {
         "cases": [r.case_id for r in records],
-        "volume_source": "samples" if "samples" in sources else "bernoulli",
+        "volume_source": choose_volume_source(volume, records, 0.9 if 0.9 in levels else max(levels)),
         "volume": volume,
         "masks": {"risk": risk, "classes": masks},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

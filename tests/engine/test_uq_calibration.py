@@ -9,10 +9,18 @@ import pytest
 
 from napari_uqseg.bench.tiny_models import TINY_CONFIG
 from napari_uqseg.cli import main as uqseg
+from napari_uqseg.core.conformal_masks import THRESHOLDS
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.engine.make_model import train
 from napari_uqseg.engine.model_folder import load_model
-from napari_uqseg.engine.uq_calibration import case_uncertainty, fit_entry, labelled_cases
+from napari_uqseg.engine.uq_calibration import (
+    SAMPLES_WIDTH_LIMIT,
+    CaseUncertainty,
+    case_uncertainty,
+    fit_entry,
+    labelled_cases,
+    mean_interval_width,
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +82,32 @@ def test_case_records_and_too_few_cases(calibrated_model, synthetic_dataset):
         fit_entry([record])
     with pytest.raises(InputError, match="no case"):
         labelled_cases(synthetic_dataset, ["nope"])
+
+
+def _record(case: int, error: float, scales: dict[str, float]) -> CaseUncertainty:
+    """A calibration case whose predicted volumes are off by ``error`` voxels, with the given scales."""
+    flat = np.zeros((3, len(THRESHOLDS)))
+    return CaseUncertainty(
+        case_id=f"c{case}",
+        true_voxels=np.array([10_000, 1_000, 1_000]),
+        predicted_voxels=np.array([10_000, 1_000 + error, 1_000 - error]).astype(np.int64),
+        scales={name: np.full(3, value) for name, value in scales.items()},
+        outer_miss=flat,
+        inner_excess=flat,
+        size=np.ones((3, len(THRESHOLDS))),
+        voxel_ml=0.001,
+    )
+
+
+def test_the_samples_scale_is_kept_unless_its_intervals_are_far_wider():
+    rng = np.random.default_rng(0)
+    errors = rng.uniform(5, 100, size=40).round()
+    # the samples' scale follows each case's error: kept
+    tracking = [_record(i, e, {"samples": e, "bernoulli": 0.8 * e * rng.uniform(0.5, 2)}) for i, e in enumerate(errors)]
+    assert fit_entry(tracking)["volume_source"] == "samples"
+    # samples that hardly disagree: a scale of noise around 2 voxels, whose intervals are far wider
+    degenerate = [_record(i, e, {"bernoulli": e, "samples": rng.uniform(1, 3)}) for i, e in enumerate(errors)]
+    entry = fit_entry(degenerate)
+    widths = {s: mean_interval_width(entry["volume"][s], degenerate, s, 0.9) for s in ("samples", "bernoulli")}
+    assert widths["samples"] > SAMPLES_WIDTH_LIMIT * widths["bernoulli"]
+    assert entry["volume_source"] == "bernoulli"
