@@ -63,7 +63,7 @@ def run_methods(args: argparse.Namespace) -> int:
     from napari_uqseg.engine.model_folder import store_choices
 
     site = parse_site(args.site) if args.site else SIMULATED_SITE
-    selection = parse_site(args.selection_shift) if args.selection_shift else SELECTION_SHIFT
+    selection = parse_site(args.selection_shift, "--selection-shift") if args.selection_shift else SELECTION_SHIFT
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ids = read_case_list(args.cases)

@@ -17,9 +17,9 @@ from napari_uqseg.core.shifts import apply_shift, case_seed, parse_shift
 SIMULATED_SITE: tuple[tuple[str, int], ...] = (("bias", 3), ("contrast", 2), ("blur", 1), ("resolution", 2))
 
 
-def parse_site(text: str) -> tuple[tuple[str, int], ...]:
-    """``"bias:4,contrast:3"`` -> ``(("bias", 4), ("contrast", 3))`` (InputError on a bad item)."""
-    return tuple(parse_shift(item.strip(), "--site") for item in str(text).split(",") if item.strip())
+def parse_site(text: str, source: str = "--site") -> tuple[tuple[str, int], ...]:
+    """``"bias:4,contrast:3"`` -> ``(("bias", 4), ("contrast", 3))`` (InputError naming ``source`` on a bad item)."""
+    return tuple(parse_shift(item.strip(), source) for item in str(text).split(",") if item.strip())
 
 
 def apply_site(

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 from napari_uqseg.bench.loop_methods import BUDGETS, evaluate_model, summarise
+from napari_uqseg.cli import main as uqseg
 from napari_uqseg.core.case_scores import DESCRIPTIONS, choose_case_score
+from napari_uqseg.engine.model_folder import read_card
 
 
 def test_methods_figures_on_a_tiny_model(tiny_models):
@@ -36,3 +41,20 @@ def test_methods_figures_on_a_tiny_model(tiny_models):
     assert summary["best_review_map"] == max(val_maps, key=lambda n: val_maps[n]["first5_uncertainty"])
     for name, figures in summary["review_maps"]["test"].items():
         assert figures["first5_queue_oracle"] >= figures["first5_uncertainty"] - 1e-9, name
+
+
+def test_loop_methods_cli_stores_both_choices_in_the_card(tiny_models, tmp_path, capsys):
+    folder = shutil.copytree(tiny_models["tiny_mcd"], tmp_path / "mcd")
+    cases = tmp_path / "test.txt"
+    cases.write_text("synth_003\nsynth_004\n")
+    out = tmp_path / "out"
+    argv = ["loop", "methods", "--model", str(folder), "--cases", str(cases), "--out", str(out)]
+    assert uqseg([*argv, "--selection-shift", "noise:4", "--store-choices"]) == 0
+    (summary,) = json.loads((out / "methods.json").read_text())
+    assert json.loads((out / "mcd.json").read_text())["selection_shift"] == [["noise", 4]]
+    extra = read_card(folder).extra
+    assert extra["review_map"] == summary["best_review_map"] and extra["case_score"] == summary["default_score"]
+    assert (out / "errors_found_test.png").stat().st_size > 0
+    capsys.readouterr()
+    assert uqseg([*argv, "--selection-shift", "noise:x"]) != 0  # a bad shift is refused by its option's name
+    assert "--selection-shift: severity 'x' is not an integer" in capsys.readouterr().err
