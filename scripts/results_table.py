@@ -26,6 +26,36 @@ COLUMNS = [
 ]
 
 
+#: EVALUATION.md's quality targets: (figure, report key, "min" or "max" is good, every method's bound, the best's)
+TARGETS = [
+    ("Dice", "dice_mean", "min", 0.86, 0.89),
+    ("ECE % (after `uqseg calibrate`)", "ece_mean", "max", 0.015, 0.008),
+    ("error AUROC", "auroc_pooled", "min", 0.945, 0.96),
+    ("review recall@10%", "review_recall_mean", "min", 0.6, None),
+    ("case Spearman", "case_spearman", "min", 0.5, None),
+]
+
+
+def target_lines(rows: list[tuple[str, dict]]) -> list[str]:
+    """One line per EVALUATION.md target: met or not, with the methods that miss it and the best value."""
+    lines = []
+    for label, key, good, every, best in TARGETS:
+        values = {m: agg[key] for m, agg in rows if agg.get(key) is not None}
+        if not values:
+            continue
+        ok = (lambda v, bound: v >= bound) if good == "min" else (lambda v, bound: v <= bound)
+        scale = 100 if key.startswith("ece") else 1
+        missed = [f"{m} {v * scale:.3g}" for m, v in values.items() if not ok(v, every)]
+        top = max(values.items(), key=lambda kv: kv[1] if good == "min" else -kv[1])
+        text = f"- {label}: every method {'>=' if good == 'min' else '<='} {every * scale:g}: "
+        text += "**met**" if not missed else "not met (" + ", ".join(missed) + ")"
+        if best is not None:
+            verdict = "**met**" if ok(top[1], best) else "not met"
+            text += f"; the best {'>=' if good == 'min' else '<='} {best * scale:g}: {verdict}"
+        lines.append(text + f" (best: {top[0]} {top[1] * scale:.3g})")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+")
@@ -55,6 +85,8 @@ def main() -> None:
                 continue
             values.append(fmt.format(value * 100 if key.startswith("ece") else value))
         print(f"| {method} | " + " | ".join(values) + f" | {seconds / base:.2f} | {iterations} |")
+    print("\nEVALUATION.md targets (the ECE target applies to calibrated models):")
+    print("\n".join(target_lines([(m, agg) for m, agg, _, _, _ in rows])))
     for method, _, _, _, card in rows:
         extra = {k: v for k, v in (card.extra if card else {}).items() if isinstance(v, int | float | str)}
         if extra:
