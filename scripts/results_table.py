@@ -1,8 +1,9 @@
 """Build the markdown results table from `uqseg evaluate` report folders.
 
 Usage: python scripts/results_table.py REPORT_DIR [REPORT_DIR ...] [--baseline deterministic]
-Rows are named by their report folder; each report's model card gives its training seconds, shown as a ratio
-to the baseline's (the same machine and dataset, measured by `uqseg train`).
+Rows are named by their report folder; each report's model card gives its training seconds (summed over its
+networks, across resumes), shown as a ratio to the baseline's (the same machine and dataset, measured by
+`uqseg train`).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def main() -> None:
         )
         card = read_card(model_dir) if model_dir else None
         method = Path(folder).name  # the model's name in the results (a method, or a variant of one)
-        seconds = card.training.get("seconds", float("nan")) if card else float("nan")
+        seconds = _seconds(card.training.get("history", {})) if card else float("nan")
         iterations = _iterations(card.training.get("history", {})) if card else 0
         rows.append((method, report["aggregate"], seconds, iterations, card))
     base = next((s for m, _, s, _, _ in rows if m == args.baseline), float("nan"))
@@ -91,6 +92,16 @@ def main() -> None:
         extra = {k: v for k, v in (card.extra if card else {}).items() if isinstance(v, int | float | str)}
         if extra:
             print(f"\n{method}: " + ", ".join(f"{k} = {v}" for k, v in extra.items()))
+
+
+def _seconds(history: dict) -> float:
+    """Training seconds over every network the method trained, each run's total across resumes (the card's
+    top-level ``seconds`` counts only the last resumed stretch); NaN when the history records none."""
+    if isinstance(history.get("seconds"), int | float):
+        return float(history["seconds"])
+    parts = [_seconds(v) for v in history.values() if isinstance(v, dict)]
+    parts = [p for p in parts if p == p]
+    return float(sum(parts)) if parts else float("nan")
 
 
 def _iterations(history: dict) -> int:
