@@ -70,8 +70,10 @@ def main() -> None:
         )
         card = read_card(model_dir) if model_dir else None
         method = Path(folder).name  # the model's name in the results (a method, or a variant of one)
-        seconds = _seconds(card.training.get("history", {})) if card else float("nan")
-        iterations = _iterations(card.training.get("history", {})) if card else 0
+        history = card.training.get("history", {}) if card else {}
+        seconds = _summed(history, "seconds")  # the card's top-level seconds count only the last resumed stretch
+        seconds = float("nan") if seconds is None else seconds
+        iterations = int(_summed(history, "iterations") or 0)
         rows.append((method, report["aggregate"], seconds, iterations, card))
     base = next((s for m, _, s, _, _ in rows if m == args.baseline), float("nan"))
     header = "| method | " + " | ".join(c[0] for c in COLUMNS) + " | train time (x det.) | steps |"
@@ -94,21 +96,13 @@ def main() -> None:
             print(f"\n{method}: " + ", ".join(f"{k} = {v}" for k, v in extra.items()))
 
 
-def _seconds(history: dict) -> float:
-    """Training seconds over every network the method trained, each run's total across resumes (the card's
-    top-level ``seconds`` counts only the last resumed stretch); NaN when the history records none."""
-    if isinstance(history.get("seconds"), int | float):
-        return float(history["seconds"])
-    parts = [_seconds(v) for v in history.values() if isinstance(v, dict)]
-    parts = [p for p in parts if p == p]
-    return float(sum(parts)) if parts else float("nan")
-
-
-def _iterations(history: dict) -> int:
-    """Optimisation steps over every network the method trained (ensemble members summed)."""
-    if "iterations" in history and isinstance(history["iterations"], int):
-        return history["iterations"]
-    return sum(_iterations(v) for v in history.values() if isinstance(v, dict))
+def _summed(history: dict, key: str) -> float | None:
+    """``key`` (``iterations``, ``seconds``) summed over every network the method trained, ensemble members
+    included, each network's figure being its run's total across resumes; None when the history records none."""
+    if isinstance(history.get(key), int | float):
+        return float(history[key])
+    parts = [p for p in (_summed(v, key) for v in history.values() if isinstance(v, dict)) if p is not None]
+    return float(sum(parts)) if parts else None
 
 
 if __name__ == "__main__":

@@ -159,9 +159,8 @@ def choose_case_score(spearman: dict[str, float], shift_auroc: dict[str, float])
 
     if not spearman:
         raise InputError("spearman", "no case score to choose from")
-    detectors = [n for n in spearman if finite(shift_auroc.get(n)) >= MIN_SHIFT_AUROC]
-    if not any(finite(v) >= 0.0 for v in shift_auroc.values()):
-        detectors = list(spearman)
+    measured = any(finite(v) >= 0.0 for v in shift_auroc.values())
+    detectors = [n for n in spearman if not measured or finite(shift_auroc.get(n)) >= MIN_SHIFT_AUROC]
     if detectors:
         return max(detectors, key=lambda n: finite(spearman[n]))
     return max(spearman, key=lambda n: finite(shift_auroc.get(n)))

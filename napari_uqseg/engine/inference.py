@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +24,16 @@ from napari_uqseg.engine.window_grid import window_grid
 
 if TYPE_CHECKING:
     from napari_uqseg.engine.methods.base import UQMethod
+
+
+#: the defaults chosen on a model's validation cases (``uqseg loop methods --store-choices``): attributes of a
+#: method, kept in its card's ``extra`` and in each prediction's ``info``
+CHOSEN_DEFAULTS = ("review_map", "case_score")
+
+
+def chosen_defaults(method: Any) -> dict[str, str]:
+    """The chosen defaults ``method`` (plain or TTA-wrapped) has set, by name (unset ones are left out)."""
+    return {key: getattr(method, key) for key in CHOSEN_DEFAULTS if getattr(method, key, None)}
 
 
 def _window_count(shape: tuple[int, ...], patch: tuple[int, ...], overlap: float) -> int:
@@ -153,9 +163,7 @@ def predict_volume(
     summary = summary_from_scales(writer.scales(), writer.mask, volume.affine, entry)
     elapsed = time.perf_counter() - start
     info = {"samples": n, "device": str(method.device), "tta": tta, **summary}
-    for key in ("review_map", "case_score"):  # the model's own defaults, chosen on validation (engine.model_folder)
-        if getattr(method, key, None):
-            info[key] = getattr(method, key)
+    info.update(chosen_defaults(method))  # the model's own defaults, chosen on its validation cases
     return Prediction(
         mask=Volume(writer.mask, volume.affine),
         probabilities=Volume(writer.probabilities, volume.affine),

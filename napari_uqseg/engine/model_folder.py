@@ -14,6 +14,7 @@ from napari_uqseg.core.calibrated_uncertainty import CALIBRATION_FILE
 from napari_uqseg.core.case_scores import DESCRIPTIONS
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import atomic_write_bytes
+from napari_uqseg.engine.inference import CHOSEN_DEFAULTS, chosen_defaults
 from napari_uqseg.engine.methods.base import UQMethod, method_class, options_dict
 from napari_uqseg.engine.unet import UNetConfig
 
@@ -85,7 +86,7 @@ def save_model(method: UQMethod, model_dir: str | Path, labels: dict[str, str], 
         patch_size=list(method.patch_size),
         normalisation=method.normalisation,
         labels=labels,
-        extra={**method.extra_state(), "temperature": method.temperature, **_choices(method)},
+        extra={**method.extra_state(), "temperature": method.temperature, **chosen_defaults(method)},
         training=training,
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
@@ -99,15 +100,6 @@ def save_model(method: UQMethod, model_dir: str | Path, labels: dict[str, str], 
     else:
         os.replace(staging, model_dir)
     return model_dir
-
-
-#: the defaults chosen on a model's validation cases (``uqseg loop methods --store-choices``), kept in ``extra``
-CHOICES = ("review_map", "case_score")
-
-
-def _choices(method: UQMethod) -> dict[str, str]:
-    # cards without a chosen default stay as they were; a fine-tuned version inherits its parent's
-    return {key: getattr(method, key) for key in CHOICES if getattr(method, key, None)}
 
 
 def store_choices(model_dir: str | Path, review_map: str | None = None, case_score: str | None = None) -> None:
@@ -194,7 +186,7 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> UQMethod:
     method.load_weights(model_dir)
     method.load_extra_state(card.extra)
     method.temperature = float(card.extra.get("temperature", 1.0))
-    for key in CHOICES:
+    for key in CHOSEN_DEFAULTS:  # a fine-tuned version saved from it inherits them
         setattr(method, key, card.extra.get(key))
     method.model_dir = model_dir
     method.uq_calibration = read_uq_calibration(model_dir)
