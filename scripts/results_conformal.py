@@ -43,13 +43,13 @@ from napari_uqseg.engine.uq_calibration import (
 LEVELS = ("0.8", "0.9", "0.95")
 
 
-def _save(record: CaseUncertainty, path: Path) -> None:
+def save_record(record: CaseUncertainty, path: Path) -> None:
     data = asdict(record)
     scales = data.pop("scales")
     np.savez(path, **{k: np.asarray(v) for k, v in data.items()}, **{f"scale_{k}": v for k, v in scales.items()})
 
 
-def _load(path: Path) -> CaseUncertainty:
+def load_record(path: Path) -> CaseUncertainty:
     z = np.load(path)
     scales = {k.removeprefix("scale_"): z[k] for k in z.files if k.startswith("scale_")}
     fields = {k: z[k] for k in z.files if not k.startswith("scale_")}
@@ -77,9 +77,9 @@ def records(method, data_dir, case_ids, shift, cache: Path, log, shard=(0, 1)) -
         if not path.is_file():
             ((_, image, label),) = labelled_cases(data_dir, [case_id], shift, seed=0)
             torch.manual_seed(case_seed(0, case_id))
-            _save(case_uncertainty(method, case_id, image, label, case_seed(0, case_id)), path)
+            save_record(case_uncertainty(method, case_id, image, label, case_seed(0, case_id)), path)
             log(f"  {cache.name} {case_id}")
-        out.append(_load(path))
+        out.append(load_record(path))
     return out
 
 

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 . .venv/bin/activate
 . scripts/score_map.sh
 data="${1:-../shared/data/msd_hippocampus}"
+device="${UQSEG_DEVICE:-cpu}"  # cuda on a GPU machine
 mkdir -p runs/logs runs/hippo_models runs/hippo_reports
 [ -f runs/hippo_split/test.txt ] || uqseg split --data "$data" --out runs/hippo_split
 
@@ -16,11 +17,11 @@ run_method() {  # train (unless the model exists) and evaluate one model: run_me
   start=$(date +%s)
   if [ ! -f "runs/hippo_models/$m/model.json" ]; then
     uqseg train --method "$method" --data "$data" --cases runs/hippo_split/train.txt \
-      --config "configs/hippocampus/$m.json" --out "runs/hippo_models/$m" --device cpu > "runs/logs/train_$m.log" 2>&1 \
+      --config "configs/hippocampus/$m.json" --out "runs/hippo_models/$m" --device "$device" > "runs/logs/train_$m.log" 2>&1 \
       || { echo "$m: training failed (runs/logs/train_$m.log)"; return 1; }
   fi
   OMP_NUM_THREADS=1 uqseg evaluate --model "runs/hippo_models/$m" --data "$data" --cases runs/hippo_split/test.txt \
-    --report "runs/hippo_reports/$m" --map "$(score_map "$m")" --overwrite --device cpu > "runs/logs/evaluate_$m.log" 2>&1 \
+    --report "runs/hippo_reports/$m" --map "$(score_map "$m")" --overwrite --device "$device" > "runs/logs/evaluate_$m.log" 2>&1 \
     || { echo "$m: evaluation failed (runs/logs/evaluate_$m.log)"; return 1; }
   echo "$m done in $(( $(date +%s) - start )) s"
 }
