@@ -19,29 +19,22 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_uqseg.core.nifti_io import load_image, load_label
 from napari_uqseg.core.review import foreground_roi
 from napari_uqseg.core.site import SIMULATED_SITE, apply_site, parse_site
 from napari_uqseg.core.volume import Volume
-from napari_uqseg.engine.data import case_pairs, num_classes_of
 from napari_uqseg.engine.inference import predict_volume
 from napari_uqseg.engine.model_folder import load_model, read_card
+from napari_uqseg.engine.uq_calibration import labelled_cases
 
 
 def below_cut_shares(model_dir: Path, cuts: list[float], site: tuple[tuple[str, int], ...]) -> dict:
     """Pooled shares of errors and ROI voxels below each cut on the model's site-shifted validation cases."""
     data = read_card(model_dir).training.get("data", {})
-    folder = Path(data["dir"])
-    num_classes, _ = num_classes_of(folder)
-    pairs = {c: (i, lab) for c, i, lab in case_pairs(folder)}
     method = load_model(model_dir, "cpu")
     errors_below, roi_below = np.zeros(len(cuts)), np.zeros(len(cuts))
     errors_total = roi_total = 0
-    for case_id in data.get("val_cases", []):
-        image = load_image(pairs[case_id][0])
-        truth = load_label(pairs[case_id][1], image, num_classes).array
-        spacing = np.sqrt((image.affine[:3, :3] ** 2).sum(axis=0))
-        image = Volume(apply_site(image.array, case_id, site, spacing), image.affine)
+    for case_id, image, truth in labelled_cases(data["dir"], data.get("val_cases", [])):
+        image = Volume(apply_site(image.array, case_id, site, image.spacing), image.affine)
         prediction = predict_volume(method, image, output_dtype="float32")
         mask = np.asarray(prediction.mask.array)
         roi = foreground_roi(mask)

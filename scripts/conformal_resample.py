@@ -37,9 +37,9 @@ def _cached(model_dir: Path, cache: Path, tta: str) -> tuple[list, list]:
 def resample(
     models: list[Path], cache: Path, tta: str, splits: int, risk: float, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    """90 % coverage, covered pairs and outer-mask miss of each model over ``splits`` random partitions.
+    """90 % coverage, covered pairs, pairs and outer-mask miss of each model over ``splits`` random partitions.
 
-    Returns ``{model name: (splits, 3) array of (coverage, covered pairs, pairs, outer miss)}``.
+    Returns ``{model name: (splits, 4) array of (coverage, covered pairs, pairs, outer miss)}``.
     """
     pools = {m.name: _cached(m, cache, tta) for m in models}
     first_cal, first_test = next(iter(pools.values()))

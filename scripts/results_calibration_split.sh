@@ -21,9 +21,8 @@ budgeted_config() {  # budgeted_config METHOD -> path of the config
 import json, sys
 method, budget, path = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 cfg = json.load(open(f"configs/hippocampus/{method}.json"))
-cfg["train"]["time_budget_s"] = budget
+cfg["train"]["time_budget_s"] = round(budget * 2 / 3) if method == "checkpoint_ensemble" else budget
 if method == "checkpoint_ensemble":
-    cfg["train"]["time_budget_s"] = round(budget * 2 / 3)
     cfg["method"]["cycle_iterations"] = 200
 json.dump(cfg, open(path, "w"))
 print(path)
