@@ -27,15 +27,17 @@ run_method() {  # train (unless the model exists) and evaluate one model: run_me
 }
 
 # Two chains of about equal length (steps to plateau measured so far); the four models the review-loop figures
-# need (deterministic, MC-Dropout, checkpoint ensemble, Masksembles) come first. DUDES distils the deep ensemble,
-# so it trains once both chains are done.
+# need (deterministic, MC-Dropout, checkpoint ensemble, Masksembles) come first. partial_bayes starts from the deep
+# ensemble's member_0 (its config's from_model), so it follows it in chain b; DUDES distils the deep ensemble, so
+# it trains once both chains are done.
 chain_a() {
   run_method deterministic
   run_method checkpoint_ensemble
   run_method checkpoint_ensemble_single_modal checkpoint_ensemble  # the last cycle of the same run, no training
-  for m in swa deep_ensemble; do run_method $m; done
+  run_method swa
+  run_method vi_multihead  # 7 s/step
 }
-chain_b() { for m in mc_dropout masksembles partial_bayes vi_multihead; do run_method $m; done; }  # VI-MH last: 7 s/step
+chain_b() { for m in mc_dropout masksembles deep_ensemble partial_bayes; do run_method $m; done; }
 chain_a & chain_b & wait
 run_method dudes
 

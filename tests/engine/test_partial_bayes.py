@@ -4,12 +4,13 @@ import pytest
 import torch
 from torch import nn
 
+from napari_uqseg.core.errors import InputError
 from napari_uqseg.engine.data import PatchSampler, load_cases
-from napari_uqseg.engine.layers.partial_gaussian import PartialGaussian, partial_layers
-from napari_uqseg.engine.make_model import train
-from napari_uqseg.engine.methods.base import method_class
+from napari_uqseg.engine.layers.partial_gaussian import CONV_TYPES, PartialGaussian, partial_layers
+from napari_uqseg.engine.make_model import build_method, train
+from napari_uqseg.engine.methods.base import TrainingData, method_class
 from napari_uqseg.engine.methods.partial_bayes import gradient_saliency, select_top_k
-from napari_uqseg.engine.model_folder import load_model, save_model
+from napari_uqseg.engine.model_folder import load_model, read_card, save_model
 from napari_uqseg.engine.prediction_files import predict_file
 from napari_uqseg.engine.unet import UNet, UNetConfig
 
@@ -109,3 +110,34 @@ def test_train_predict_and_exact_save_load(synthetic_dataset, tiny_config, tmp_p
     assert float((outs[0]["mean_sq_prob"] - outs[0]["mean_prob"] ** 2).max()) > 0  # samples differ
     written = predict_file(model, synthetic_dataset / "imagesTr" / "synth_004.nii.gz", tmp_path / "pred")
     assert "mutual_information" in written
+
+
+def test_start_from_a_trained_model_copies_its_weights(synthetic_dataset, tiny_config, tmp_path):
+    ensemble = train("deep_ensemble", synthetic_dataset, tmp_path / "ens", {**tiny_config, "method": {"members": 2}})
+    seen = read_card(ensemble).training["data"]["train_cases"]
+    val = [c for c in load_cases(synthetic_dataset) if c.case_id not in seen]
+    method, cfg = build_method("partial_bayes", {**tiny_config, "method": OPTIONS}, 3)
+    info = method._start_from(str(ensemble), "member_1", TrainingData([], val, 3), cfg)
+    assert info["from_net"] == "member_1" and info["history"]["iterations"] == tiny_config["train"]["iterations"]
+    source = [m for m in load_model(ensemble).nets["member_1"].modules() if isinstance(m, CONV_TYPES)]
+    assert len(source) == len(method.layers())
+    for layer, conv in zip(method.layers(), source, strict=True):
+        assert torch.equal(layer.conv.weight, conv.weight)
+
+    with pytest.raises(InputError, match="validation case"):
+        method._start_from(str(ensemble), "member_1", TrainingData([], load_cases(synthetic_dataset, seen[:1]), 3), cfg)
+    with pytest.raises(InputError, match="no plain U-Net 'net'"):
+        method._start_from(str(ensemble), "net", TrainingData([], val, 3), cfg)
+    wider, wider_cfg = build_method("partial_bayes", {**tiny_config, "net": {"channels": [8, 16, 32]}}, 3)
+    with pytest.raises(InputError, match="differs"):
+        wider._start_from(str(ensemble), "member_0", TrainingData([], val, 3), wider_cfg)
+
+
+def test_train_from_a_deterministic_model_skips_pre_training(synthetic_dataset, tiny_config, tmp_path):
+    det = train("deterministic", synthetic_dataset, tmp_path / "det", tiny_config)
+    options = {**OPTIONS, "from_model": str(det)}
+    model = train("partial_bayes", synthetic_dataset, tmp_path / "pb", {**tiny_config, "method": options})
+    history = read_card(model).training["history"]
+    assert history["deterministic"]["from_model"] == str(det) and "bayesian" in history
+    assert history["deterministic"]["history"] == read_card(det).training["history"]["net"]
+    assert load_model(model).bayesian_parameters() > 0

@@ -61,6 +61,11 @@ class PartialBayesOptions:
         Inference runs the ``S`` samples after the shared prefix as one ``S``-times tiled batch, each
         Bayesian layer drawing its ``S`` weights into one grouped convolution (activation memory ``S``
         times one sample's); ``False``: one sample at a time. Both consume the same random numbers.
+    from_model : str or None
+        Folder of a trained model whose U-Net ``from_net`` is step 1 (the deterministic model): its weights
+        become the means and only the saliency and Bayesian phases train. ``None``: pre-train here.
+    from_net : str
+        Network of ``from_model`` to start from: ``"net"`` (deterministic) or ``"member_<k>"`` (deep ensemble).
     """
 
     r_bayes: float = 0.01
@@ -76,6 +81,8 @@ class PartialBayesOptions:
     rho_init_std: float = 1.0
     seed: int = 0
     batched: bool = True
+    from_model: str | None = None
+    from_net: str = "net"
 
     def __post_init__(self) -> None:
         if self.saliency not in SALIENCY_MODES:
@@ -158,19 +165,22 @@ class PartialBayes(UQMethod):
         net, loss = self.nets["net"], segmentation_loss()
         n_det = min(cfg.iterations - 1, max(1, round(o.deterministic_fraction * cfg.iterations)))
         n_bayes = cfg.iterations - n_det
-        history = {
-            "deterministic": fit_network(
-                net,
-                lambda x, y, _: loss(net(x), y),
-                data.sampler(cfg),
-                cfg,
-                progress,
-                tag="deterministic",
-                work_dir=work_dir,
-                iterations=n_det,
-                validate=self.validator(data, lambda x: torch.softmax(net(x), dim=1)),
-            )
-        }
+        if o.from_model:
+            history = {"deterministic": self._start_from(o.from_model, o.from_net, data, cfg)}
+        else:
+            history = {
+                "deterministic": fit_network(
+                    net,
+                    lambda x, y, _: loss(net(x), y),
+                    data.sampler(cfg),
+                    cfg,
+                    progress,
+                    tag="deterministic",
+                    work_dir=work_dir,
+                    iterations=n_det,
+                    validate=self.validator(data, lambda x: torch.softmax(net(x), dim=1)),
+                )
+            }
         selection = self._select(data, cfg, progress, work_dir)
         n_voxels = sum(int(np.prod(c.label.shape)) for c in data.train)
 
@@ -191,6 +201,28 @@ class PartialBayes(UQMethod):
             validate=self.validator(data),
         )
         return {**history, **selection}
+
+    def _start_from(self, folder: str, net_key: str, data: TrainingData, cfg: TrainConfig) -> dict:
+        """Step 1 from a trained model: copy its plain U-Net ``net_key`` into this network.
+
+        Returns the source's description and its training history of that network.
+        """
+        from napari_uqseg.engine.model_folder import load_model, read_card  # the store imports the method registry
+
+        source = load_model(folder)
+        start = dict(source.nets.items()).get(net_key)
+        if not isinstance(start, UNet):
+            raise InputError(folder, f"has no plain U-Net {net_key!r} (its networks: {', '.join(source.nets)})")
+        if source.net_config != self.net_config or source.normalisation != cfg.normalisation:
+            raise InputError(folder, "its U-Net or normalisation differs from this training config's")
+        card = read_card(folder)
+        leaked = sorted(set(card.training.get("data", {}).get("train_cases", [])) & {c.case_id for c in data.val})
+        if leaked:  # the plateau rule would then choose the Bayesian phase's weights on seen cases
+            raise InputError(folder, f"was trained on {len(leaked)} validation case(s) of this fit: {leaked[:3]}")
+        wrap_convolutions(start)  # the source is a private copy: wrapping it in place is harmless
+        self.nets["net"].load_state_dict(start.state_dict())
+        history = card.training.get("history", {}).get(net_key)
+        return {"from_model": str(folder), "from_net": net_key, "history": history}
 
     def _select(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:
         """Saliency, global top-k and ``rho`` initialisation; saved in ``work_dir`` so a resumed run reuses it."""
