@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from napari_uqseg.bench.memory import LABELS, bench_volume, build_untrained, memory_in_subprocess
+from napari_uqseg.bench.paired import paired_ratio
 from napari_uqseg.core.errors import InputError, UQSegError
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.core.sample_data import synthetic_case
@@ -340,3 +341,43 @@ def _measure_memories(
         spec = {"device": settings.device, "shape": settings.ct_shape, "method": name, "options": options}
         spec |= {"channels": settings.ct_channels, "patch": settings.ct_patch}
         results["ct"][name] = {"options": options, **memory_in_subprocess(spec)}
+
+
+def stacked_vs_loop(
+    batches: list[int],
+    members: int = 3,
+    channels: tuple[int, ...] = (16, 32, 64, 128),
+    patch: tuple[int, ...] = (40, 56, 40),
+    repeats: int = 3,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
+    """A deep ensemble's stacked forward (one ``torch.func`` call) against its member loop, per batch of windows.
+
+    Returns one row per batch size: ``batch``, median ``stacked_s`` and ``loop_s`` and ``ratio`` (stacked /
+    loop, the median of pairs timed alternately after a warm-up of each).
+    """
+    dev = resolve_device(device)
+    method = build_untrained("deep_ensemble", channels, patch, {"members": members}).to(dev)
+    method.eval()
+    forward, params, buffers = method.stacked_forward()
+    rows = []
+    with torch.no_grad():
+        for batch in batches:
+            x = torch.randn(batch, 1, *patch, device=dev)
+            calls = (partial(forward, params, buffers, x), partial(_member_loop, method.members(), x))
+            for call in calls:
+                call()
+            pairs = [[_timed(call, dev) for call in calls] for _ in range(repeats)]
+            rows.append(
+                {
+                    "batch": batch,
+                    "stacked_s": float(np.median([p[0] for p in pairs])),
+                    "loop_s": float(np.median([p[1] for p in pairs])),
+                    "ratio": paired_ratio([p[0] for p in pairs], [p[1] for p in pairs]),
+                }
+            )
+    return rows
+
+
+def _member_loop(members: list[torch.nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
+    return [net(x) for net in members]

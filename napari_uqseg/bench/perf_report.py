@@ -101,6 +101,14 @@ def _remote_rows(runs: list[dict[str, Any]]) -> list[str]:
     return out + [_roi_line(r) for r in runs if "roi" in r]
 
 
+def _stack_rows(rows: list[dict[str, Any]]) -> list[str]:
+    out = [
+        "\n| deep ensemble (3 members), windows per batch | stacked s | loop s | stacked / loop |",
+        "|" + "---|" * 4,
+    ]
+    return out + [f"| {r['batch']} | {r['stacked_s']:.2f} | {r['loop_s']:.2f} | **{r['ratio']:.3f}** |" for r in rows]
+
+
 def _roi_line(run: dict[str, Any]) -> str:
     """Bytes received for one prediction's outputs: whole, region of interest, a viewer's box."""
     roi, mb = run["roi"], 2**20
@@ -165,6 +173,8 @@ def perf_section(results: dict[str, Any], figures: list[Path], markdown: str | P
         out += _floor_rows(results["floor"])
     if "remote" in results:
         out += _remote_rows(results["remote"])
+    if "stack" in results:
+        out += _stack_rows(results["stack"])
     if "size" in results:
         out += _size_rows(results["size"])
     if "samples" in results:

@@ -1,4 +1,5 @@
-"""``uqseg bench --curves/--floor/--precision-check``: cost curves (PNGs), the plain-MONAI floor, precision.
+"""``uqseg bench --curves/--floor/--precision-check/--stack-batches``: cost curves (PNGs), the plain-MONAI floor,
+precision, the deep ensemble's stacked forward.
 
 These runs replace the method-ratio benchmark when one of their flags is given; results go to the JSON
 file, the figures to ``--figures`` and a section (with the command and the machine's state) to the
@@ -29,6 +30,10 @@ def add_perf_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision-check", action="store_true", help="float32 vs bfloat16 on the starter model")
     p.add_argument("--precision", default="auto", help="network precision of --floor: auto, float32, bfloat16")
     p.add_argument(
+        "--stack-batches",
+        help="deep ensemble (3 members) stacked forward vs member loop per batch of 40x56x40 windows, e.g. 1,2,4",
+    )
+    p.add_argument(
         "--remote-shapes",
         help="remote (loopback) vs local predict on each shape, e.g. 128,128,128;512,512,300 (window 40x56x40 below "
         "256^3 voxels, 128^3 above; warm-up on 64^3)",
@@ -36,7 +41,7 @@ def add_perf_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def perf_requested(args: argparse.Namespace) -> bool:
-    return bool(args.curves or args.floor or args.precision_check or args.remote_shapes)
+    return bool(args.curves or args.floor or args.precision_check or args.remote_shapes or args.stack_batches)
 
 
 def _shapes(text: str) -> list[tuple[int, ...]]:
@@ -124,6 +129,11 @@ def run_perf(args: argparse.Namespace) -> int:
             results["floor"] = _floor(args)
         if args.remote_shapes:
             results["remote"] = [_remote(args, shape) for shape in _shapes(args.remote_shapes)]
+        if args.stack_batches:
+            from napari_uqseg.bench.method_costs import stacked_vs_loop
+
+            batches = _ints(args.stack_batches, "--stack-batches")
+            results["stack"] = stacked_vs_loop(batches, repeats=args.repeats or 3, device=args.device)
         if args.curves:
             figures = _curves(args, results, progress)
     results["load_after"] = os.getloadavg()

@@ -63,3 +63,15 @@ def test_precision_switch():
     assert resolve_precision("auto", "cuda") == "float32"
     with pytest.raises(Exception, match="precision"):
         resolve_precision("float8", "cpu")
+
+
+def test_stacked_ensemble_against_its_loop(tmp_path):
+    from napari_uqseg.bench.method_costs import stacked_vs_loop
+
+    rows = stacked_vs_loop([1, 2], members=2, channels=(4, 8), patch=(16, 16, 16), repeats=2)
+    assert [r["batch"] for r in rows] == [1, 2]
+    assert all(r["stacked_s"] > 0 and r["loop_s"] > 0 and r["ratio"] > 0 for r in rows)
+    machine = {"date": "d", "cpu": "c", "cores": 2, "ram_gb": 1, "os": "o", "torch": "t", "monai": "m"}
+    results = {"machine": machine, "threads": 1, "command": "uqseg bench --stack-batches 1,2", "stack": rows}
+    text = perf_section(results, [], tmp_path)
+    assert f"| 2 | {rows[1]['stacked_s']:.2f} | {rows[1]['loop_s']:.2f} |" in text

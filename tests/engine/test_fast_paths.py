@@ -45,16 +45,32 @@ def test_deep_ensemble_vmapped_members_equal_the_loop(norm):
     plain.nets.load_state_dict(batched.nets.state_dict())
     batched.eval()
     plain.eval()
-    x = _windows()
+    x = _windows(batch=1)
     fast = _stats(batched, x)
     _assert_close(fast, _stats(plain, x))
     assert float((fast["mean_sq_prob"] - fast["mean_prob"] ** 2).max()) > 1e-6, "members differ"
+    # the stacked forward keeps windows apart for a batch too (the GPU runs every batch stacked)
+    forward, params, buffers = batched.stacked_forward()
+    x = _windows()
+    with torch.no_grad():
+        stacked = forward(params, buffers, x)
+        looped = torch.stack([net(x) for net in plain.members()])
+    torch.testing.assert_close(stacked, looped, atol=ATOL, rtol=0)
+
+
+def test_deep_ensemble_loops_over_a_cpu_batch():
+    method = method_class("deep_ensemble")(CONFIG, {"members": 2, "batched": True})
+    method.eval()
+    _stats(method, _windows(batch=2))
+    assert method._stack_key is None  # never stacked
+    _stats(method, _windows(batch=1))
+    assert method._stack_key is not None
 
 
 def test_deep_ensemble_stack_follows_weight_updates():
     method = method_class("deep_ensemble")(CONFIG, {"members": 2})
     method.eval()
-    x = _windows()
+    x = _windows(batch=1)
     before = _stats(method, x)
     with torch.no_grad():  # an in-place update, as an optimiser step or load_state_dict does
         method.members()[1].head.conv.conv.weight.mul_(3.0)

@@ -22,8 +22,9 @@ class DeepEnsembleOptions:
     """``members``: M networks, each with its own initialisation seed and patch order.
 
     ``batched``: run all members in one vectorised forward (``torch.func`` stacked weights; the
-    convolutions become grouped convolutions), activation memory M times one member's; ``False`` is
-    the plain reference loop, one member at a time.
+    convolutions become grouped convolutions), activation memory M times one member's, on a GPU and, on
+    the CPU, for a single window (a batch of windows runs faster as the loop there: docs/benchmarks.md);
+    ``False`` is the plain reference loop, one member at a time.
     """
 
     members: int = 5
@@ -42,15 +43,18 @@ class DeepEnsemble(UQMethod):
             with torch.random.fork_rng():
                 torch.manual_seed(self.options.seed + 1000 * k)
                 self.nets[f"member_{k}"] = UNet(self.net_config)
-        self._stack_key: tuple | None = None  # see _stacked
+        self._stack_key: tuple | None = None  # see stacked_forward
 
     def members(self) -> list[torch.nn.Module]:
         return [self.nets[f"member_{k}"] for k in range(self.options.members)]
 
-    def _stacked(self) -> tuple[Callable, dict, dict]:
-        """The members' weights stacked on a leading axis and a vmapped forward, rebuilt whenever a
-        member's tensors moved or changed (``_version`` counts in-place updates: training, loading) or
-        the members' train/eval mode changed (the skeleton copies it)."""
+    def stacked_forward(self) -> tuple[Callable, dict, dict]:
+        """``(forward, params, buffers)``: the members' weights stacked on a leading axis and a vmapped
+        forward, ``forward(params, buffers, x)`` giving ``(M, B, C, *S)`` logits for ``x`` ``(B, 1, *S)``.
+
+        Rebuilt whenever a member's tensors moved or changed (``_version`` counts in-place updates:
+        training, loading) or the members' train/eval mode changed (the skeleton copies it).
+        """
         members = self.members()
         tensors = (t for m in members for t in (*m.parameters(), *m.buffers()))
         key = (members[0].training, *((t.data_ptr(), t._version) for t in tensors))
@@ -83,8 +87,9 @@ class DeepEnsemble(UQMethod):
 
     def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         stats = SampleStatistics()
-        if self.options.batched and not torch.is_grad_enabled():  # the stack is a copy: inference only
-            forward, params, buffers = self._stacked()
+        # the stack is a copy: inference only
+        if self.options.batched and not torch.is_grad_enabled() and (x.is_cuda or x.shape[0] == 1):
+            forward, params, buffers = self.stacked_forward()
             stats.add(self.probabilities(forward(params, buffers, x), dim=2), stacked=True)  # (M, B, C, *S)
             return stats.result()
         for net in self.members():
