@@ -12,12 +12,12 @@ mkdir -p runs/logs runs/hippo_models runs/hippo_reports
 [ -f runs/hippo_split/test.txt ] || uqseg split --data "$data" --out runs/hippo_split
 
 
-run_method() {  # train (unless the model exists) and evaluate one model: run_method NAME [METHOD (default NAME)]
-  local m=$1 method=${2:-$1} start
+run_method() {  # train (unless the model exists) and evaluate one model: run_method NAME [METHOD [CONFIG]]
+  local m=$1 method=${2:-$1} config=${3:-$1} start
   start=$(date +%s)
   if [ ! -f "runs/hippo_models/$m/model.json" ]; then
     uqseg train --method "$method" --data "$data" --cases runs/hippo_split/train.txt \
-      --config "configs/hippocampus/$m.json" --out "runs/hippo_models/$m" --device "$device" > "runs/logs/train_$m.log" 2>&1 \
+      --config "configs/hippocampus/$config.json" --out "runs/hippo_models/$m" --device "$device" > "runs/logs/train_$m.log" 2>&1 \
       || { echo "$m: training failed (runs/logs/train_$m.log)"; return 1; }
   fi
   OMP_NUM_THREADS=1 uqseg evaluate --model "runs/hippo_models/$m" --data "$data" --cases runs/hippo_split/test.txt \
@@ -26,20 +26,20 @@ run_method() {  # train (unless the model exists) and evaluate one model: run_me
   echo "$m done in $(( $(date +%s) - start )) s"
 }
 
-# Two chains of about equal length (steps to plateau measured so far); the four models the review-loop figures
-# need (deterministic, MC-Dropout, checkpoint ensemble, Masksembles) come first. partial_bayes starts from the deep
-# ensemble's member_0 (its config's from_model), so it follows it in chain b; DUDES distils the deep ensemble, so
-# it trains once both chains are done.
+# Two chains of about equal length (steps to plateau measured so far). The deep ensemble's member_0 trains as
+# the deterministic net would (same config and seed; tests/engine/test_baselines_end_to_end.py), so the
+# deterministic model is taken from it (temperature fitted) rather than trained twice. partial_bayes starts from
+# the same member and DUDES distils the ensemble: both run once the two chains are done.
 chain_a() {
-  run_method deterministic
+  run_method deep_ensemble
+  run_method deterministic deterministic deterministic_from_member_0
   run_method checkpoint_ensemble
   run_method checkpoint_ensemble_single_modal checkpoint_ensemble  # the last cycle of the same run, no training
   run_method swa
-  run_method vi_multihead  # 7 s/step
 }
-chain_b() { for m in mc_dropout masksembles deep_ensemble partial_bayes; do run_method $m; done; }
+chain_b() { for m in mc_dropout masksembles vi_multihead; do run_method $m; done; }  # VI-MH: 7 s/step
 chain_a & chain_b & wait
-run_method dudes
+run_method partial_bayes & run_method dudes & wait
 
 python scripts/results_table.py runs/hippo_reports/{deterministic,mc_dropout,deep_ensemble,masksembles,vi_multihead,checkpoint_ensemble,checkpoint_ensemble_single_modal,swa,partial_bayes,dudes} \
   > runs/results_table.md

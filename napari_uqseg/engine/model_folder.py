@@ -16,7 +16,7 @@ from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import atomic_write_bytes
 from napari_uqseg.engine.inference import CHOSEN_DEFAULTS, chosen_defaults
 from napari_uqseg.engine.methods.base import UQMethod, method_class, options_dict
-from napari_uqseg.engine.unet import UNetConfig
+from napari_uqseg.engine.unet import UNet, UNetConfig
 
 CARD_FILE = "model.json"
 FORMAT_VERSION = 1
@@ -191,3 +191,27 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> UQMethod:
     method.model_dir = model_dir
     method.uq_calibration = read_uq_calibration(model_dir)
     return method.to(device)
+
+
+def trained_unet(
+    model_dir: str | Path, net_key: str, net_config: UNetConfig, normalisation: str, val_case_ids: set[str]
+) -> tuple[UNet, dict[str, Any]]:
+    """A trained model's plain U-Net ``net_key``, to start another method's training from (``from_model``).
+
+    Returns the network (CPU, float32) and ``{"from_model", "from_net", "history"}``: the source's training
+    history of that network. Raises ``InputError`` when the folder has no such plain U-Net, when its U-Net
+    config or normalisation differ, or when it trained on any of ``val_case_ids`` (a plateau rule choosing on
+    them would choose on seen cases).
+    """
+    source = load_model(model_dir)
+    net = dict(source.nets.items()).get(net_key)
+    if not isinstance(net, UNet):
+        raise InputError(str(model_dir), f"has no plain U-Net {net_key!r} (its networks: {', '.join(source.nets)})")
+    if source.net_config != net_config or source.normalisation != normalisation:
+        raise InputError(str(model_dir), "its U-Net or normalisation differs from this training config's")
+    card = read_card(model_dir)
+    leaked = sorted(set(card.training.get("data", {}).get("train_cases", [])) & val_case_ids)
+    if leaked:
+        raise InputError(str(model_dir), f"was trained on {len(leaked)} validation case(s) of this fit: {leaked[:3]}")
+    history = card.training.get("history", {}).get(net_key)
+    return net, {"from_model": str(model_dir), "from_net": net_key, "history": history}

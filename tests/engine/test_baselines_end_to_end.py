@@ -80,3 +80,25 @@ def test_temperature_is_fitted_and_stored(trained):
     card = read_card(trained["deterministic"])
     assert card.extra["temperature"] > 0
     assert card.extra["temperature"] != 1.0
+
+
+def test_deep_ensemble_member_0_is_the_deterministic_model(trained):
+    # why it matters: the hippocampus configs take member_0 as the deterministic model (from_model)
+    members = load_model(trained["deep_ensemble"]).nets
+    net = load_model(trained["deterministic"]).nets["net"].state_dict()
+    first, second = members["member_0"].state_dict(), members["member_1"].state_dict()
+    assert first.keys() == net.keys() and all(torch.equal(first[k], net[k]) for k in net)
+    assert not all(torch.equal(second[k], net[k]) for k in net)
+
+
+def test_deterministic_from_an_ensemble_member_takes_its_weights(trained, synthetic_dataset, tmp_path):
+    from napari_uqseg.bench.tiny_models import TINY_CONFIG
+
+    ensemble = trained["deep_ensemble"]
+    options = {"from_model": str(ensemble), "from_net": "member_1"}
+    det = train("deterministic", synthetic_dataset, tmp_path / "det", {**TINY_CONFIG, "method": options})
+    net, member = load_model(det).nets["net"].state_dict(), load_model(ensemble).nets["member_1"].state_dict()
+    assert all(torch.equal(net[k], member[k]) for k in member)
+    history = read_card(det).training["history"]
+    assert history["net"]["history"] == read_card(ensemble).training["history"]["member_1"]
+    assert history["temperature"] != 1.0  # still fitted on the validation voxels

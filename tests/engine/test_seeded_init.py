@@ -22,17 +22,3 @@ def test_initial_weights_follow_the_seed_not_the_global_rng():
     assert torch.equal(state, torch.random.get_rng_state())  # the caller's RNG is left as it was
     other = _weights({**CONFIG, "train": {**CONFIG["train"], "seed": 1}})
     assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
-
-
-def test_deep_ensemble_member_0_is_the_deterministic_model(synthetic_dataset, tiny_config, tmp_path):
-    # why it matters: partial_bayes' hippocampus config starts from member_0 as its deterministic model
-    from napari_uqseg.engine.make_model import train
-    from napari_uqseg.engine.model_folder import load_model
-
-    det = load_model(train("deterministic", synthetic_dataset, tmp_path / "det", tiny_config))
-    ensemble = train("deep_ensemble", synthetic_dataset, tmp_path / "ens", {**tiny_config, "method": {"members": 2}})
-    members = load_model(ensemble).nets
-    first, second = members["member_0"].state_dict(), members["member_1"].state_dict()
-    net = det.nets["net"].state_dict()
-    assert first.keys() == net.keys() and all(torch.equal(first[k], net[k]) for k in net)
-    assert not all(torch.equal(second[k], net[k]) for k in net)

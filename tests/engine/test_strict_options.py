@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.predict_options import PredictOptions
 from napari_uqseg.engine.finetune import FinetuneOptions
-from napari_uqseg.engine.methods.base import method_class
+from napari_uqseg.engine.make_model import build_method
+from napari_uqseg.engine.methods.base import method_class, registered_methods
 from napari_uqseg.engine.training import TrainConfig
 from napari_uqseg.engine.tta import parse_tta
 from napari_uqseg.engine.unet import UNetConfig
@@ -38,3 +42,13 @@ def test_an_unknown_name_lists_the_choices():
         method_class("magic")
     with pytest.raises(InputError, match=r"tta: unknown TTA mode 'mirror'; known: \['none', 'flips'"):
         parse_tta("mirror")
+
+
+CONFIGS = sorted((Path(__file__).parents[2] / "configs").rglob("*.json"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_shipped_config_builds_its_method(path):
+    # the method is the longest registered name the file name starts with (checkpoint_ensemble_single_modal ...)
+    method = max((m for m in registered_methods() if path.stem.startswith(m)), key=len)
+    build_method(method, json.loads(path.read_text()), num_classes=3)  # raises on any unknown or bad option

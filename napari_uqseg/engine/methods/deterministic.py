@@ -17,9 +17,21 @@ from napari_uqseg.engine.unet import UNet
 
 @dataclass
 class DeterministicOptions:
-    """``temperature_scaling``: fit T on validation voxels after training (argmax, hence Dice, unchanged)."""
+    """Deterministic options.
+
+    Attributes
+    ----------
+    temperature_scaling : bool
+        Fit T on validation voxels after training (argmax, hence Dice, unchanged).
+    from_model, from_net : str or None, str
+        Take the trained plain U-Net ``from_net`` of the model folder ``from_model`` (e.g. a deep ensemble's
+        ``"member_0"``, which trains as this method would) instead of training one; the temperature is still
+        fitted. ``None``: train.
+    """
 
     temperature_scaling: bool = True
+    from_model: str | None = None
+    from_net: str = "net"
 
 
 @register
@@ -33,17 +45,24 @@ class Deterministic(UQMethod):
         self.nets["net"] = UNet(self.net_config)
 
     def fit(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:
-        net = self.nets["net"]
-        loss = segmentation_loss()
-        history = fit_network(
-            net,
-            lambda x, y, _: loss(net(x), y),
-            data.sampler(cfg),
-            cfg,
-            progress,
-            work_dir=work_dir,
-            validate=self.validator(data),
-        )
+        net, o = self.nets["net"], self.options
+        if o.from_model:
+            from napari_uqseg.engine.model_folder import trained_unet  # the store imports the method registry
+
+            val_ids = {c.case_id for c in data.val}
+            trained, history = trained_unet(o.from_model, o.from_net, self.net_config, cfg.normalisation, val_ids)
+            net.load_state_dict(trained.state_dict())
+        else:
+            loss = segmentation_loss()
+            history = fit_network(
+                net,
+                lambda x, y, _: loss(net(x), y),
+                data.sampler(cfg),
+                cfg,
+                progress,
+                work_dir=work_dir,
+                validate=self.validator(data),
+            )
         if self.options.temperature_scaling and data.val:
             progress(0, 1, "fitting temperature on validation voxels")
             self.temperature = fit_method_temperature(self, data.val)

@@ -203,26 +203,14 @@ class PartialBayes(UQMethod):
         return {**history, **selection}
 
     def _start_from(self, folder: str, net_key: str, data: TrainingData, cfg: TrainConfig) -> dict:
-        """Step 1 from a trained model: copy its plain U-Net ``net_key`` into this network.
+        """Step 1 from a trained model: copy its plain U-Net ``net_key`` into this network; returns its source."""
+        from napari_uqseg.engine.model_folder import trained_unet  # the store imports the method registry
 
-        Returns the source's description and its training history of that network.
-        """
-        from napari_uqseg.engine.model_folder import load_model, read_card  # the store imports the method registry
-
-        source = load_model(folder)
-        start = dict(source.nets.items()).get(net_key)
-        if not isinstance(start, UNet):
-            raise InputError(folder, f"has no plain U-Net {net_key!r} (its networks: {', '.join(source.nets)})")
-        if source.net_config != self.net_config or source.normalisation != cfg.normalisation:
-            raise InputError(folder, "its U-Net or normalisation differs from this training config's")
-        card = read_card(folder)
-        leaked = sorted(set(card.training.get("data", {}).get("train_cases", [])) & {c.case_id for c in data.val})
-        if leaked:  # the plateau rule would then choose the Bayesian phase's weights on seen cases
-            raise InputError(folder, f"was trained on {len(leaked)} validation case(s) of this fit: {leaked[:3]}")
-        wrap_convolutions(start)  # the source is a private copy: wrapping it in place is harmless
+        val_ids = {c.case_id for c in data.val}
+        start, source = trained_unet(folder, net_key, self.net_config, cfg.normalisation, val_ids)
+        wrap_convolutions(start)  # a private copy: wrapping it in place is harmless
         self.nets["net"].load_state_dict(start.state_dict())
-        history = card.training.get("history", {}).get(net_key)
-        return {"from_model": str(folder), "from_net": net_key, "history": history}
+        return source
 
     def _select(self, data: TrainingData, cfg: TrainConfig, progress: Progress, work_dir: Path | None) -> dict:
         """Saliency, global top-k and ``rho`` initialisation; saved in ``work_dir`` so a resumed run reuses it."""
