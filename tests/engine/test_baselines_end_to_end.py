@@ -82,13 +82,22 @@ def test_temperature_is_fitted_and_stored(trained):
     assert card.extra["temperature"] != 1.0
 
 
-def test_deep_ensemble_member_0_is_the_deterministic_model(trained):
+def test_deep_ensemble_member_0_is_the_deterministic_model(synthetic_dataset, tmp_path):
     # why it matters: the hippocampus configs take member_0 as the deterministic model (from_model)
-    members = load_model(trained["deep_ensemble"]).nets
-    net = load_model(trained["deterministic"]).nets["net"].state_dict()
+    from napari_uqseg.bench.tiny_models import TINY_CONFIG
+
+    # the hippocampus recipe in small: plateau checks, a learning-rate drop from the best weights, augmentations
+    rule = {"stop_rule": "plateau", "val_every": 2, "patience": 1, "min_delta": 0.5, "lr_drops": 1, "augment": "nnunet"}
+    config = {**TINY_CONFIG, "train": {**TINY_CONFIG["train"], **rule}}
+    det = train("deterministic", synthetic_dataset, tmp_path / "det", config)
+    ensemble = train("deep_ensemble", synthetic_dataset, tmp_path / "ens", {**config, "method": {"members": 2}})
+    net, members = load_model(det).nets["net"].state_dict(), load_model(ensemble).nets
     first, second = members["member_0"].state_dict(), members["member_1"].state_dict()
     assert first.keys() == net.keys() and all(torch.equal(first[k], net[k]) for k in net)
     assert not all(torch.equal(second[k], net[k]) for k in net)
+    histories = read_card(det).training["history"]["net"], read_card(ensemble).training["history"]["member_0"]
+    assert histories[0] == histories[1] | {"seconds": histories[0]["seconds"]}
+    assert histories[0]["stopped_by"] == "plateau" and histories[0]["lr_drop_steps"]  # a drop reloaded the best
 
 
 def test_deterministic_from_an_ensemble_member_takes_its_weights(trained, synthetic_dataset, tmp_path):
