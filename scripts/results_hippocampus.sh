@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Train and evaluate every method on the MSD hippocampus data (../shared/data/msd_hippocampus), two training
 # chains side by side (one CPU core each), then write the table of docs/results.md to runs/results_table.md.
-# Usage: bash scripts/results_hippocampus.sh [DATA_DIR]
+# Usage: bash scripts/results_hippocampus.sh [DATA_DIR [MODEL...]]; MODELs limit the run to those models (their
+# order and dependencies stay the script's). Killed, it resumes: each training from its last checkpoint.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
 . scripts/score_map.sh
 data="${1:-../shared/data/msd_hippocampus}"
+only=" ${*:2} "  # the models to run; blank: all
 device="${UQSEG_DEVICE:-cpu}"  # cuda on a GPU machine
 mkdir -p runs/logs runs/hippo_models runs/hippo_reports
 [ -f runs/hippo_split/test.txt ] || uqseg split --data "$data" --out runs/hippo_split
@@ -14,6 +16,7 @@ mkdir -p runs/logs runs/hippo_models runs/hippo_reports
 
 run_method() {  # train (unless the model exists) and evaluate one model: run_method NAME [METHOD [CONFIG]]
   local m=$1 method=${2:-$1} config=${3:-$1} start
+  [ "$only" = "  " ] || [[ "$only" == *" $m "* ]] || return 0
   start=$(date +%s)
   if [ ! -f "runs/hippo_models/$m/model.json" ]; then
     uqseg train --method "$method" --data "$data" --cases runs/hippo_split/train.txt \
@@ -41,8 +44,12 @@ chain_b() { for m in mc_dropout masksembles vi_multihead; do run_method $m; done
 chain_a & chain_b & wait
 run_method partial_bayes & run_method dudes & wait
 
-python scripts/results_table.py runs/hippo_reports/{deterministic,mc_dropout,deep_ensemble,masksembles,vi_multihead,checkpoint_ensemble,checkpoint_ensemble_single_modal,swa,partial_bayes,dudes} \
-  > runs/results_table.md
-python scripts/dudes_fidelity.py --student runs/hippo_models/dudes --teacher runs/hippo_models/deep_ensemble \
-  --data "$data" --cases runs/hippo_split/test.txt --out runs/dudes_fidelity.json
+reports=()  # the table lists every model evaluated so far, in this order
+for m in deterministic mc_dropout deep_ensemble masksembles vi_multihead checkpoint_ensemble \
+  checkpoint_ensemble_single_modal swa partial_bayes dudes; do
+  [ -f "runs/hippo_reports/$m/report.json" ] && reports+=("runs/hippo_reports/$m")
+done
+[ ${#reports[@]} -gt 0 ] && python scripts/results_table.py "${reports[@]}" > runs/results_table.md
+[ -f runs/hippo_models/dudes/model.json ] && python scripts/dudes_fidelity.py --student runs/hippo_models/dudes \
+  --teacher runs/hippo_models/deep_ensemble --data "$data" --cases runs/hippo_split/test.txt --out runs/dudes_fidelity.json
 cat runs/results_table.md
