@@ -65,3 +65,36 @@ def test_train_predict_and_exact_save_load(synthetic_dataset, tiny_config, tmp_p
     written = predict_file(model, synthetic_dataset / "imagesTr" / "synth_001.nii.gz", tmp_path / "pred")
     mi = np.asarray(nib.load(written["mutual_information"]).dataobj)
     assert mi.shape == (24, 24, 24) and np.isfinite(mi).all() and mi.max() > 0
+
+
+def test_the_plateau_check_pools_validation_samples_per_head(synthetic_dataset, tiny_config, tmp_path, monkeypatch):
+    from napari_uqseg.engine.methods.vi_multihead import VIMultiHead
+
+    pooled, fit = VIMultiHead.pooled_statistics, VIMultiHead.fit
+    counts, in_fit = [], []
+
+    def counting(self, x, samples):
+        counts.append(samples)
+        return pooled(self, x, samples)
+
+    def fit_and_count(self, *args):
+        out = fit(self, *args)
+        in_fit.extend(counts)  # what follows the fit (the member check) predicts with all samples
+        return out
+
+    monkeypatch.setattr(VIMultiHead, "pooled_statistics", counting)
+    monkeypatch.setattr(VIMultiHead, "fit", fit_and_count)
+    tiny_config["train"].update(stop_rule="plateau", val_every=3)
+    tiny_config["method"] = {"heads": 2, "samples": 3, "validation_samples": 2}
+    model = train("vi_multihead", synthetic_dataset, tmp_path / "model", tiny_config)
+    assert in_fit and set(in_fit) == {2}  # every validation window, 2 of the 3 samples per head
+    counts.clear()
+    x = torch.randn(1, 1, 16, 16, 16)
+    method = load_model(model)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        full = method.window_statistics(x)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        again = pooled(method, x, 3)
+    assert counts == [3] and all(torch.equal(full[k], again[k]) for k in full)

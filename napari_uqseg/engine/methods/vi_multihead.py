@@ -56,6 +56,8 @@ class VIMultiHeadOptions:
     batch_samples : int
         Samples of one head drawn at once at inference, as one tiled batch (activation memory grows with it);
         0: all ``S`` on a GPU, one at a time on the CPU.
+    validation_samples : int
+        Samples per head in the plateau rule's validation Dice (``H * validation_samples`` in all).
     """
 
     heads: int = 4
@@ -69,12 +71,15 @@ class VIMultiHeadOptions:
     sigma_init: float = 0.01
     seed: int = 0
     batch_samples: int = 0
+    validation_samples: int = 1
 
     def __post_init__(self) -> None:
-        if min(self.heads, self.samples, self.train_samples, self.split) < 1 or self.batch_samples < 0:
+        if min(self.heads, self.samples, self.train_samples, self.split, self.validation_samples) < 1:
             raise InputError(
-                "vi_multihead options", "heads, samples, train_samples and split must be >= 1, batch_samples >= 0"
+                "vi_multihead options", "heads, samples, train_samples, split and validation_samples must be >= 1"
             )
+        if self.batch_samples < 0:
+            raise InputError("vi_multihead batch_samples", f"must be >= 0, got {self.batch_samples}")
         if not 0.0 <= self.lam <= 1.0:
             raise InputError("vi_multihead lam", f"must be in [0, 1], got {self.lam}")
         if self.kl_normaliser not in ("train_voxels", "none"):
@@ -194,16 +199,22 @@ class VIMultiHead(UQMethod):
         for module in self.nets.modules():
             if isinstance(module, LRTConv):
                 module.sample = True
-        history = fit_network(
-            self.nets, step_loss, data.sampler(cfg), cfg, progress, work_dir=work_dir, validate=self.validator(data)
-        )
+        # why not all H * S samples: the pooled Dice hardly moves with S, and 36 samples per check cost a
+        # quarter of the training time (docs/methods.md, "VI-MH options")
+        validate = self.validator(data, lambda x: self.pooled_statistics(x, o.validation_samples)["mean_prob"])
+        sampler = data.sampler(cfg)
+        history = fit_network(self.nets, step_loss, sampler, cfg, progress, work_dir=work_dir, validate=validate)
         return {"net": history, "kl_scale": kl_scale}
 
     def window_statistics(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.pooled_statistics(x, self.options.samples)
+
+    def pooled_statistics(self, x: torch.Tensor, samples: int) -> dict[str, torch.Tensor]:
+        """Statistics of ``x`` ``(B, 1, *S)`` over ``samples`` weight samples of every head (``H * samples``)."""
         self.nets.eval()
         h, skips = self.base_features(x)  # once per window
         stats = SampleStatistics()
-        samples, chunk = self.options.samples, self.options.batch_samples
+        chunk = self.options.batch_samples
         if chunk == 0:
             chunk = samples if self.device.type == "cuda" else 1
         for head in self.heads():
