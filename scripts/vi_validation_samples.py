@@ -1,6 +1,6 @@
 """How the plateau rule's validation Dice of VI-MH depends on the samples per head it pools.
 
-Loads a VI-MH training checkpoint (``<out>.work/net.resume.pt``) or a finished model folder and prints the
+Loads a VI-MH training checkpoint (``<out>.work/net.resume.pt``) and prints, one JSON line each, the
 validation Dice (the training run's own validation cases) pooled over ``S`` samples per head, for each ``S``
 given, ``--draws`` times each (different weight noise), with the seconds each check took.
 
@@ -38,7 +38,6 @@ def main() -> None:
     ids = read_case_list(args.cases)
     _, val_ids = split_cases(ids, cfg.val_fraction, cfg.seed, cfg.group_pairs)
     val = load_cases(args.data, val_ids, cfg.normalisation, method.net_config.spatial_dims)
-    rows = []
     with torch.no_grad():
         for s in (int(v) for v in args.samples.split(",")):
             for draw in range(args.draws):
@@ -46,8 +45,8 @@ def main() -> None:
                 start = time.perf_counter()
                 forward = lambda x, s=s: method.pooled_statistics(x, s)["mean_prob"]  # noqa: E731
                 dice = validation_dice(forward, val, cfg.patch_size, num_classes, method.device)
-                rows.append({"samples_per_head": s, "draw": draw, "dice": dice, "seconds": time.perf_counter() - start})
-                print(json.dumps(rows[-1]), flush=True)
+                row = {"samples_per_head": s, "draw": draw, "dice": dice, "seconds": time.perf_counter() - start}
+                print(json.dumps(row), flush=True)
     print(json.dumps({"step": saved["history"]["iterations"], "validation_cases": len(val)}))
 
 

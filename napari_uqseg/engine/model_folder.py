@@ -14,6 +14,7 @@ from napari_uqseg.core.calibrated_uncertainty import CALIBRATION_FILE
 from napari_uqseg.core.case_scores import DESCRIPTIONS
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.nifti_io import atomic_write_bytes
+from napari_uqseg.engine.data import Case
 from napari_uqseg.engine.inference import CHOSEN_DEFAULTS, chosen_defaults
 from napari_uqseg.engine.methods.base import UQMethod, method_class, options_dict
 from napari_uqseg.engine.unet import UNet, UNetConfig
@@ -194,13 +195,13 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> UQMethod:
 
 
 def trained_unet(
-    model_dir: str | Path, net_key: str, net_config: UNetConfig, normalisation: str, val_case_ids: set[str]
+    model_dir: str | Path, net_key: str, net_config: UNetConfig, normalisation: str, val_cases: list[Case]
 ) -> tuple[UNet, dict[str, Any]]:
     """A trained model's plain U-Net ``net_key``, to start another method's training from (``from_model``).
 
     Returns the network (CPU, float32) and ``{"from_model", "from_net", "history"}``: the source's training
     history of that network. Raises ``InputError`` when the folder has no such plain U-Net, when its U-Net
-    config or normalisation differ, or when it trained on any of ``val_case_ids`` (a plateau rule choosing on
+    config or normalisation differ, or when it trained on any of ``val_cases`` (a plateau rule choosing on
     them would choose on seen cases).
     """
     source = load_model(model_dir)
@@ -210,7 +211,8 @@ def trained_unet(
     if source.net_config != net_config or source.normalisation != normalisation:
         raise InputError(str(model_dir), "its U-Net or normalisation differs from this training config's")
     card = read_card(model_dir)
-    leaked = sorted(set(card.training.get("data", {}).get("train_cases", [])) & val_case_ids)
+    seen = set(card.training.get("data", {}).get("train_cases", []))
+    leaked = sorted(c.case_id for c in val_cases if c.case_id in seen)
     if leaked:
         raise InputError(str(model_dir), f"was trained on {len(leaked)} validation case(s) of this fit: {leaked[:3]}")
     history = card.training.get("history", {}).get(net_key)

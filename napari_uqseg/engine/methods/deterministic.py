@@ -49,8 +49,7 @@ class Deterministic(UQMethod):
         if o.from_model:
             from napari_uqseg.engine.model_folder import trained_unet  # the store imports the method registry
 
-            val_ids = {c.case_id for c in data.val}
-            trained, history = trained_unet(o.from_model, o.from_net, self.net_config, cfg.normalisation, val_ids)
+            trained, history = trained_unet(o.from_model, o.from_net, self.net_config, cfg.normalisation, data.val)
             net.load_state_dict(trained.state_dict())
         else:
             loss = segmentation_loss()
@@ -63,7 +62,7 @@ class Deterministic(UQMethod):
                 work_dir=work_dir,
                 validate=self.validator(data),
             )
-        if self.options.temperature_scaling and data.val:
+        if o.temperature_scaling and data.val:
             progress(0, 1, "fitting temperature on validation voxels")
             self.temperature = fit_method_temperature(self, data.val)
         return {"net": history, "temperature": self.temperature}

@@ -206,8 +206,7 @@ class PartialBayes(UQMethod):
         """Step 1 from a trained model: copy its plain U-Net ``net_key`` into this network; returns its source."""
         from napari_uqseg.engine.model_folder import trained_unet  # the store imports the method registry
 
-        val_ids = {c.case_id for c in data.val}
-        start, source = trained_unet(folder, net_key, self.net_config, cfg.normalisation, val_ids)
+        start, source = trained_unet(folder, net_key, self.net_config, cfg.normalisation, data.val)
         wrap_convolutions(start)  # a private copy: wrapping it in place is harmless
         self.nets["net"].load_state_dict(start.state_dict())
         return source
