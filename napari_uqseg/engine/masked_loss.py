@@ -58,6 +58,7 @@ class MaskedDiceCELoss(nn.Module):
         self.plain = DiceCELoss(to_onehot_y=True, softmax=True)
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()  # bfloat16 logits of mixed-precision training: softmax and sums in float32
         valid = y != IGNORE_LABEL
         if bool(valid.all()):
             return self.plain(logits, y)

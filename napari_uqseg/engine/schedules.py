@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
 from napari_uqseg.core.errors import InputError
 from napari_uqseg.core.progress import Progress
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
@@ -186,7 +184,7 @@ class CyclicalOptions:
             progress,
             tag="warm_start",
             work_dir=work_dir,
-            validate=method.validator(data, lambda x: torch.softmax(net(x), dim=1)),
+            validate=method.net_validator(data, net),
         )
         cycles = {"iterations": self.cycles * self.cycle_iterations, "stop_rule": "fixed"}
         return TrainConfig.from_dict({**cfg.to_dict(), **cycles}), history

@@ -18,6 +18,7 @@ from napari_uqseg.engine.checkpoint import atomic_torch_save
 from napari_uqseg.engine.data import PatchSampler
 from napari_uqseg.engine.masked_loss import MaskedDiceCELoss
 from napari_uqseg.engine.plateau import STOP_RULES, PlateauRule, snapshot
+from napari_uqseg.engine.precision import forward_precision, resolve_precision
 
 
 @dataclass
@@ -65,6 +66,11 @@ class TrainConfig:
         Steps between resumable checkpoints.
     threads : int
         ``torch.set_num_threads`` (0 keeps torch's default).
+    precision : str
+        Arithmetic of the training and validation forwards (``engine.precision``): ``float32`` (default,
+        bit-reproducible) or ``bfloat16`` mixed precision (weights, optimiser and losses stay float32);
+        ``auto`` chooses bfloat16 on CPUs with native bfloat16. Why and its effect: docs/methods.md,
+        "Training precision".
     """
 
     patch_size: tuple[int, ...] = (40, 56, 40)
@@ -90,6 +96,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 50
     threads: int = 0
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         self.patch_size = tuple(int(p) for p in self.patch_size)
@@ -105,6 +112,7 @@ class TrainConfig:
             raise InputError("train", "lr_drops must be >= 0 and lr_drop_factor in (0, 1)")
         if self.augment not in RECIPES:
             raise InputError("train.augment", f"must be one of {sorted(RECIPES)}, got {self.augment!r}")
+        resolve_precision(self.precision, "cpu")  # names a wrong value as InputError
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -269,9 +277,11 @@ def _train_steps(
     started = time.perf_counter() - history["seconds"]
     window: list[float] = []
     it = history["iterations"]
+    device = next(run.module.parameters()).device
     while it < iterations:
         lr = lr_at(it) * (plateau.lr_scale if plateau is not None else 1.0)
-        value = _step(run.module, step_loss, run.sampler, run.optimizer, cfg.batch_size, lr, it)
+        with forward_precision(cfg.precision, device):
+            value = _step(run.module, step_loss, run.sampler, run.optimizer, cfg.batch_size, lr, it)
         it += 1
         window.append(value)
         if on_step is not None:
@@ -283,7 +293,8 @@ def _train_steps(
         history["seconds"] = time.perf_counter() - started
         progress(it, iterations, f"{tag}: step {it}/{iterations} loss {value:.3f}")
         if plateau is not None and it % cfg.val_every == 0:
-            _check_plateau(plateau, validate, run.modules, run.best, history)
+            with forward_precision(cfg.precision, device):
+                _check_plateau(plateau, validate, run.modules, run.best, history)
             progress(it, iterations, f"{tag}: step {it} validation Dice {plateau.curve[-1]['val_dice']:.4f}")
         if plateau is not None and plateau.exhausted and not plateau.finished:
             run.load_best()  # the lower rate continues from the best weights

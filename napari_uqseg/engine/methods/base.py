@@ -115,6 +115,10 @@ class UQMethod(ABC):
         forward = forward or (lambda x: self.window_statistics(x)["mean_prob"])
         return lambda: validation_dice(forward, data.val, self.patch_size, data.num_classes, self.device)
 
+    def net_validator(self, data: TrainingData, net: nn.Module) -> Callable[[], float] | None:
+        """:meth:`validator` of one plain network's softmax (float32 whatever the logits' precision)."""
+        return self.validator(data, lambda x: torch.softmax(net(x).float(), dim=1))
+
     def probabilities(self, logits: torch.Tensor, dim: int = 1) -> torch.Tensor:
         """Softmax of ``logits / temperature`` along the class axis ``dim``: every sample's class
         probabilities at inference (calibrate-then-pool; training losses use the raw logits); float32

@@ -81,7 +81,7 @@ class DeepEnsemble(UQMethod):
                 progress,
                 tag=f"member_{k}",
                 work_dir=work_dir,
-                validate=self.validator(data, lambda x, net=net: torch.softmax(net(x), dim=1)),
+                validate=self.net_validator(data, net),
             )
         return histories
 

@@ -114,7 +114,7 @@ def roi_weights(
 
 def rmsle(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Root mean squared log error ``sqrt(mean w (log1p(pred) - log1p(target))^2)`` (weighted mean)."""
-    err = (torch.log1p(pred) - torch.log1p(target)) ** 2
+    err = (torch.log1p(pred.float()) - torch.log1p(target.float())) ** 2
     if weight is None:
         return err.mean().sqrt()
     return ((err * weight).sum() / weight.sum().clamp_min(1e-12)).clamp_min(1e-12).sqrt()

@@ -81,7 +81,7 @@ class MCDropout(UQMethod):
                 cfg,
                 progress,
                 work_dir=work_dir,
-                validate=self.validator(data, lambda x: torch.softmax(net(x), dim=1)),  # dropout off: one pass
+                validate=self.net_validator(data, net),  # dropout off: one pass
             )
         }
 

@@ -178,7 +178,7 @@ class PartialBayes(UQMethod):
                     tag="deterministic",
                     work_dir=work_dir,
                     iterations=n_det,
-                    validate=self.validator(data, lambda x: torch.softmax(net(x), dim=1)),
+                    validate=self.net_validator(data, net),
                 )
             }
         selection = self._select(data, cfg, progress, work_dir)

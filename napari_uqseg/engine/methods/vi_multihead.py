@@ -192,7 +192,7 @@ class VIMultiHead(UQMethod):
             h, skips, ys = tile_samples(h, s), [tile_samples(k, s) for k in skips], tile_samples(y, s)
             logits = [head(h, skips) for head in self.heads()]
             head_term = sum(loss(z, ys) for z in logits) / len(logits)
-            mean_prob = sum(torch.softmax(z, dim=1) for z in logits) / len(logits)
+            mean_prob = sum(torch.softmax(z.float(), dim=1) for z in logits) / len(logits)
             combined = probability_loss(loss, mean_prob, ys)
             return o.lam * combined + (1 - o.lam) * head_term + kl_scale * self.kl()
 
