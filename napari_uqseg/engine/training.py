@@ -280,8 +280,7 @@ def _train_steps(
     device = next(run.module.parameters()).device
     while it < iterations:
         lr = lr_at(it) * (plateau.lr_scale if plateau is not None else 1.0)
-        with forward_precision(cfg.precision, device):
-            value = _step(run.module, step_loss, run.sampler, run.optimizer, cfg.batch_size, lr, it)
+        value = _step(run.module, step_loss, run.sampler, run.optimizer, cfg, lr, it)
         it += 1
         window.append(value)
         if on_step is not None:
@@ -310,13 +309,14 @@ def _train_steps(
             break
 
 
-def _step(module, step_loss: StepLoss, sampler: PatchSampler, optimizer, batch_size: int, lr: float, it: int) -> float:
-    """One optimisation step at learning rate ``lr``; returns the loss."""
+def _step(module, step_loss: StepLoss, sampler: PatchSampler, optimizer, cfg: TrainConfig, lr: float, it: int) -> float:
+    """One optimisation step at learning rate ``lr``, the loss at ``cfg.precision``; returns the loss."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    x, y = sampler.sample(batch_size)
+    x, y = sampler.sample(cfg.batch_size)  # augmentations stay float32: autocast would cast their affine maps
     device = next(module.parameters()).device
-    loss = step_loss(x.to(device), y.to(device), it)
+    with forward_precision(cfg.precision, device):
+        loss = step_loss(x.to(device), y.to(device), it)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(module.parameters(), 12.0)  # nnU-Net clips at 12 too

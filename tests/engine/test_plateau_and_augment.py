@@ -62,11 +62,11 @@ def test_the_plateau_drops_the_rate_from_the_best_weights_before_it_stops(synthe
     after_drop: dict = {}
     original_step = training._step
 
-    def spy_step(module, step_loss, sampler, optimizer, batch_size, lr, it):
+    def spy_step(module, step_loss, sampler, optimizer, cfg, lr, it):
         rates.append(lr)
         if it == 8:
             after_drop.update({k: v.clone() for k, v in module.state_dict().items()})
-        return original_step(module, step_loss, sampler, optimizer, batch_size, lr, it)
+        return original_step(module, step_loss, sampler, optimizer, cfg, lr, it)
 
     monkeypatch.setattr(training, "_step", spy_step)
     # best at the 2nd check; plateau after the 4th: drop 1; the 5th is a new best; plateau after the 7th: stop

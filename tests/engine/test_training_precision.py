@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from napari_uqseg.core.errors import InputError
+from napari_uqseg.engine.augment import PatchAugmenter
 from napari_uqseg.engine.data import PatchSampler, load_cases
 from napari_uqseg.engine.precision import forward_precision
 from napari_uqseg.engine.training import TrainConfig, fit_network, segmentation_loss
@@ -22,7 +23,9 @@ def _conv_dtypes(net: nn.Module, log: list) -> None:
             m.register_forward_hook(lambda mod, args, out: log.append((mod.training, out.dtype)))
 
 
-def test_bfloat16_training_and_validation_convolve_in_bfloat16_and_keep_float32_weights(synthetic_dataset):
+def test_bfloat16_training_and_validation_convolve_in_bfloat16_and_keep_float32_weights_and_augmentations(
+    synthetic_dataset,
+):
     cases = load_cases(synthetic_dataset, ["synth_001", "synth_002"])
     net, loss, log, checks = _net(), segmentation_loss(), [], []
     _conv_dtypes(net, log)
@@ -33,7 +36,11 @@ def test_bfloat16_training_and_validation_convolve_in_bfloat16_and_keep_float32_
         return 0.5
 
     history = fit_network(
-        net, lambda x, y, _: loss(net(x), y), PatchSampler(cases, (16, 16, 16)), cfg, validate=validate
+        net,
+        lambda x, y, _: loss(net(x), y),
+        PatchSampler(cases, (16, 16, 16), augment=PatchAugmenter.from_recipe("nnunet", 3)),
+        cfg,
+        validate=validate,
     )
     assert history["iterations"] == 10 and len(history["losses"]) == 1 and history["losses"][0] > 0
     assert {dtype for training, dtype in log if training} == {torch.bfloat16}
