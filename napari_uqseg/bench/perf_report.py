@@ -109,6 +109,15 @@ def _stack_rows(rows: list[dict[str, Any]]) -> list[str]:
     return out + [f"| {r['batch']} | {r['stacked_s']:.2f} | {r['loop_s']:.2f} | **{r['ratio']:.3f}** |" for r in rows]
 
 
+def _train_precision_line(run: dict[str, Any]) -> str:
+    shape = "x".join(map(str, run["patch"]))
+    return (
+        f"\nTraining step (U-Net (16, 32, 64, 128), {run['batch']} patches of {shape}, Adam): float32 "
+        f"{run['float32_s']:.2f} s, bfloat16 mixed precision {run['bfloat16_s']:.2f} s: **{run['speedup']:.2f}x** "
+        f"(`auto` resolves to {run['bfloat16']} on this CPU)."
+    )
+
+
 def _roi_line(run: dict[str, Any]) -> str:
     """Bytes received for one prediction's outputs: whole, region of interest, a viewer's box."""
     roi, mb = run["roi"], 2**20
@@ -175,6 +184,8 @@ def perf_section(results: dict[str, Any], figures: list[Path], markdown: str | P
         out += _remote_rows(results["remote"])
     if "stack" in results:
         out += _stack_rows(results["stack"])
+    if "train_precision" in results:
+        out.append(_train_precision_line(results["train_precision"]))
     if "size" in results:
         out += _size_rows(results["size"])
     if "samples" in results:

@@ -1,5 +1,5 @@
-"""``uqseg bench --curves/--floor/--precision-check/--stack-batches``: cost curves (PNGs), the plain-MONAI floor,
-precision, the deep ensemble's stacked forward.
+"""``uqseg bench --curves/--floor/--precision-check/--train-precision/--stack-batches``: cost curves (PNGs), the
+plain-MONAI floor, inference and training precision, the deep ensemble's stacked forward.
 
 These runs replace the method-ratio benchmark when one of their flags is given; results go to the JSON
 file, the figures to ``--figures`` and a section (with the command and the machine's state) to the
@@ -28,6 +28,9 @@ def add_perf_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--curve-clients", default="1,2,4,8,16", help="concurrent clients of the clients curve")
     p.add_argument("--floor", metavar="SHAPE", help="time predict_volume against plain MONAI on this shape")
     p.add_argument("--precision-check", action="store_true", help="float32 vs bfloat16 on the starter model")
+    p.add_argument(
+        "--train-precision", action="store_true", help="seconds per U-Net training step, float32 vs bfloat16"
+    )
     p.add_argument("--precision", default="auto", help="network precision of --floor: auto, float32, bfloat16")
     p.add_argument(
         "--stack-batches",
@@ -41,7 +44,14 @@ def add_perf_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def perf_requested(args: argparse.Namespace) -> bool:
-    return bool(args.curves or args.floor or args.precision_check or args.remote_shapes or args.stack_batches)
+    return bool(
+        args.curves
+        or args.floor
+        or args.precision_check
+        or args.train_precision
+        or args.remote_shapes
+        or args.stack_batches
+    )
 
 
 def _shapes(text: str) -> list[tuple[int, ...]]:
@@ -125,6 +135,10 @@ def run_perf(args: argparse.Namespace) -> int:
             from napari_uqseg.bench.precision_check import precision_check
 
             results["precision_check"] = precision_check()
+        if args.train_precision:
+            from napari_uqseg.bench.train_precision import train_step_precision
+
+            results["train_precision"] = train_step_precision(repeats=args.repeats or 5)
         if args.floor:
             results["floor"] = _floor(args)
         if args.remote_shapes:

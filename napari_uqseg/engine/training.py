@@ -280,7 +280,7 @@ def _train_steps(
     device = next(run.module.parameters()).device
     while it < iterations:
         lr = lr_at(it) * (plateau.lr_scale if plateau is not None else 1.0)
-        value = _step(run.module, step_loss, run.sampler, run.optimizer, cfg, lr, it)
+        value = optimisation_step(run.module, step_loss, run.sampler, run.optimizer, cfg, lr, it)
         it += 1
         window.append(value)
         if on_step is not None:
@@ -309,7 +309,9 @@ def _train_steps(
             break
 
 
-def _step(module, step_loss: StepLoss, sampler: PatchSampler, optimizer, cfg: TrainConfig, lr: float, it: int) -> float:
+def optimisation_step(
+    module, step_loss: StepLoss, sampler: PatchSampler, optimizer, cfg: TrainConfig, lr: float, it: int
+) -> float:
     """One optimisation step at learning rate ``lr``, the loss at ``cfg.precision``; returns the loss."""
     for group in optimizer.param_groups:
         group["lr"] = lr

@@ -75,3 +75,14 @@ def test_stacked_ensemble_against_its_loop(tmp_path):
     results = {"machine": machine, "threads": 1, "command": "uqseg bench --stack-batches 1,2", "stack": rows}
     text = perf_section(results, [], tmp_path)
     assert f"| 2 | {rows[1]['stacked_s']:.2f} | {rows[1]['loop_s']:.2f} |" in text
+
+
+def test_training_step_in_both_precisions_from_the_same_weights(tmp_path):
+    from napari_uqseg.bench.train_precision import train_step_precision
+
+    run = train_step_precision(channels=(4, 8), patch=(16, 16, 16), batch=2, repeats=2)
+    assert run["float32_s"] > 0 and run["bfloat16_s"] > 0 and run["speedup"] > 0
+    assert run["bfloat16"] in ("bfloat16", "float32")
+    machine = {"date": "d", "cpu": "c", "cores": 2, "ram_gb": 1, "os": "o", "torch": "t", "monai": "m"}
+    results = {"machine": machine, "threads": 1, "command": "uqseg bench --train-precision", "train_precision": run}
+    assert f"**{run['speedup']:.2f}x**" in perf_section(results, [], tmp_path)

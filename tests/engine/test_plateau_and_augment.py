@@ -60,7 +60,7 @@ def test_a_curve_that_plateaus_stops_early_with_the_best_weights(synthetic_datas
 def test_the_plateau_drops_the_rate_from_the_best_weights_before_it_stops(synthetic_dataset, monkeypatch):
     rates: list[float] = []
     after_drop: dict = {}
-    original_step = training._step
+    original_step = training.optimisation_step
 
     def spy_step(module, step_loss, sampler, optimizer, cfg, lr, it):
         rates.append(lr)
@@ -68,7 +68,7 @@ def test_the_plateau_drops_the_rate_from_the_best_weights_before_it_stops(synthe
             after_drop.update({k: v.clone() for k, v in module.state_dict().items()})
         return original_step(module, step_loss, sampler, optimizer, cfg, lr, it)
 
-    monkeypatch.setattr(training, "_step", spy_step)
+    monkeypatch.setattr(training, "optimisation_step", spy_step)
     # best at the 2nd check; plateau after the 4th: drop 1; the 5th is a new best; plateau after the 7th: stop
     net, history, seen = _fit(
         synthetic_dataset, [0.1, 0.5, 0.4, 0.45, 0.6, 0.55, 0.58, 0.9], lr_drops=1, lr_drop_factor=0.1
