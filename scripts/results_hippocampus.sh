@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 data="${1:-../shared/data/msd_hippocampus}"
 only=" ${*:2} "  # the models to run; blank: all
 device="${UQSEG_DEVICE:-cpu}"  # cuda on a GPU machine
+threads="${UQSEG_THREADS:-1}"  # threads per training: 2 where a single chain runs (a resumed run may change it)
 mkdir -p runs/logs runs/hippo_models runs/hippo_reports
 [ -f runs/hippo_split/test.txt ] || uqseg split --data "$data" --out runs/hippo_split
 
@@ -20,7 +21,7 @@ run_method() {  # train (unless the model exists) and evaluate one model: run_me
   start=$(date +%s)
   if [ ! -f "runs/hippo_models/$m/model.json" ]; then
     uqseg train --method "$method" --data "$data" --cases runs/hippo_split/train.txt \
-      --config "configs/hippocampus/$config.json" --out "runs/hippo_models/$m" --device "$device" > "runs/logs/train_$m.log" 2>&1 \
+      --config "configs/hippocampus/$config.json" --out "runs/hippo_models/$m" --device "$device" --threads "$threads" > "runs/logs/train_$m.log" 2>&1 \
       || { echo "$m: training failed (runs/logs/train_$m.log)"; return 1; }
   fi
   OMP_NUM_THREADS=1 uqseg evaluate --model "runs/hippo_models/$m" --data "$data" --cases runs/hippo_split/test.txt \

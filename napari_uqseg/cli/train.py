@@ -20,11 +20,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="STEPS",
         help="train exactly STEPS steps per network (stop_rule 'fixed') instead of stopping at the plateau",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads (overrides the config's train.threads; 0: torch's default)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from napari_uqseg.cli.progress_bar import progress_bar
+    from napari_uqseg.core.errors import InputError
     from napari_uqseg.engine.data import read_case_list
     from napari_uqseg.engine.make_model import read_config, train
 
@@ -32,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     if args.equal_compute is not None:
         fixed = {"stop_rule": "fixed", "iterations": args.equal_compute}
         config = {**config, "train": {**config.get("train", {}), **fixed}}
+    if args.threads is not None:
+        if args.threads < 0:
+            raise InputError("--threads", f"must be >= 0, got {args.threads}")
+        config = {**config, "train": {**config.get("train", {}), "threads": args.threads}}
     cases = read_case_list(args.cases)
     with progress_bar(f"train {args.method}") as progress:
         out = train(args.method, args.data, args.out, config, cases, args.device, progress)

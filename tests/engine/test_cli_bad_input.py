@@ -198,3 +198,13 @@ def test_unknown_model_folder(capsys, tmp_path):
         capsys, ["predict", "--model", str(tmp_path / "nope"), "--image", str(good), "--out", str(tmp_path / "o")]
     )
     assert code == 2 and "not a model folder" in err
+
+
+def test_train_threads_override_the_config_and_a_negative_count_is_named(capsys, dataset, config_file, tmp_path):
+    base = ["train", "--method", "deterministic", "--data", str(dataset), "--config", str(config_file)]
+    code, err = _run(capsys, [*base, "--out", str(tmp_path / "bad"), "--threads", "-1"])
+    assert code == 2 and "--threads" in err and not (tmp_path / "bad").exists()
+    assert TINY_CONFIG["train"].get("threads", 0) != 1
+    assert _run(capsys, [*base, "--out", str(tmp_path / "m"), "--threads", "1"])[0] == 0
+    card = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert card["training"]["config"]["train"]["threads"] == 1
