@@ -36,13 +36,14 @@ def run(args: argparse.Namespace) -> int:
     from napari_uqseg.engine.make_model import read_config, train
 
     config = read_config(args.config)
+    overrides = {}  # command-line flags that replace the config's train settings
     if args.equal_compute is not None:
-        fixed = {"stop_rule": "fixed", "iterations": args.equal_compute}
-        config = {**config, "train": {**config.get("train", {}), **fixed}}
+        overrides.update(stop_rule="fixed", iterations=args.equal_compute)
     if args.threads is not None:
         if args.threads < 0:
             raise InputError("--threads", f"must be >= 0, got {args.threads}")
-        config = {**config, "train": {**config.get("train", {}), "threads": args.threads}}
+        overrides["threads"] = args.threads
+    config = {**config, "train": {**config.get("train", {}), **overrides}}
     cases = read_case_list(args.cases)
     with progress_bar(f"train {args.method}") as progress:
         out = train(args.method, args.data, args.out, config, cases, args.device, progress)

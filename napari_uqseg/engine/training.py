@@ -11,14 +11,15 @@ import torch
 from torch import nn
 
 from napari_uqseg.core.errors import InputError
-from napari_uqseg.core.options import options_from_dict
+from napari_uqseg.core.options import look_up_option, options_from_dict
+from napari_uqseg.core.predict_options import PRECISIONS
 from napari_uqseg.core.progress import Progress, no_progress
 from napari_uqseg.engine.augment import RECIPES
 from napari_uqseg.engine.checkpoint import atomic_torch_save
 from napari_uqseg.engine.data import PatchSampler
 from napari_uqseg.engine.masked_loss import MaskedDiceCELoss
 from napari_uqseg.engine.plateau import STOP_RULES, PlateauRule, snapshot
-from napari_uqseg.engine.precision import forward_precision, resolve_precision
+from napari_uqseg.engine.precision import forward_precision
 
 
 @dataclass
@@ -112,7 +113,7 @@ class TrainConfig:
             raise InputError("train", "lr_drops must be >= 0 and lr_drop_factor in (0, 1)")
         if self.augment not in RECIPES:
             raise InputError("train.augment", f"must be one of {sorted(RECIPES)}, got {self.augment!r}")
-        resolve_precision(self.precision, "cpu")  # names a wrong value as InputError
+        look_up_option("train.precision", self.precision, PRECISIONS, "precision")
 
     def to_dict(self) -> dict:
         return asdict(self)
