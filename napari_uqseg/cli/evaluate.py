@@ -21,8 +21,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="model folder written by `uqseg train`")
     p.add_argument("--data", required=True, help="MSD-layout dataset folder (dataset.json, imagesTr/, labelsTr/)")
     p.add_argument("--report", required=True, help="report FOLDER to write (not a .json file; made atomically)")
-    p.add_argument(
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
         "--cases", help="file listing the case ids to evaluate, e.g. test.txt of `uqseg split` (default all)"
+    )
+    which.add_argument(
+        "--validation-cases",
+        action="store_true",
+        help="evaluate the validation split the model's card records (the cases its plateau rule chose on), "
+        "e.g. to choose a setting such as --tta without touching the test cases",
     )
     p.add_argument("--shift", metavar="NAME:SEVERITY", help=f"corrupt the images first, severity 1..5. {shifts}")
     p.add_argument("--map", default="entropy", help="uncertainty map scored as error detector (default entropy)")
@@ -41,6 +48,8 @@ def command_line(args: argparse.Namespace) -> str:
     for option in ("cases", "shift"):
         if getattr(args, option):
             parts += [f"--{option}", getattr(args, option)]
+    if args.validation_cases:
+        parts.append("--validation-cases")
     parts += ["--map", args.map, "--roi", args.roi, "--seed", str(args.seed)]
     if args.keep_probabilities:
         parts.append("--keep-probabilities")
@@ -59,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     settings = EvalSettings(
         map_name=args.map, roi=args.roi, keep_probabilities=args.keep_probabilities, seed=args.seed, tta=args.tta
     )
-    cases = read_case_list(args.cases)
+    from napari_uqseg.engine.model_folder import validation_split
+
+    cases = validation_split(args.model, args.data)[2] if args.validation_cases else read_case_list(args.cases)
     with progress_bar("evaluate") as progress:
         out = evaluate(
             args.model,

@@ -124,6 +124,21 @@ def test_shift_is_applied_recorded_and_reproducible(model, synthetic_dataset, tm
     assert row.dice == second.case("synth_001").dice
 
 
+def test_validation_cases_are_the_cards_split(model, synthetic_dataset, tmp_path, capsys):
+    from napari_uqseg.engine.model_folder import read_card
+
+    val_cases = read_card(model).training["data"]["val_cases"]
+    base = ["evaluate", "--model", str(model), "--data", str(synthetic_dataset), "--device", "cpu"]
+    assert main([*base, "--report", str(tmp_path / "val"), "--validation-cases"]) == 0
+    dataset = read_report(tmp_path / "val").meta["dataset"]
+    assert dataset["case_ids"] == val_cases
+    assert dataset["overlap_with_training"] == sorted(val_cases)  # the report says they were chosen on
+    assert "--validation-cases" in read_report(tmp_path / "val").meta["command"]
+    with pytest.raises(SystemExit):  # one source of cases at a time
+        main([*base, "--report", str(tmp_path / "both"), "--validation-cases", "--cases", "x.txt"])
+    assert "not allowed with" in capsys.readouterr().err
+
+
 def test_bad_input_and_failures_leave_no_report(model, synthetic_dataset, tmp_path, monkeypatch, capsys):
     base = ["evaluate", "--model", str(model), "--data", str(synthetic_dataset), "--device", "cpu"]
     assert main([*base, "--report", str(tmp_path / "r.json")]) == 2
