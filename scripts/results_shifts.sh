@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 . scripts/score_map.sh
 data="${1:-../shared/data/msd_hippocampus}"
 shift || true
-all=(deterministic mc_dropout deep_ensemble dudes masksembles checkpoint_ensemble checkpoint_ensemble_single_modal)
+all=(deterministic mc_dropout deep_ensemble dudes masksembles checkpoint_ensemble checkpoint_ensemble_single_modal partial_bayes
+  vi_multihead)
 methods=("$@")
 [ ${#methods[@]} -gt 0 ] || methods=("${all[@]}")
 shifts=(noise:3 bias:3 motion:3)

@@ -22,7 +22,7 @@ class MasksemblesOptions:
     would (bottleneck and decoder stages, the author's advice); ``encoder`` adds them to the encoder too.
     ``mask_head_input`` also masks the last decoder stage, the input of the 1x1 output convolution: off,
     because on a narrow last stage (16 channels) the network learned one channel per class there, and each
-    sub-network whose mask dropped that channel never predicted the class (docs/results.md).
+    sub-network whose mask dropped that channel never predicted the class (docs/results_fixed_budget.md).
     ``batched``: all masks in one tiled forward (activation memory N times one pass); ``False`` is the
     sequential reference, one mask per forward."""
 
