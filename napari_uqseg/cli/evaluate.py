@@ -63,13 +63,12 @@ def run(args: argparse.Namespace) -> int:
     from napari_uqseg.core.shifts import parse_shift
     from napari_uqseg.engine.data import read_case_list
     from napari_uqseg.engine.evaluation import EvalSettings, evaluate
+    from napari_uqseg.engine.model_folder import validation_split
 
     shift = parse_shift(args.shift) if args.shift else None
     settings = EvalSettings(
         map_name=args.map, roi=args.roi, keep_probabilities=args.keep_probabilities, seed=args.seed, tta=args.tta
     )
-    from napari_uqseg.engine.model_folder import validation_split
-
     cases = validation_split(args.model, args.data)[2] if args.validation_cases else read_case_list(args.cases)
     with progress_bar("evaluate") as progress:
         out = evaluate(

@@ -111,8 +111,7 @@ class TrainConfig:
             raise InputError("train", "val_every and patience must be >= 1")
         if self.lr_drops < 0 or not 0.0 < self.lr_drop_factor < 1.0:
             raise InputError("train", "lr_drops must be >= 0 and lr_drop_factor in (0, 1)")
-        if self.augment not in RECIPES:
-            raise InputError("train.augment", f"must be one of {sorted(RECIPES)}, got {self.augment!r}")
+        look_up_option("train.augment", self.augment, sorted(RECIPES), "augmentation recipe")
         look_up_option("train.precision", self.precision, PRECISIONS, "precision")
 
     def to_dict(self) -> dict:
